@@ -1,0 +1,62 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Drove",
+    products: [
+        .executable(name: "drove", targets: ["drove"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // libvirt's C API, found with pkg-config (Debian: libvirt-dev).
+        .systemLibrary(
+            name: "CLibvirt",
+            pkgConfig: "libvirt",
+            providers: [.apt(["libvirt-dev"])]
+        ),
+        // The C API in Swift: connections, pools, volumes, domains, streams, events.
+        .target(
+            name: "Libvirt",
+            dependencies: [
+                "CLibvirt",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Manifests: the object model, strict YAML loading and validation, JSON Schema.
+        .target(
+            name: "DroveManifest",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // A local lab of isolated libvirt hosts on this machine.
+        .target(
+            name: "DroveLab",
+            dependencies: [
+                "Libvirt",
+                "DroveManifest",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "drove",
+            dependencies: [
+                "Libvirt",
+                "DroveManifest",
+                "DroveLab",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
+        .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
+        .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,93 @@
+import Foundation
+
+/// The configuration files each lab host's daemons read, rendered as text. Pure.
+public enum LabConfig {
+    /// VNC/SPICE ports per host: lab hosts share one network namespace, and every libvirtd's
+    /// autoport allocator would otherwise start at 5900 and collide ("Failed to find an available port").
+    public static let displayPortsPerHost = 100
+    public static let firstDisplayPort = 5900
+    /// libvirt refuses display ports above 65535, which bounds the number of hosts.
+    public static let maxHosts = (65535 - firstDisplayPort + 1) / displayPortsPerHost
+
+    /// The display port range of host `index` (1-based).
+    public static func displayPorts(index: Int) -> ClosedRange<Int> {
+        let min = firstDisplayPort + displayPortsPerHost * (index - 1)
+        return min...(min + displayPortsPerHost - 1)
+    }
+
+    public static func qemuConf(index: Int) -> String {
+        let ports = displayPorts(index: index)
+        return """
+        # Written by drove lab for \(LabHostLayout.name(index)).
+
+        # QEMU runs as root so it can open images anywhere (the pool is outside /var/lib/libvirt).
+        # libvirtd still needs the user libvirt-qemu to exist: it looks it up before reading this.
+        user = "root"
+        group = "root"
+
+        # Lab hosts share one machine; with no cgroup controllers each libvirtd leaves cgroups alone.
+        cgroup_controllers = [ ]
+
+        # Lab hosts share one network namespace, so each takes display ports from its own range.
+        remote_display_port_min = \(ports.lowerBound)
+        remote_display_port_max = \(ports.upperBound)
+        vnc_listen = "127.0.0.1"
+        spice_listen = "127.0.0.1"
+
+        # AppArmor/SELinux policy is the machine's, shared by every host and written for the system
+        # daemon's paths; confinement of a namespaced daemon's guests would deny its own files.
+        security_driver = "none"
+
+        """
+    }
+
+    public static func libvirtdConf() -> String {
+        """
+        # Written by drove lab.
+
+        # Warnings and errors go to this host's own log, which drove shows when the host fails.
+        log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+
+        # The socket is root-only (0700); skip polkit, which would need a system D-Bus.
+        auth_unix_rw = "none"
+
+        """
+    }
+
+    public static func virtlogdConf() -> String {
+        """
+        # Written by drove lab.
+        log_outputs = "3:file:/var/log/libvirt/virtlogd.log"
+
+        """
+    }
+
+    /// The `default` dir pool; `uuid` is fixed at creation so the pool keeps it across restarts.
+    public static func poolXML(path: String, uuid: UUID) -> String {
+        """
+        <pool type='dir'>
+          <name>default</name>
+          <uuid>\(uuid.uuidString.lowercased())</uuid>
+          <target>
+            <path>\(escapeXML(path))</path>
+          </target>
+        </pool>
+
+        """
+    }
+
+    static func escapeXML(_ text: String) -> String {
+        var out = ""
+        for char in text {
+            switch char {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            default: out.append(char)
+            }
+        }
+        return out
+    }
+}

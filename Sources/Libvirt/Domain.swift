@@ -1,0 +1,194 @@
+import CLibvirt
+import Foundation
+
+/// A domain (a VM) on one connection. Owns its `virDomainPtr` and frees it exactly once.
+public final class Domain: Sendable {
+    public let name: String
+    public let uuid: String
+    let handle: CHandle
+    let connection: Connection
+
+    /// Takes ownership of `raw` (a reference the caller got from libvirt).
+    init(adopting raw: OpaquePointer, connection: Connection) {
+        handle = CHandle(raw: raw)
+        self.connection = connection
+        name = virDomainGetName(raw).map { String(cString: $0) } ?? ""
+        var buffer = [CChar](repeating: 0, count: Int(VIR_UUID_STRING_BUFLEN))
+        uuid = virDomainGetUUIDString(raw, &buffer) == 0
+            ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    }
+
+    deinit {
+        virDomainFree(handle.raw)
+    }
+
+    private var subject: String { "domain \(name)" }
+
+    /// Runs a call against the raw domain on its connection's lane.
+    private func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        let handle = self.handle
+        return try await connection.lane.run { try body(handle.raw) }
+    }
+
+    /// Runs a libvirt call that returns 0 on success and -1 on failure.
+    private func check(_ operation: String, _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws {
+        let subject = self.subject
+        try await call { raw in
+            if body(raw) < 0 { throw LibvirtError.last(operation, object: subject) }
+        }
+    }
+
+    /// Boots a defined domain (`virDomainCreate`).
+    public func start() async throws {
+        try await check("virDomainCreate") { virDomainCreate($0) }
+    }
+
+    /// Pulls the plug (`virDomainDestroy`): the domain stops at once, its definition stays.
+    public func destroy() async throws {
+        try await check("virDomainDestroy") { virDomainDestroy($0) }
+    }
+
+    /// Asks the guest to shut down (ACPI); returns before the guest is off.
+    public func shutdown() async throws {
+        try await check("virDomainShutdown") { virDomainShutdown($0) }
+    }
+
+    /// Removes the definition, with its managed save image, snapshot and checkpoint metadata and
+    /// NVRAM, so nothing of the domain is left to block a later define of the same name.
+    /// Drivers that know no NVRAM or checkpoints (such as `test:///`) refuse those flags; then
+    /// the domain has none of either, and it is undefined with the flags the driver knows.
+    public func undefine() async throws {
+        let basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE.rawValue | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA.rawValue
+        let full = basic | VIR_DOMAIN_UNDEFINE_NVRAM.rawValue | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA.rawValue
+        let subject = self.subject
+        try await call { raw in
+            if virDomainUndefineFlags(raw, full) == 0 { return }
+            let error = LibvirtError.last("virDomainUndefineFlags", object: subject)
+            guard error.code == Int32(VIR_ERR_INVALID_ARG.rawValue), error.message.contains("unsupported flags") else {
+                throw error
+            }
+            if virDomainUndefineFlags(raw, basic) < 0 { throw LibvirtError.last("virDomainUndefineFlags", object: subject) }
+        }
+    }
+
+    public func isActive() async throws -> Bool {
+        let subject = self.subject
+        return try await call { raw in
+            let result = virDomainIsActive(raw)
+            if result < 0 { throw LibvirtError.last("virDomainIsActive", object: subject) }
+            return result == 1
+        }
+    }
+
+    public func state() async throws -> DomainState {
+        let subject = self.subject
+        return try await call { raw in
+            var state: Int32 = 0
+            var reason: Int32 = 0
+            if virDomainGetState(raw, &state, &reason, 0) < 0 {
+                throw LibvirtError.last("virDomainGetState", object: subject)
+            }
+            return DomainState(state)
+        }
+    }
+
+    /// The domain's XML (`virDomainGetXMLDesc`); `inactive` gives the persistent definition.
+    public func xml(inactive: Bool = false) async throws -> String {
+        let subject = self.subject
+        let flags = inactive ? VIR_DOMAIN_XML_INACTIVE.rawValue : 0
+        return try await call { raw in
+            guard let xml = virDomainGetXMLDesc(raw, flags) else {
+                throw LibvirtError.last("virDomainGetXMLDesc", object: subject)
+            }
+            defer { free(xml) }
+            return String(cString: xml)
+        }
+    }
+
+    /// Stores `xml` (one element) as this domain's metadata under `namespace`, written with
+    /// the prefix `key`. It goes into the persistent definition, and the live one if running.
+    public func setMetadata(_ xml: String, key: String, namespace: String) async throws {
+        let subject = self.subject
+        try await call { raw in
+            var flags = VIR_DOMAIN_AFFECT_CONFIG.rawValue
+            if virDomainIsActive(raw) == 1 { flags |= VIR_DOMAIN_AFFECT_LIVE.rawValue }
+            if virDomainSetMetadata(raw, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), xml, key, namespace, flags) < 0 {
+                throw LibvirtError.last("virDomainSetMetadata", object: subject)
+            }
+        }
+    }
+
+    /// The metadata element stored under `namespace`, or nil when the domain has none there
+    /// (a domain Drove did not make).
+    public func metadata(namespace: String, inactive: Bool = false) async throws -> String? {
+        let subject = self.subject
+        let flags = inactive ? VIR_DOMAIN_AFFECT_CONFIG.rawValue : VIR_DOMAIN_AFFECT_CURRENT.rawValue
+        return try await call { raw in
+            guard let xml = virDomainGetMetadata(raw, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), namespace, flags) else {
+                let error = LibvirtError.last("virDomainGetMetadata", object: subject)
+                if error.isNoMetadata { return nil }
+                throw error
+            }
+            defer { free(xml) }
+            return String(cString: xml)
+        }
+    }
+}
+
+/// A domain's run state (`virDomainState`).
+public enum DomainState: Sendable, Equatable {
+    case noState, running, blocked, paused, shuttingDown, shutOff, crashed, suspended, unknown(Int32)
+
+    init(_ raw: Int32) {
+        switch UInt32(bitPattern: raw) {
+        case VIR_DOMAIN_NOSTATE.rawValue: self = .noState
+        case VIR_DOMAIN_RUNNING.rawValue: self = .running
+        case VIR_DOMAIN_BLOCKED.rawValue: self = .blocked
+        case VIR_DOMAIN_PAUSED.rawValue: self = .paused
+        case VIR_DOMAIN_SHUTDOWN.rawValue: self = .shuttingDown
+        case VIR_DOMAIN_SHUTOFF.rawValue: self = .shutOff
+        case VIR_DOMAIN_CRASHED.rawValue: self = .crashed
+        case VIR_DOMAIN_PMSUSPENDED.rawValue: self = .suspended
+        default: self = .unknown(raw)
+        }
+    }
+
+    /// Whether a guest is up (running, or blocked on I/O).
+    public var isUp: Bool { self == .running || self == .blocked }
+}
+
+extension Connection {
+    /// Every domain on the host, running or only defined (`virConnectListAllDomains`).
+    public func listAllDomains() async throws -> [Domain] {
+        let handles: [CHandle] = try await call { conn in
+            var list: UnsafeMutablePointer<OpaquePointer?>?
+            let count = virConnectListAllDomains(conn, &list, 0)
+            if count < 0 { throw LibvirtError.last("virConnectListAllDomains") }
+            defer { free(list) }
+            return (0..<Int(count)).compactMap { index in list?[index].map(CHandle.init) }
+        }
+        return handles.map { Domain(adopting: $0.raw, connection: self) }
+    }
+
+    /// The domain called `name`, or nil if the host has none.
+    public func domain(named name: String) async throws -> Domain? {
+        let handle: CHandle? = try await call { conn in
+            guard let raw = virDomainLookupByName(conn, name) else {
+                let error = LibvirtError.last("virDomainLookupByName", object: "domain \(name)")
+                if error.isNoDomain { return nil }
+                throw error
+            }
+            return CHandle(raw: raw)
+        }
+        return handle.map { Domain(adopting: $0.raw, connection: self) }
+    }
+
+    /// Defines (or redefines) a persistent domain from XML (`virDomainDefineXML`).
+    public func defineDomain(xml: String) async throws -> Domain {
+        let handle: CHandle = try await call { conn in
+            guard let raw = virDomainDefineXML(conn, xml) else { throw LibvirtError.last("virDomainDefineXML") }
+            return CHandle(raw: raw)
+        }
+        return Domain(adopting: handle.raw, connection: self)
+    }
+}

@@ -1,0 +1,74 @@
+import CLibvirt
+import Foundation
+
+/// A storage volume on one connection. Owns its `virStorageVolPtr` and frees it exactly once.
+public final class StorageVolume: Sendable {
+    public let name: String
+    /// The volume's path on its host (for a `dir` pool, the image file).
+    public let path: String
+    let handle: CHandle
+    let connection: Connection
+
+    init(adopting raw: OpaquePointer, connection: Connection) {
+        handle = CHandle(raw: raw)
+        self.connection = connection
+        name = virStorageVolGetName(raw).map { String(cString: $0) } ?? ""
+        // virStorageVolGetPath returns a string the caller frees; it is local (no RPC) once the
+        // volume was looked up, because remote volume handles carry their key, which is the path
+        // for file-based pools. For other pools libvirt asks the daemon, which is still quick.
+        if let cPath = virStorageVolGetPath(raw) {
+            path = String(cString: cPath)
+            free(cPath)
+        } else {
+            virResetLastError()
+            path = ""
+        }
+    }
+
+    deinit {
+        virStorageVolFree(handle.raw)
+    }
+
+    var subject: String { "volume \(name)" }
+
+    func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        let handle = self.handle
+        return try await connection.lane.run { try body(handle.raw) }
+    }
+
+    public func info() async throws -> VolumeInfo {
+        let subject = self.subject
+        return try await call { raw in
+            var info = virStorageVolInfo()
+            if virStorageVolGetInfo(raw, &info) < 0 { throw LibvirtError.last("virStorageVolGetInfo", object: subject) }
+            return VolumeInfo(capacity: UInt64(info.capacity), allocation: UInt64(info.allocation))
+        }
+    }
+
+    /// The volume's XML (`virStorageVolGetXMLDesc`): format, capacity, backing store.
+    public func xml() async throws -> String {
+        let subject = self.subject
+        return try await call { raw in
+            guard let xml = virStorageVolGetXMLDesc(raw, 0) else {
+                throw LibvirtError.last("virStorageVolGetXMLDesc", object: subject)
+            }
+            defer { free(xml) }
+            return String(cString: xml)
+        }
+    }
+
+    /// Deletes the volume and its data (`virStorageVolDelete`).
+    public func delete() async throws {
+        let subject = self.subject
+        try await call { raw in
+            if virStorageVolDelete(raw, 0) < 0 { throw LibvirtError.last("virStorageVolDelete", object: subject) }
+        }
+    }
+}
+
+public struct VolumeInfo: Sendable, Equatable {
+    /// Virtual size in bytes: what the guest sees.
+    public let capacity: UInt64
+    /// Bytes the volume really takes on the host.
+    public let allocation: UInt64
+}

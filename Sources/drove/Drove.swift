@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Drove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drove",
+        abstract: "Deploy droves of virtual machines onto a fleet of libvirt hosts, declaratively.",
+        version: "0.1.0",
+        subcommands: [Validate.self, Schema.self, Lab.self]
+    )
+}
