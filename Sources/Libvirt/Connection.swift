@@ -109,7 +109,11 @@ public final class Connection: Sendable {
     public func setKeepAlive(interval: Int32 = 5, count: UInt32 = 5) async throws -> Bool {
         try await call { conn in
             let result = virConnectSetKeepAlive(conn, interval, count)
-            if result < 0 { throw LibvirtError.last("virConnectSetKeepAlive") }
+            if result < 0 {
+                let error = LibvirtError.last("virConnectSetKeepAlive")
+                if error.isUnsupported { return false }
+                throw error
+            }
             return result == 0
         }
     }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Drove needs on a Debian 12 machine (run as root): libvirt's C library and
+# headers, the libvirt and virtlog daemons with the QEMU driver, QEMU itself and qemu-img.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: run as root (apt-get install needs it)" >&2
+    exit 1
+fi
+
+packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "install-deps: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libvirt's privileged QEMU driver refuses to start without this user, even when QEMU runs as root.
+id libvirt-qemu >/dev/null 2>&1 || useradd -r -s /usr/sbin/nologin libvirt-qemu
+
+if ! command -v swift >/dev/null; then
+    echo "install-deps: Swift 6 is not on PATH; install a Swift 6 toolchain (swift.org) first" >&2
+    exit 1
+fi
