@@ -28,6 +28,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The control layer: one libvirt host as Drove sees it (domain XML, ownership metadata,
+        // observing, creating and removing what Drove owns).
+        .target(
+            name: "DroveHost",
+            dependencies: [
+                "Libvirt",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Manifests: the object model, strict YAML loading and validation, JSON Schema.
         .target(
             name: "DroveManifest",
@@ -55,6 +64,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
+        .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "Libvirt"]),
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest"]),
     ],

@@ -1,0 +1,56 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// The record Drove writes into every domain it makes, under its own XML namespace. A domain
+/// without it is not Drove's and is never changed or deleted.
+public struct VMMetadata: Sendable, Equatable {
+    public static let namespace = "urn:drove:vm:v1"
+    public static let prefix = "drove"
+
+    public var set: String
+    public var ordinal: Int
+    /// Hash of everything in the VM's spec that needs a replacement when it changes.
+    public var specHash: String
+    /// Content digest of the template the VM's disk was cloned from.
+    public var templateDigest: String
+    /// The VM's disk volume in the host's pool.
+    public var volume: String
+
+    public init(set: String, ordinal: Int, specHash: String, templateDigest: String, volume: String) {
+        self.set = set
+        self.ordinal = ordinal
+        self.specHash = specHash
+        self.templateDigest = templateDigest
+        self.volume = volume
+    }
+
+    /// `<drove:vm xmlns:drove="urn:drove:vm:v1" set="web" ordinal="3" .../>`
+    func element() -> XMLElement {
+        let node = xmlElement("\(Self.prefix):vm", [
+            "set": set, "ordinal": String(ordinal), "spec": specHash, "template": templateDigest, "volume": volume,
+        ])
+        node.addNamespace(XMLNode.namespace(withName: Self.prefix, stringValue: Self.namespace) as! XMLNode)
+        return node
+    }
+
+    /// The metadata element alone, as `virDomainSetMetadata` takes it (libvirt adds the namespace).
+    public func xml() -> String {
+        let node = xmlElement("vm", ["set": set, "ordinal": String(ordinal), "spec": specHash,
+                                  "template": templateDigest, "volume": volume])
+        return node.xmlString
+    }
+
+    /// Reads the record back from what `virDomainGetMetadata` returns; nil if it is not one.
+    public init?(xml: String) {
+        guard let document = try? XMLDocument(xmlString: xml), let root = document.rootElement(),
+              let set = root.attribute(forName: "set")?.stringValue,
+              let ordinal = root.attribute(forName: "ordinal")?.stringValue.flatMap({ Int($0) }),
+              let spec = root.attribute(forName: "spec")?.stringValue,
+              let template = root.attribute(forName: "template")?.stringValue,
+              let volume = root.attribute(forName: "volume")?.stringValue
+        else { return nil }
+        self.init(set: set, ordinal: ordinal, specHash: spec, templateDigest: template, volume: volume)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+@testable import DroveHost
+import Libvirt
+
+@Suite struct DomainDefinitionTests {
+    func definition(name: String, type: String = "qemu") -> DomainDefinition {
+        DomainDefinition(
+            name: name, domainType: type, vcpus: 2, memoryBytes: 96 << 20, cpuMode: .default,
+            diskPath: "/pool/drove-vm-\(name).qcow2", diskFormat: "qcow2", network: .user(model: "virtio"),
+            metadata: VMMetadata(set: "web", ordinal: 3, specHash: "0123abcd", templateDigest: "sha256-feed", volume: "drove-vm-\(name).qcow2"))
+    }
+
+    @Test func carriesWhatTheVMNeeds() throws {
+        let xml = definition(name: "web-3").xml()
+        let document = try XMLDocument(xmlString: xml)
+        func value(_ path: String) throws -> String? { try document.nodes(forXPath: path).first?.stringValue }
+        #expect(try value("/domain/@type") == "qemu")
+        #expect(try value("/domain/name") == "web-3")
+        #expect(try value("/domain/memory") == String(96 * 1024))
+        #expect(try value("/domain/vcpu") == "2")
+        #expect(try value("/domain/devices/disk/driver/@type") == "qcow2")
+        #expect(try value("/domain/devices/disk/source/@file") == "/pool/drove-vm-web-3.qcow2")
+        #expect(try value("/domain/devices/interface/@type") == "user")
+        #expect(try value("/domain/devices/graphics/@listen") == "127.0.0.1")
+        #expect(try value("/domain/devices/serial/@type") == "pty")
+        #expect(try document.nodes(forXPath: "/domain/cpu").isEmpty)
+    }
+
+    @Test func valuesCannotInjectMarkup() throws {
+        var hostile = definition(name: "x")
+        hostile.name = "a</name><devices><disk/></devices><name>b"
+        hostile.diskPath = "/p'/><source file='/etc/shadow"
+        let document = try XMLDocument(xmlString: hostile.xml())
+        #expect(try document.nodes(forXPath: "/domain/name").first?.stringValue == hostile.name)
+        #expect(try document.nodes(forXPath: "/domain/devices/disk/source/@file").first?.stringValue == hostile.diskPath)
+        #expect(try document.nodes(forXPath: "/domain/devices/disk").count == 1)
+    }
+
+    @Test func cpuModeAndNetworksAreRendered() throws {
+        var spec = definition(name: "n")
+        spec.cpuMode = .hostPassthrough
+        spec.network = .bridge(name: "br0", model: "e1000")
+        let document = try XMLDocument(xmlString: spec.xml())
+        #expect(try document.nodes(forXPath: "/domain/cpu/@mode").first?.stringValue == "host-passthrough")
+        #expect(try document.nodes(forXPath: "/domain/devices/interface/source/@bridge").first?.stringValue == "br0")
+        #expect(try document.nodes(forXPath: "/domain/devices/interface/model/@type").first?.stringValue == "e1000")
+    }
+
+    @Test func libvirtAcceptsItAndTheMetadataReadsBack() async throws {
+        let connection = try await Connection.open("test:///default")
+        let name = "def-\(UUID().uuidString.prefix(8).lowercased())"
+        let spec = definition(name: name, type: "test")
+        let domain = try await connection.defineDomain(xml: spec.xml())
+        let stored = try #require(try await domain.metadata(namespace: VMMetadata.namespace))
+        #expect(VMMetadata(xml: stored) == spec.metadata)
+        try await domain.undefine()
+        await connection.close()
+    }
+
+    @Test func metadataOfSomethingElseIsNotOurs() {
+        #expect(VMMetadata(xml: "<vm set='web'/>") == nil)
+        #expect(VMMetadata(xml: "not xml") == nil)
+    }
+}
