@@ -34,8 +34,14 @@ let package = Package(
             name: "DroveHost",
             dependencies: [
                 "Libvirt",
+                "DrovePlan",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The strategy layer's pure part: observed state, actions, and plan(desired, observed).
+        .target(
+            name: "DrovePlan",
+            dependencies: ["DroveManifest"]
         ),
         // Manifests: the object model, strict YAML loading and validation, JSON Schema.
         .target(
@@ -63,10 +69,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
-        .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "Libvirt"]),
+        // Finding the lab hosts the integration tests run against.
+        .target(name: "DroveTestSupport", path: "Tests/DroveTestSupport"),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "DroveTestSupport"]),
+        .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "Libvirt", "DroveTestSupport"]),
+        .testTarget(name: "DrovePlanTests", dependencies: ["DrovePlan", "DroveManifest"]),
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
-        .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest"]),
+        .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -158,11 +158,13 @@ public enum DomainState: Sendable, Equatable {
 }
 
 extension Connection {
-    /// Every domain on the host, running or only defined (`virConnectListAllDomains`).
-    public func listAllDomains() async throws -> [Domain] {
+    /// Every domain on the host, running or only defined (`virConnectListAllDomains`);
+    /// `activeOnly` lists just the running ones, so one call tells which are up.
+    public func listAllDomains(activeOnly: Bool = false) async throws -> [Domain] {
+        let flags = activeOnly ? VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue : 0
         let handles: [CHandle] = try await call { conn in
             var list: UnsafeMutablePointer<OpaquePointer?>?
-            let count = virConnectListAllDomains(conn, &list, 0)
+            let count = virConnectListAllDomains(conn, &list, flags)
             if count < 0 { throw LibvirtError.last("virConnectListAllDomains") }
             defer { free(list) }
             return (0..<Int(count)).compactMap { index in list?[index].map(CHandle.init) }

@@ -1,4 +1,5 @@
 import Foundation
+import DroveTestSupport
 import Testing
 @testable import Libvirt
 
@@ -149,20 +150,4 @@ struct LabHostTests {
         try await base.delete()
         await connection.close()
     }
-}
-
-/// Finds the lab host the integration tests run against.
-enum LabHost {
-    static var directory: String {
-        ProcessInfo.processInfo.environment["DROVE_LAB_DIR"] ?? "/var/lib/drove/lab"
-    }
-
-    /// The first lab host's libvirt socket, if that host is running.
-    static var socket: String? {
-        let path = "\(directory)/node-1/run/libvirt-sock"
-        return FileManager.default.fileExists(atPath: path) ? path : nil
-    }
-
-    /// Under CI a missing lab is a failure, never a skip.
-    static var required: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
 }

@@ -1,0 +1,82 @@
+/// What libvirt reports on every host: the observed state the planner compares desired state with.
+public struct ObservedFleet: Sendable, Equatable {
+    public var hosts: [String: ObservedHost]
+
+    public init(hosts: [ObservedHost]) {
+        self.hosts = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0) })
+    }
+}
+
+public struct ObservedHost: Sendable, Equatable {
+    public var name: String
+    /// nil when the host answered; otherwise why it could not be observed.
+    public var unreachable: String?
+    public var cpus: Int
+    public var memoryBytes: UInt64
+    public var freeMemoryBytes: UInt64
+    /// Whether the host offers the `kvm` domain type (used when a Host says `domainType: auto`).
+    public var offersKVM: Bool
+    /// Template copies in the host's pool, by content digest.
+    public var templates: [String: TemplateCopy]
+    /// Domains that carry Drove's metadata, by name.
+    public var vms: [String: ObservedVM]
+    /// Names of domains on the host that are not Drove's: never touched, never reused.
+    public var foreignDomains: Set<String>
+    /// Drove-named VM disk volumes that no Drove domain on the host uses.
+    public var strayVolumes: Set<String>
+
+    public init(name: String, unreachable: String? = nil, cpus: Int = 0, memoryBytes: UInt64 = 0,
+                freeMemoryBytes: UInt64 = 0, offersKVM: Bool = false, templates: [String: TemplateCopy] = [:],
+                vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = []) {
+        self.name = name
+        self.unreachable = unreachable
+        self.cpus = cpus
+        self.memoryBytes = memoryBytes
+        self.freeMemoryBytes = freeMemoryBytes
+        self.offersKVM = offersKVM
+        self.templates = templates
+        self.vms = vms
+        self.foreignDomains = foreignDomains
+        self.strayVolumes = strayVolumes
+    }
+
+    public var isReachable: Bool { unreachable == nil }
+}
+
+/// One template copy in a host's pool. A copy is complete only once its upload finished and was
+/// marked so; an incomplete copy is never used as a backing file.
+public struct TemplateCopy: Sendable, Equatable {
+    public var digest: String
+    public var volume: String
+    public var complete: Bool
+
+    public init(digest: String, volume: String, complete: Bool) {
+        self.digest = digest
+        self.volume = volume
+        self.complete = complete
+    }
+}
+
+/// A domain Drove made, as read back from its metadata and libvirt's state.
+public struct ObservedVM: Sendable, Equatable {
+    public enum State: String, Sendable, Equatable { case running, stopped, other }
+
+    public var name: String
+    public var set: String
+    public var ordinal: Int
+    public var specHash: String
+    public var templateDigest: String
+    public var volume: String
+    public var state: State
+
+    public init(name: String, set: String, ordinal: Int, specHash: String, templateDigest: String,
+                volume: String, state: State) {
+        self.name = name
+        self.set = set
+        self.ordinal = ordinal
+        self.specHash = specHash
+        self.templateDigest = templateDigest
+        self.volume = volume
+        self.state = state
+    }
+}

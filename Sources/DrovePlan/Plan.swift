@@ -1,0 +1,157 @@
+/// What one pass will do: actions with their dependencies, and what could not be placed.
+public struct Plan: Sendable, Equatable {
+    public var actions: [Action]
+    /// Replicas that fit on no host, each with the reason.
+    public var unschedulable: [Unschedulable]
+    /// Things the planner noticed and chose to leave alone (an unreachable host, a foreign
+    /// domain in the way), for the operator to read.
+    public var notes: [String]
+
+    public init(actions: [Action] = [], unschedulable: [Unschedulable] = [], notes: [String] = []) {
+        self.actions = actions
+        self.unschedulable = unschedulable
+        self.notes = notes
+    }
+
+    public var isEmpty: Bool { actions.isEmpty }
+}
+
+public struct Unschedulable: Sendable, Equatable {
+    public var vm: String
+    public var reason: String
+
+    public init(vm: String, reason: String) {
+        self.vm = vm
+        self.reason = reason
+    }
+}
+
+/// One step on one host. `dependsOn` names actions that must succeed first.
+public struct Action: Sendable, Equatable, Identifiable {
+    public var id: Int
+    public var host: String
+    public var kind: Kind
+    public var dependsOn: [Int]
+
+    public init(id: Int, host: String, kind: Kind, dependsOn: [Int] = []) {
+        self.id = id
+        self.host = host
+        self.kind = kind
+        self.dependsOn = dependsOn
+    }
+
+    public enum Kind: Sendable, Equatable {
+        /// Upload a template into the host's pool, then mark the copy complete.
+        case copyTemplate(TemplateSource)
+        /// Make a VM's disk: a qcow2 overlay on the template copy, or a full copy of it.
+        case createDisk(VMInstance)
+        /// Define the VM's domain (with Drove's metadata in its XML).
+        case defineVM(VMInstance)
+        case startVM(String)
+        case stopVM(String)
+        /// Destroy (if running) and undefine a Drove domain.
+        case removeVM(String)
+        /// Delete a Drove disk volume.
+        case deleteVolume(String)
+        /// Delete a template copy that nothing uses any more (only when asked to prune).
+        case deleteTemplateCopy(digest: String, volume: String)
+    }
+
+    /// Whether the action changes the host (all do; reads happen in observing).
+    public var summary: String {
+        switch kind {
+        case let .copyTemplate(template): "copy template \(template.name)@\(template.digest.prefix(12)) to \(host)"
+        case let .createDisk(vm): "create \(vm.clone.rawValue) disk \(vm.volume) for \(vm.name) on \(host)"
+        case let .defineVM(vm): "define \(vm.name) on \(host)"
+        case let .startVM(name): "start \(name) on \(host)"
+        case let .stopVM(name): "stop \(name) on \(host)"
+        case let .removeVM(name): "remove \(name) from \(host)"
+        case let .deleteVolume(name): "delete volume \(name) on \(host)"
+        case let .deleteTemplateCopy(digest, _): "delete template copy \(digest.prefix(12)) on \(host)"
+        }
+    }
+
+    /// A short verb for tables and metrics.
+    public var verb: String {
+        switch kind {
+        case .copyTemplate: "copy-template"
+        case .createDisk: "create-disk"
+        case .defineVM: "define"
+        case .startVM: "start"
+        case .stopVM: "stop"
+        case .removeVM: "remove"
+        case .deleteVolume: "delete-volume"
+        case .deleteTemplateCopy: "delete-template"
+        }
+    }
+}
+
+public enum CloneMode: String, Sendable, Equatable { case linked, full }
+
+/// A template as the executor needs it to copy it to a host.
+public struct TemplateSource: Sendable, Equatable {
+    public var name: String
+    public var digest: String
+    /// `qcow2` or `raw`.
+    public var format: String
+    /// The file on the machine running Drove.
+    public var path: String
+    public var fileBytes: UInt64
+    /// The guest-visible size of the image.
+    public var virtualBytes: UInt64
+
+    public init(name: String, digest: String, format: String, path: String, fileBytes: UInt64, virtualBytes: UInt64) {
+        self.name = name
+        self.digest = digest
+        self.format = format
+        self.path = path
+        self.fileBytes = fileBytes
+        self.virtualBytes = virtualBytes
+    }
+
+    public var volume: String { Naming.templateVolume(digest: digest, format: format) }
+}
+
+/// One VM as it should exist on its host.
+public struct VMInstance: Sendable, Equatable {
+    public var name: String
+    public var set: String
+    public var ordinal: Int
+    public var domainType: String
+    public var vcpus: Int
+    public var memoryBytes: UInt64
+    public var cpuMode: String
+    public var network: NetworkAttachment
+    public var clone: CloneMode
+    public var template: TemplateSource
+    public var specHash: String
+    public var volume: String { Naming.diskVolume(vm: name) }
+
+    public init(name: String, set: String, ordinal: Int, domainType: String, vcpus: Int, memoryBytes: UInt64,
+                cpuMode: String, network: NetworkAttachment, clone: CloneMode, template: TemplateSource, specHash: String) {
+        self.name = name
+        self.set = set
+        self.ordinal = ordinal
+        self.domainType = domainType
+        self.vcpus = vcpus
+        self.memoryBytes = memoryBytes
+        self.cpuMode = cpuMode
+        self.network = network
+        self.clone = clone
+        self.template = template
+        self.specHash = specHash
+    }
+}
+
+public struct NetworkAttachment: Sendable, Equatable {
+    /// `user`, `network` or `bridge`.
+    public var type: String
+    public var source: String?
+    public var model: String
+
+    public init(type: String, source: String?, model: String) {
+        self.type = type
+        self.source = source
+        self.model = model
+    }
+}
