@@ -35,6 +35,7 @@ let package = Package(
             dependencies: [
                 "Libvirt",
                 "DrovePlan",
+                "DroveManifest",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -72,7 +73,7 @@ let package = Package(
         // Finding the lab hosts the integration tests run against.
         .target(name: "DroveTestSupport", path: "Tests/DroveTestSupport"),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "DroveTestSupport"]),
-        .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "Libvirt", "DroveTestSupport"]),
+        .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "DroveManifest", "Libvirt", "DroveTestSupport"]),
         .testTarget(name: "DrovePlanTests", dependencies: ["DrovePlan", "DroveManifest"]),
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),

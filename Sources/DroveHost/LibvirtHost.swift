@@ -1,3 +1,4 @@
+import DroveManifest
 import DrovePlan
 import Foundation
 import Libvirt
@@ -61,8 +62,8 @@ public final class LibvirtHost: HostDriver {
             }
             vms[domain.name] = ObservedVM(
                 name: domain.name, set: record.set, ordinal: record.ordinal, specHash: record.specHash,
-                templateDigest: record.templateDigest, volume: record.volume,
-                state: running.contains(domain.name) ? .running : .stopped)
+                templateDigest: record.templateDigest, volume: record.volume, vcpus: record.vcpus,
+                memoryBytes: record.memoryBytes, state: running.contains(domain.name) ? .running : .stopped)
         }
 
         var templates: [String: TemplateCopy] = [:]
@@ -117,7 +118,7 @@ public final class LibvirtHost: HostDriver {
 
     /// Uploads the template, then writes the ready marker. A copy without its marker is partial
     /// (an upload that was cut off) and is replaced, never used.
-    private func copy(_ template: TemplateSource, progress: TransferProgress?) async throws {
+    private func copy(_ template: TemplateImage, progress: TransferProgress?) async throws {
         let pool = try await requirePool()
         let marker = Naming.templateReadyMarker(digest: template.digest)
         if try await pool.volume(named: marker) != nil, try await pool.volume(named: template.volume) != nil { return }
@@ -130,7 +131,7 @@ public final class LibvirtHost: HostDriver {
         _ = try await pool.createVolume(xml: VolumeXML.marker(name: marker))
     }
 
-    private func completeTemplate(_ template: TemplateSource, in pool: StoragePool) async throws -> StorageVolume {
+    private func completeTemplate(_ template: TemplateImage, in pool: StoragePool) async throws -> StorageVolume {
         guard try await pool.volume(named: Naming.templateReadyMarker(digest: template.digest)) != nil,
               let volume = try await pool.volume(named: template.volume) else {
             throw HostError(host: name, object: "template \(template.name)",
@@ -166,19 +167,20 @@ public final class LibvirtHost: HostDriver {
             throw HostError(host: name, object: "vm \(vm.name)", cause: "its disk \(vm.volume) is missing", transient: true)
         }
         let definition = DomainDefinition(
-            name: vm.name, domainType: vm.domainType, vcpus: vm.vcpus, memoryBytes: vm.memoryBytes,
-            cpuMode: DomainDefinition.CPUMode(rawValue: vm.cpuMode) ?? .default, diskPath: disk.path,
+            name: vm.name, domainType: vm.domainType, vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory,
+            cpuMode: DomainDefinition.CPUMode(rawValue: vm.resources.cpuMode.rawValue) ?? .default, diskPath: disk.path,
             diskFormat: "qcow2", network: network(vm.network),
             metadata: VMMetadata(set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
-                                 templateDigest: vm.template.digest, volume: vm.volume))
+                                 templateDigest: vm.template.digest, volume: vm.volume,
+                                 vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory))
         _ = try await connection.defineDomain(xml: definition.xml())
     }
 
-    private func network(_ attachment: NetworkAttachment) -> DomainDefinition.Network {
-        switch attachment.type {
-        case "network": .network(name: attachment.source ?? "default", model: attachment.model)
-        case "bridge": .bridge(name: attachment.source ?? "", model: attachment.model)
-        default: .user(model: attachment.model)
+    private func network(_ network: Network) -> DomainDefinition.Network {
+        switch network.type {
+        case .network: .network(name: network.source ?? "default", model: network.model)
+        case .bridge: .bridge(name: network.source ?? "", model: network.model)
+        case .user: .user(model: network.model)
         }
     }
 

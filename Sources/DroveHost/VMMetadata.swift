@@ -17,29 +17,36 @@ public struct VMMetadata: Sendable, Equatable {
     public var templateDigest: String
     /// The VM's disk volume in the host's pool.
     public var volume: String
+    /// What the VM takes from its host, for placing others beside it.
+    public var vcpus: Int
+    public var memoryBytes: UInt64
 
-    public init(set: String, ordinal: Int, specHash: String, templateDigest: String, volume: String) {
+    public init(set: String, ordinal: Int, specHash: String, templateDigest: String, volume: String,
+                vcpus: Int, memoryBytes: UInt64) {
         self.set = set
         self.ordinal = ordinal
         self.specHash = specHash
         self.templateDigest = templateDigest
         self.volume = volume
+        self.vcpus = vcpus
+        self.memoryBytes = memoryBytes
+    }
+
+    private var attributes: [String: String] {
+        ["set": set, "ordinal": String(ordinal), "spec": specHash, "template": templateDigest, "volume": volume,
+         "vcpus": String(vcpus), "memory": String(memoryBytes)]
     }
 
     /// `<drove:vm xmlns:drove="urn:drove:vm:v1" set="web" ordinal="3" .../>`
     func element() -> XMLElement {
-        let node = xmlElement("\(Self.prefix):vm", [
-            "set": set, "ordinal": String(ordinal), "spec": specHash, "template": templateDigest, "volume": volume,
-        ])
+        let node = xmlElement("\(Self.prefix):vm", attributes)
         node.addNamespace(XMLNode.namespace(withName: Self.prefix, stringValue: Self.namespace) as! XMLNode)
         return node
     }
 
     /// The metadata element alone, as `virDomainSetMetadata` takes it (libvirt adds the namespace).
     public func xml() -> String {
-        let node = xmlElement("vm", ["set": set, "ordinal": String(ordinal), "spec": specHash,
-                                  "template": templateDigest, "volume": volume])
-        return node.xmlString
+        xmlElement("vm", attributes).xmlString
     }
 
     /// Reads the record back from what `virDomainGetMetadata` returns; nil if it is not one.
@@ -49,8 +56,11 @@ public struct VMMetadata: Sendable, Equatable {
               let ordinal = root.attribute(forName: "ordinal")?.stringValue.flatMap({ Int($0) }),
               let spec = root.attribute(forName: "spec")?.stringValue,
               let template = root.attribute(forName: "template")?.stringValue,
-              let volume = root.attribute(forName: "volume")?.stringValue
+              let volume = root.attribute(forName: "volume")?.stringValue,
+              let vcpus = root.attribute(forName: "vcpus")?.stringValue.flatMap({ Int($0) }),
+              let memory = root.attribute(forName: "memory")?.stringValue.flatMap({ UInt64($0) })
         else { return nil }
-        self.init(set: set, ordinal: ordinal, specHash: spec, templateDigest: template, volume: volume)
+        self.init(set: set, ordinal: ordinal, specHash: spec, templateDigest: template, volume: volume,
+                  vcpus: vcpus, memoryBytes: memory)
     }
 }

@@ -37,3 +37,22 @@ public enum Naming {
         return .notDroves
     }
 }
+
+extension Naming {
+    /// The VM a Drove disk volume belongs to.
+    public static func vm(ofDisk volume: String) -> String? {
+        guard volume.hasPrefix(diskPrefix), volume.hasSuffix(".qcow2") else { return nil }
+        return String(volume.dropFirst(diskPrefix.count).dropLast(".qcow2".count))
+    }
+
+    /// Whether `vm` is named as a member of `set`: `<set>-<ordinal>`.
+    public static func vm(_ vm: String, belongsTo set: String) -> Bool {
+        guard vm.hasPrefix(set + "-") else { return false }
+        let ordinal = vm.dropFirst(set.count + 1)
+        return !ordinal.isEmpty && ordinal.allSatisfy(\.isASCIIDigit)
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}

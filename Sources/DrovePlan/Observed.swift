@@ -67,16 +67,20 @@ public struct ObservedVM: Sendable, Equatable {
     public var specHash: String
     public var templateDigest: String
     public var volume: String
+    public var vcpus: Int
+    public var memoryBytes: UInt64
     public var state: State
 
     public init(name: String, set: String, ordinal: Int, specHash: String, templateDigest: String,
-                volume: String, state: State) {
+                volume: String, vcpus: Int, memoryBytes: UInt64, state: State) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
         self.specHash = specHash
         self.templateDigest = templateDigest
         self.volume = volume
+        self.vcpus = vcpus
+        self.memoryBytes = memoryBytes
         self.state = state
     }
 }

@@ -1,3 +1,5 @@
+import DroveManifest
+
 /// What one pass will do: actions with their dependencies, and what could not be placed.
 public struct Plan: Sendable, Equatable {
     public var actions: [Action]
@@ -42,7 +44,7 @@ public struct Action: Sendable, Equatable, Identifiable {
 
     public enum Kind: Sendable, Equatable {
         /// Upload a template into the host's pool, then mark the copy complete.
-        case copyTemplate(TemplateSource)
+        case copyTemplate(TemplateImage)
         /// Make a VM's disk: a qcow2 overlay on the template copy, or a full copy of it.
         case createDisk(VMInstance)
         /// Define the VM's domain (with Drove's metadata in its XML).
@@ -86,10 +88,8 @@ public struct Action: Sendable, Equatable, Identifiable {
     }
 }
 
-public enum CloneMode: String, Sendable, Equatable { case linked, full }
-
-/// A template as the executor needs it to copy it to a host.
-public struct TemplateSource: Sendable, Equatable {
+/// A template file as the executor needs it: its content digest, format and sizes.
+public struct TemplateImage: Sendable, Equatable {
     public var name: String
     public var digest: String
     /// `qcow2` or `raw`.
@@ -117,41 +117,25 @@ public struct VMInstance: Sendable, Equatable {
     public var name: String
     public var set: String
     public var ordinal: Int
+    /// `kvm` or `qemu`, resolved from the host's `domainType` and what it offers.
     public var domainType: String
-    public var vcpus: Int
-    public var memoryBytes: UInt64
-    public var cpuMode: String
-    public var network: NetworkAttachment
+    public var resources: Resources
+    public var network: Network
     public var clone: CloneMode
-    public var template: TemplateSource
+    public var template: TemplateImage
     public var specHash: String
     public var volume: String { Naming.diskVolume(vm: name) }
 
-    public init(name: String, set: String, ordinal: Int, domainType: String, vcpus: Int, memoryBytes: UInt64,
-                cpuMode: String, network: NetworkAttachment, clone: CloneMode, template: TemplateSource, specHash: String) {
+    public init(name: String, set: String, ordinal: Int, domainType: String, resources: Resources, network: Network,
+                clone: CloneMode, template: TemplateImage, specHash: String) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
         self.domainType = domainType
-        self.vcpus = vcpus
-        self.memoryBytes = memoryBytes
-        self.cpuMode = cpuMode
+        self.resources = resources
         self.network = network
         self.clone = clone
         self.template = template
         self.specHash = specHash
-    }
-}
-
-public struct NetworkAttachment: Sendable, Equatable {
-    /// `user`, `network` or `bridge`.
-    public var type: String
-    public var source: String?
-    public var model: String
-
-    public init(type: String, source: String?, model: String) {
-        self.type = type
-        self.source = source
-        self.model = model
     }
 }

@@ -11,7 +11,8 @@ import Libvirt
         DomainDefinition(
             name: name, domainType: type, vcpus: 2, memoryBytes: 96 << 20, cpuMode: .default,
             diskPath: "/pool/drove-vm-\(name).qcow2", diskFormat: "qcow2", network: .user(model: "virtio"),
-            metadata: VMMetadata(set: "web", ordinal: 3, specHash: "0123abcd", templateDigest: "sha256-feed", volume: "drove-vm-\(name).qcow2"))
+            metadata: VMMetadata(set: "web", ordinal: 3, specHash: "0123abcd", templateDigest: "sha256-feed", volume: "drove-vm-\(name).qcow2",
+                                  vcpus: 2, memoryBytes: 96 << 20))
     }
 
     @Test func carriesWhatTheVMNeeds() throws {

@@ -1,3 +1,4 @@
+import DroveManifest
 import DrovePlan
 import DroveTestSupport
 import Foundation
@@ -17,20 +18,20 @@ struct LibvirtHostTests {
     }
 
     /// A raw template: 32 MiB with a few non-zero blocks, named by a fresh digest.
-    func makeTemplate() throws -> TemplateSource {
+    func makeTemplate() throws -> TemplateImage {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let path = scratch.appendingPathComponent("template.raw").path
         var data = Data(count: 32 << 20)
         for offset in stride(from: 0, to: data.count, by: 4 << 20) { data[offset] = 0x5a }
         try data.write(to: URL(fileURLWithPath: path))
         let digest = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        return TemplateSource(name: "tiny", digest: digest, format: "raw", path: path,
+        return TemplateImage(name: "tiny", digest: digest, format: "raw", path: path,
                               fileBytes: UInt64(data.count), virtualBytes: UInt64(data.count))
     }
 
-    func vm(_ name: String, template: TemplateSource, clone: CloneMode = .linked) -> VMInstance {
-        VMInstance(name: name, set: "hosttest", ordinal: 0, domainType: "qemu", vcpus: 1, memoryBytes: 64 << 20,
-                   cpuMode: "default", network: NetworkAttachment(type: "user", source: nil, model: "virtio"),
+    func vm(_ name: String, template: TemplateImage, clone: CloneMode = .linked) -> VMInstance {
+        VMInstance(name: name, set: "hosttest", ordinal: 0, domainType: "qemu",
+                   resources: Resources(vcpus: 1, memory: 64 << 20), network: Network(),
                    clone: clone, template: template, specHash: "spec1")
     }
 

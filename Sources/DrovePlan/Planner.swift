@@ -1,0 +1,272 @@
+import DroveManifest
+
+/// Compares desired with observed state and says what one pass must do. Pure: no I/O, and the
+/// same inputs always give the same plan.
+public func plan(_ desired: DesiredState, _ observed: ObservedFleet) -> Plan {
+    var planner = Planner(desired: desired, observed: observed)
+    planner.run()
+    return Plan(actions: planner.actions, unschedulable: planner.unschedulable, notes: planner.notes)
+}
+
+/// A VM found on a host.
+struct Placed {
+    var host: String
+    var vm: ObservedVM
+}
+
+struct Planner {
+    let desired: DesiredState
+    let hosts: [Host]
+    let hostsByName: [String: Host]
+    let observedHosts: [String: ObservedHost]
+    let templates: [String: Template]
+
+    var actions: [Action] = []
+    var unschedulable: [Unschedulable] = []
+    var notes: [String] = []
+    var loads: [String: HostLoad] = [:]
+    /// Copy actions by host and digest, so each template goes to each host once.
+    var copies: [String: [String: Int]] = [:]
+    /// Disks this pass creates, by host.
+    var disksCreated: [String: Set<String>] = [:]
+    /// Removal actions by host, which template pruning waits for.
+    var removals: [String: [Int]] = [:]
+    /// How many VMs use each template digest after this pass, by host.
+    var digestUsers: [String: [String: Int]] = [:]
+    /// Digests pre-copy wants on each host.
+    var wanted: [String: Set<String>] = [:]
+
+    init(desired: DesiredState, observed: ObservedFleet) {
+        self.desired = desired
+        hosts = desired.manifest.hosts.sorted { $0.metadata.name < $1.metadata.name }
+        hostsByName = Dictionary(hosts.map { ($0.metadata.name, $0) }, uniquingKeysWith: { first, _ in first })
+        observedHosts = observed.hosts
+        templates = Dictionary(desired.manifest.templates.map { ($0.metadata.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The observed host if it answered; nil if it is unreachable or was not observed.
+    func reachable(_ host: String) -> ObservedHost? {
+        guard let observed = observedHosts[host], observed.isReachable else { return nil }
+        return observed
+    }
+
+    mutating func add(_ host: String, _ kind: Action.Kind, after dependencies: [Int] = []) -> Int {
+        let id = actions.count + 1
+        actions.append(Action(id: id, host: host, kind: kind, dependsOn: dependencies.sorted()))
+        return id
+    }
+
+    mutating func run() {
+        var bySet: [String: [Placed]] = [:]
+        for host in hosts {
+            let name = host.metadata.name
+            guard let observed = reachable(name) else {
+                let reason = observedHosts[name]?.unreachable ?? "not observed"
+                notes.append("host \(name) is unreachable (\(reason)); its VMs are left as they are, not recreated elsewhere")
+                continue
+            }
+            loads[name] = HostLoad(host: host, observed: observed)
+            for vm in observed.vms.values.sorted(by: { $0.name < $1.name }) {
+                bySet[vm.set, default: []].append(Placed(host: name, vm: vm))
+                digestUsers[name, default: [:]][vm.templateDigest, default: 0] += 1
+            }
+        }
+
+        let sets = desired.manifest.vmSets
+            .filter { !desired.removing.contains($0.metadata.name) }
+            .sorted { $0.metadata.name < $1.metadata.name }
+        precopy(for: sets)
+        for set in desired.removing.sorted() {
+            for placed in bySet[set] ?? [] { remove(placed) }
+        }
+        for set in sets {
+            reconcile(set, found: bySet[set.metadata.name] ?? [])
+        }
+        let managed = Set(sets.map(\.metadata.name)).union(desired.removing)
+        for set in bySet.keys.sorted() where !managed.contains(set) {
+            notes.append("VMs of set \(set) are not in these manifests and are left alone")
+        }
+        deleteStrayDisks(of: managed)
+        pruneTemplates()
+    }
+
+    // MARK: Sets
+
+    mutating func reconcile(_ set: VMSet, found: [Placed]) {
+        let name = set.metadata.name
+        let spec = set.spec
+        guard let image = desired.images[spec.template] else {
+            for ordinal in 0..<spec.replicas where !found.contains(where: { $0.vm.ordinal == ordinal }) {
+                unschedulable.append(Unschedulable(vm: Naming.vmName(set: name, ordinal: ordinal),
+                                                   reason: "template \(spec.template) could not be read"))
+            }
+            return
+        }
+
+        // One VM per ordinal: a duplicate (the same VM on two hosts) is removed, keeping a
+        // running one on the first host by name.
+        var byOrdinal: [Int: Placed] = [:]
+        for placed in found.sorted(by: { ($0.vm.ordinal, $0.vm.state == .running ? 0 : 1, $0.host) < ($1.vm.ordinal, $1.vm.state == .running ? 0 : 1, $1.host) }) {
+            if byOrdinal[placed.vm.ordinal] == nil, placed.vm.ordinal < spec.replicas {
+                byOrdinal[placed.vm.ordinal] = placed
+            } else {
+                remove(placed) // scaled away, or a duplicate
+            }
+        }
+
+        func isAvailable(_ vm: ObservedVM) -> Bool {
+            spec.runStrategy == .stopped || vm.state == .running
+        }
+
+        var missing: [Int] = []
+        var outdated: [Placed] = []
+        for ordinal in 0..<spec.replicas {
+            guard let placed = byOrdinal[ordinal] else {
+                missing.append(ordinal)
+                continue
+            }
+            let host = hostsByName[placed.host]!
+            let current = SpecHash.of(spec, templateDigest: image.digest, domainType: domainType(host))
+            if placed.vm.specHash != current || !spec.placement.hostSelector.matches(host.metadata.labels) {
+                outdated.append(placed)
+            } else if spec.runStrategy == .running, placed.vm.state != .running {
+                _ = add(placed.host, .startVM(placed.vm.name))
+            } else if spec.runStrategy == .stopped, placed.vm.state == .running {
+                _ = add(placed.host, .stopVM(placed.vm.name))
+            }
+        }
+
+        // Rolling replacement: never more than maxUnavailable VMs of the set down at once.
+        // VMs that are down already are replaced freely; replacing them costs nothing.
+        let unavailable = missing.count + byOrdinal.values.filter { !isAvailable($0.vm) }.count
+        var budget = spec.updateStrategy.maxUnavailable - unavailable
+        var replaced: [Int: [Int]] = [:]
+        for placed in outdated {
+            if isAvailable(placed.vm) {
+                guard budget > 0 else { continue }
+                budget -= 1
+            }
+            replaced[placed.vm.ordinal] = remove(placed)
+            missing.append(placed.vm.ordinal)
+        }
+
+        // A VM not seen may be running on a host that does not answer. Without fencing there is
+        // no knowing, so it is not created elsewhere: that could make two of it.
+        let unreachable = hosts.filter { spec.placement.hostSelector.matches($0.metadata.labels) && reachable($0.metadata.name) == nil }
+        for ordinal in missing.sorted() {
+            if replaced[ordinal] == nil, let dark = unreachable.first {
+                unschedulable.append(Unschedulable(
+                    vm: Naming.vmName(set: name, ordinal: ordinal),
+                    reason: "unknown: may be on unreachable host \(dark.metadata.name); not created elsewhere"))
+                continue
+            }
+            create(set, ordinal: ordinal, image: image, after: replaced[ordinal] ?? [])
+        }
+    }
+
+    /// Removes a VM and then its disk; returns the removal's actions.
+    @discardableResult
+    mutating func remove(_ placed: Placed) -> [Int] {
+        let removeVM = add(placed.host, .removeVM(placed.vm.name))
+        let deleteDisk = add(placed.host, .deleteVolume(placed.vm.volume), after: [removeVM])
+        loads[placed.host]?.release(placed.vm)
+        digestUsers[placed.host, default: [:]][placed.vm.templateDigest, default: 0] -= 1
+        removals[placed.host, default: []].append(deleteDisk)
+        return [removeVM, deleteDisk]
+    }
+
+    mutating func create(_ set: VMSet, ordinal: Int, image: TemplateImage, after dependencies: [Int]) {
+        let vmName = Naming.vmName(set: set.metadata.name, ordinal: ordinal)
+        let placement = place(vmName, set: set, digest: image.digest)
+        guard case let .success(hostName) = placement else {
+            if case let .failure(reason) = placement { unschedulable.append(Unschedulable(vm: vmName, reason: reason.text)) }
+            return
+        }
+        let host = hostsByName[hostName]!
+        let instance = VMInstance(
+            name: vmName, set: set.metadata.name, ordinal: ordinal, domainType: domainType(host),
+            resources: set.spec.resources, network: set.spec.network, clone: set.spec.clone, template: image,
+            specHash: SpecHash.of(set.spec, templateDigest: image.digest, domainType: domainType(host)))
+        loads[hostName]?.take(set: set.metadata.name, vcpus: instance.resources.vcpus, memory: instance.resources.memory)
+        digestUsers[hostName, default: [:]][image.digest, default: 0] += 1
+        disksCreated[hostName, default: []].insert(instance.volume)
+
+        let copy = ensureTemplate(image, on: hostName)
+        let disk = add(hostName, .createDisk(instance), after: dependencies + (copy.map { [$0] } ?? []))
+        let define = add(hostName, .defineVM(instance), after: [disk])
+        if set.spec.runStrategy == .running {
+            _ = add(hostName, .startVM(vmName), after: [define])
+        }
+    }
+
+    func domainType(_ host: Host) -> String {
+        switch host.spec.domainType {
+        case .kvm: "kvm"
+        case .qemu: "qemu"
+        case .auto: reachable(host.metadata.name)?.offersKVM == true ? "kvm" : "qemu"
+        }
+    }
+
+    // MARK: Templates
+
+    /// The copy action that puts `image` on `host`, or nil when a complete copy is there.
+    mutating func ensureTemplate(_ image: TemplateImage, on host: String) -> Int? {
+        if reachable(host)?.templates[image.digest]?.complete == true { return nil }
+        if let planned = copies[host]?[image.digest] { return planned }
+        let id = add(host, .copyTemplate(image))
+        copies[host, default: [:]][image.digest] = id
+        loads[host]?.receiving.insert(image.digest)
+        return id
+    }
+
+    /// Copies templates ahead of need: to every reachable host a set using them may be placed
+    /// on (eager policy), and to the hosts a template's own pre-copy selector names.
+    mutating func precopy(for sets: [VMSet]) {
+        for templateName in templates.keys.sorted() {
+            guard let template = templates[templateName], let image = desired.images[templateName] else { continue }
+            let users = sets.filter { $0.spec.template == templateName && $0.spec.replicas > 0 }
+            var targets: [Host] = []
+            if template.spec.precopy.policy == .eager {
+                targets += hosts.filter { host in users.contains { $0.spec.placement.hostSelector.matches(host.metadata.labels) } }
+            }
+            if let selector = template.spec.precopy.hostSelector {
+                targets += hosts.filter { selector.matches($0.metadata.labels) }
+            }
+            for host in targets where reachable(host.metadata.name) != nil {
+                wanted[host.metadata.name, default: []].insert(image.digest)
+                _ = ensureTemplate(image, on: host.metadata.name)
+            }
+        }
+    }
+
+    /// Deletes template copies nothing uses any more, after the removals that freed them.
+    mutating func pruneTemplates() {
+        let declared = Set(desired.images.values.map(\.digest))
+        for host in hosts {
+            let name = host.metadata.name
+            guard desired.pruneTemplates != .none, let observed = reachable(name) else { continue }
+            for digest in observed.templates.keys.sorted() {
+                let users = digestUsers[name]?[digest] ?? 0
+                guard users == 0, !(wanted[name]?.contains(digest) ?? false), copies[name]?[digest] == nil else { continue }
+                if desired.pruneTemplates == .declared, !declared.contains(digest) { continue }
+                let copy = observed.templates[digest]!
+                _ = add(name, .deleteTemplateCopy(digest: digest, volume: copy.volume), after: removals[name] ?? [])
+            }
+        }
+    }
+
+    // MARK: Stray disks
+
+    /// Deletes Drove disks that no domain uses (left by a create that was cut off, or a removal
+    /// that was), for VMs of the sets these manifests manage.
+    mutating func deleteStrayDisks(of managed: Set<String>) {
+        for host in hosts {
+            let name = host.metadata.name
+            guard let observed = reachable(name) else { continue }
+            for volume in observed.strayVolumes.sorted() where !(disksCreated[name]?.contains(volume) ?? false) {
+                guard let vm = Naming.vm(ofDisk: volume), managed.contains(where: { Naming.vm(vm, belongsTo: $0) }) else { continue }
+                _ = add(name, .deleteVolume(volume))
+            }
+        }
+    }
+}
