@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // libvirt's C API, found with pkg-config (Debian: libvirt-dev).
@@ -44,6 +45,19 @@ let package = Package(
             name: "DrovePlan",
             dependencies: ["DroveManifest"]
         ),
+        // The reconcile engine: template catalog, executor, and the converge loop.
+        .target(
+            name: "DroveEngine",
+            dependencies: [
+                "DroveManifest",
+                "DrovePlan",
+                "DroveHost",
+                "Libvirt",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Manifests: the object model, strict YAML loading and validation, JSON Schema.
         .target(
             name: "DroveManifest",
@@ -66,6 +80,8 @@ let package = Package(
                 "Libvirt",
                 "DroveManifest",
                 "DroveLab",
+                "DrovePlan",
+                "DroveEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,6 +91,7 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "DroveTestSupport"]),
         .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "DroveManifest", "Libvirt", "DroveTestSupport"]),
         .testTarget(name: "DrovePlanTests", dependencies: ["DrovePlan", "DroveManifest"]),
+        .testTarget(name: "DroveEngineTests", dependencies: ["DroveEngine", "DrovePlan", "DroveHost", "DroveManifest", "Libvirt", "DroveLab", "DroveTestSupport"]),
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
     ],

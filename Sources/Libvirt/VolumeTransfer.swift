@@ -9,6 +9,11 @@ public struct TransferStats: Sendable, Equatable {
     public var holeBytes: UInt64 = 0
     /// The file's whole length: data plus holes.
     public var totalBytes: UInt64 { dataBytes + holeBytes }
+
+    public init(dataBytes: UInt64 = 0, holeBytes: UInt64 = 0) {
+        self.dataBytes = dataBytes
+        self.holeBytes = holeBytes
+    }
 }
 
 /// Called on the transfer's thread as a transfer advances.

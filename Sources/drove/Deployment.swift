@@ -1,0 +1,70 @@
+import ArgumentParser
+import DroveEngine
+import DroveManifest
+import DrovePlan
+import Foundation
+
+/// The manifest files a deploy verb works on.
+struct ManifestOptions: ParsableArguments {
+    @Option(name: [.customShort("f"), .customLong("filename")], help: "A manifest file or directory (repeatable; - for stdin).")
+    var files: [String] = []
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("name the manifests with -f PATH") }
+    }
+}
+
+/// Loading manifests and templates, and connecting to hosts: what plan, up and down share.
+struct Deployment {
+    let manifest: Manifest
+    let images: [String: TemplateImage]
+    let connections: FleetConnections
+
+    /// Loads and validates the manifests (printing every error), reads the templates, and
+    /// connects to every host. Exits non-zero on an invalid manifest.
+    static func open(_ options: ManifestOptions, needImages: Bool = true) async throws -> Deployment {
+        let manifest: Manifest
+        do {
+            manifest = try ManifestLoader().load(paths: options.files)
+        } catch {
+            for diagnostic in error.diagnostics { Terminal.error(diagnostic.description) }
+            throw ExitCode(1)
+        }
+        var images: [String: TemplateImage] = [:]
+        if needImages {
+            let catalog = await TemplateCatalog.read(manifest.templates)
+            for failure in catalog.failures { Terminal.error("error: \(failure)") }
+            images = catalog.images
+        }
+        let connections = await FleetConnections.connect(manifest.hosts)
+        for (host, reason) in connections.unreachable.sorted(by: { $0.key < $1.key }) {
+            Terminal.error("warning: Host/\(host) is unreachable: \(reason)")
+        }
+        return Deployment(manifest: manifest, images: images, connections: connections)
+    }
+
+    var hostLimits: [String: HostLimits] {
+        Dictionary(uniqueKeysWithValues: manifest.hosts.map {
+            ($0.metadata.name, HostLimits(parallel: $0.spec.maxParallel, transfers: $0.spec.maxTransfers))
+        })
+    }
+
+    func close() async {
+        await connections.close()
+    }
+}
+
+/// Parses durations like `90s`, `5m`, `1h`, `250ms`.
+struct DurationOption: ExpressibleByArgument {
+    let duration: Duration
+
+    init?(argument: String) {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, seconds) in units where argument.hasSuffix(suffix) {
+            guard let value = Double(argument.dropLast(suffix.count)), value > 0 else { return nil }
+            duration = .milliseconds(Int64(value * seconds * 1000))
+            return
+        }
+        return nil
+    }
+}
