@@ -38,7 +38,7 @@ public final class LibvirtHost: HostDriver {
     }
 
     /// A bounded number of calls: four for the host, two lists of domains, one list of
-    /// volumes, and one metadata read per domain.
+    /// volumes, and one XML read per domain (its metadata and agent state together).
     private func read() async throws -> ObservedHost {
         let info = try await connection.nodeInfo()
         let free = try await connection.freeMemory()
@@ -50,20 +50,22 @@ public final class LibvirtHost: HostDriver {
         var vms: [String: ObservedVM] = [:]
         var foreign: Set<String> = []
         for domain in try await connection.listAllDomains() {
-            let xml: String?
+            let snapshot: DomainSnapshot
             do {
-                xml = try await domain.metadata(namespace: VMMetadata.namespace)
+                snapshot = DomainSnapshot(xml: try await domain.xml())
             } catch let error as LibvirtError where error.isNoDomain {
                 continue // undefined between the listing and this read
             }
-            guard let xml, let record = VMMetadata(xml: xml) else {
+            guard let record = snapshot.metadata else {
                 foreign.insert(domain.name)
                 continue
             }
+            let isRunning = running.contains(domain.name)
             vms[domain.name] = ObservedVM(
                 name: domain.name, set: record.set, ordinal: record.ordinal, specHash: record.specHash,
                 templateDigest: record.templateDigest, volume: record.volume, vcpus: record.vcpus,
-                memoryBytes: record.memoryBytes, state: running.contains(domain.name) ? .running : .stopped)
+                memoryBytes: record.memoryBytes, state: isRunning ? .running : .stopped,
+                ready: isRunning && snapshot.agentConnected == true)
         }
 
         var templates: [String: TemplateCopy] = [:]

@@ -51,8 +51,12 @@ public struct VMMetadata: Sendable, Equatable {
 
     /// Reads the record back from what `virDomainGetMetadata` returns; nil if it is not one.
     public init?(xml: String) {
-        guard let document = try? XMLDocument(xmlString: xml), let root = document.rootElement(),
-              let set = root.attribute(forName: "set")?.stringValue,
+        guard let document = try? XMLDocument(xmlString: xml), let root = document.rootElement() else { return nil }
+        self.init(element: root)
+    }
+
+    init?(element root: XMLElement) {
+        guard let set = root.attribute(forName: "set")?.stringValue,
               let ordinal = root.attribute(forName: "ordinal")?.stringValue.flatMap({ Int($0) }),
               let spec = root.attribute(forName: "spec")?.stringValue,
               let template = root.attribute(forName: "template")?.stringValue,

@@ -70,9 +70,11 @@ public struct ObservedVM: Sendable, Equatable {
     public var vcpus: Int
     public var memoryBytes: UInt64
     public var state: State
+    /// The guest opened its agent channel: it booted and is up.
+    public var ready: Bool
 
     public init(name: String, set: String, ordinal: Int, specHash: String, templateDigest: String,
-                volume: String, vcpus: Int, memoryBytes: UInt64, state: State) {
+                volume: String, vcpus: Int, memoryBytes: UInt64, state: State, ready: Bool = false) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
@@ -82,5 +84,6 @@ public struct ObservedVM: Sendable, Equatable {
         self.vcpus = vcpus
         self.memoryBytes = memoryBytes
         self.state = state
+        self.ready = ready
     }
 }

@@ -8,11 +8,12 @@ enum Summary {
         let rows = manifest.vmSets.map { set -> [String] in
             let mine = vms.filter { $0.1.set == set.metadata.name }
             let running = mine.filter { $0.1.state == .running }.count
+            let ready = mine.filter { $0.1.ready }.count
             let hosts = Set(mine.map(\.0)).sorted().joined(separator: ",")
-            return [set.metadata.name, String(set.spec.replicas), String(mine.count), String(running),
+            return [set.metadata.name, String(set.spec.replicas), String(mine.count), String(running), String(ready),
                     set.spec.runStrategy.rawValue, hosts.isEmpty ? "-" : hosts]
         }
-        return Terminal.table([["SET", "DESIRED", "PRESENT", "RUNNING", "RUN", "HOSTS"]] + rows)
+        return Terminal.table([["SET", "DESIRED", "PRESENT", "RUNNING", "READY", "RUN", "HOSTS"]] + rows)
     }
 
     static func hosts(_ manifest: Manifest, _ fleet: ObservedFleet) -> String {

@@ -62,6 +62,18 @@ import Libvirt
         await connection.close()
     }
 
+    @Test func aSnapshotReadsOwnershipAndAgentStateFromOneXML() {
+        let spec = definition(name: "web-3")
+        let defined = DomainSnapshot(xml: spec.xml())
+        #expect(defined.metadata == spec.metadata)
+        #expect(defined.agentConnected == nil)
+        let live = spec.xml().replacingOccurrences(of: "name=\"org.qemu.guest_agent.0\"",
+                                                   with: "name=\"org.qemu.guest_agent.0\" state=\"connected\"")
+        #expect(DomainSnapshot(xml: live).agentConnected == true)
+        let foreign = DomainSnapshot(xml: "<domain type='kvm'><name>x</name><metadata><vm xmlns='urn:other' set='a'/></metadata></domain>")
+        #expect(foreign.metadata == nil)
+    }
+
     @Test func metadataOfSomethingElseIsNotOurs() {
         #expect(VMMetadata(xml: "<vm set='web'/>") == nil)
         #expect(VMMetadata(xml: "not xml") == nil)
