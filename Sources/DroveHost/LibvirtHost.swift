@@ -6,7 +6,7 @@ import Libvirt
 /// A libvirt host driven through the binding: observing it and carrying out plan actions.
 public final class LibvirtHost: HostDriver {
     public let name: String
-    let connection: Connection
+    public let connection: Connection
     let poolName: String
 
     /// Connects to the host; `lanes` bounds the libvirt calls in flight against it.

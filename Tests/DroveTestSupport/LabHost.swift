@@ -25,3 +25,32 @@ public enum LabHost {
     /// Whether integration tests should run: a lab is up, or CI demands one.
     public static var shouldRun: Bool { socket != nil || required }
 }
+
+extension LabHost {
+    /// The repository root (for the built `drove` binary and the tiny guest template).
+    public static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The bootable tiny guest image `scripts/build-tiny-template.sh` makes.
+    public static var tinyTemplate: String? {
+        let path = ProcessInfo.processInfo.environment["DROVE_TINY_TEMPLATE"]
+            ?? repository.appendingPathComponent("manifests/images/tiny.qcow2").path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// Lab hosts `node-1` … `node-<count>` as a Host manifest, if all are running.
+    public static func hostsYAML(count: Int) -> String? {
+        var documents: [String] = []
+        for index in 1...count {
+            guard let uri = uri(index) else { return nil }
+            documents.append("""
+                apiVersion: drove/v1
+                kind: Host
+                metadata: { name: node-\(index), labels: { rack: \(index == count ? "b" : "a") } }
+                spec: { uri: "\(uri)", domainType: qemu, maxParallel: 4 }
+                """)
+        }
+        return documents.joined(separator: "\n---\n")
+    }
+}

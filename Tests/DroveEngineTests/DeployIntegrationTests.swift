@@ -1,0 +1,262 @@
+import DroveHost
+import DroveManifest
+import DrovePlan
+import DroveTestSupport
+import Foundation
+import Libvirt
+import Synchronization
+import Testing
+@testable import DroveEngine
+
+/// The reconcile engine on three real lab hosts running real QEMU guests booted from the tiny
+/// template. One scenario, step by step, since every step builds on the fleet the last one left.
+@Suite(.serialized, .enabled(if: LabHost.shouldRun, "no lab running: `drove lab up --hosts 3`"), .timeLimit(.minutes(15)))
+struct DeployIntegrationTests {
+    let suffix = String(UUID().uuidString.prefix(4).lowercased())
+
+    func yaml(web: Int, batch: Int, webMemory: String = "64Mi", template: String) throws -> String {
+        let hosts = try #require(LabHost.hostsYAML(count: 3), "CI needs 3 lab hosts: `drove lab up --hosts 3` did not run")
+        return hosts + """
+
+            ---
+            apiVersion: drove/v1
+            kind: Template
+            metadata: { name: tiny }
+            spec: { source: { path: "\(template)" }, format: qcow2 }
+            ---
+            apiVersion: drove/v1
+            kind: VMSet
+            metadata: { name: web\(suffix) }
+            spec:
+              replicas: \(web)
+              template: tiny
+              resources: { memory: \(webMemory) }
+              updateStrategy: { maxUnavailable: 2 }
+            ---
+            apiVersion: drove/v1
+            kind: VMSet
+            metadata: { name: batch\(suffix) }
+            spec:
+              replicas: \(batch)
+              template: tiny
+              resources: { memory: 64Mi }
+              placement: { hostSelector: { rack: a }, spread: pack, maxPerHost: 5 }
+            """
+    }
+
+    func desired(_ yaml: String, removing: Set<String> = [], prune: TemplatePruning = .none) async throws -> DesiredState {
+        var manifest = try ManifestLoader().load(yaml: yaml)
+        let catalog = await TemplateCatalog.read(manifest.templates)
+        #expect(catalog.failures.isEmpty)
+        if !removing.isEmpty { manifest.vmSets = [] }
+        return DesiredState(manifest: manifest, images: catalog.images, removing: removing, pruneTemplates: prune)
+    }
+
+    func converger(_ desired: DesiredState, connections: FleetConnections) -> Converger {
+        Converger(connections: connections, hostLimits: Dictionary(uniqueKeysWithValues: desired.manifest.hosts.map {
+            ($0.metadata.name, HostLimits(parallel: $0.spec.maxParallel, transfers: $0.spec.maxTransfers))
+        }))
+    }
+
+    func vms(_ fleet: ObservedFleet, set: String) -> [(host: String, vm: ObservedVM)] {
+        fleet.hosts.values.flatMap { host in host.vms.values.filter { $0.set == set }.map { (host.name, $0) } }
+    }
+
+    @Test func deployRepairRollAndRemoveOnThreeHosts() async throws {
+        let template = try #require(LabHost.tinyTemplate, "the tiny template is missing: run scripts/build-tiny-template.sh")
+        let web = "web\(suffix)", batch = "batch\(suffix)"
+        let initial = try await desired(yaml(web: 12, batch: 8, template: template))
+        let connections = await FleetConnections.connect(initial.manifest.hosts)
+        #expect(connections.unreachable.isEmpty)
+        let engine = converger(initial, connections: connections)
+        let digest = try #require(initial.images["tiny"]?.digest)
+
+        // Something Drove did not make, which must survive everything below.
+        let node1 = try await Connection.open(try #require(LabHost.uri(1)))
+        let bystander = try await node1.defineDomain(xml: """
+            <domain type='qemu'><name>\(web)-99</name><memory unit='MiB'>64</memory>
+            <os><type arch='x86_64'>hvm</type></os></domain>
+            """)
+        let pool1 = try #require(try await node1.storagePool(named: "default"))
+        let userVolume = try await pool1.createVolume(xml: """
+            <volume><name>user-\(suffix).qcow2</name><capacity unit='MiB'>8</capacity><target><format type='qcow2'/></target></volume>
+            """)
+
+        // 1. Deploy two sets, 20 VMs.
+        let first = await engine.converge(initial, timeout: .seconds(600))
+        #expect(first.converged, "\(first.stopReason ?? "") \(first.failures)")
+        var fleet = first.fleet
+        #expect(vms(fleet, set: web).count == 12)
+        #expect(vms(fleet, set: batch).count == 8)
+        #expect(vms(fleet, set: web).allSatisfy { $0.vm.state == .running })
+        #expect(Set(vms(fleet, set: web).map(\.host)) == ["node-1", "node-2", "node-3"])
+        #expect(Set(vms(fleet, set: batch).map(\.host)).isSubset(of: ["node-1", "node-2"]))
+        for (host, vm) in vms(fleet, set: web) + vms(fleet, set: batch) {
+            let connection = connections.drivers[host] as! LibvirtHost
+            let disk = try #require(try await connection.connection.storagePool(named: "default")?.volume(named: vm.volume))
+            let xml = try await disk.xml()
+            #expect(xml.contains("<backingStore>"), "\(vm.name) on \(host) is not an overlay")
+            #expect(xml.contains(Naming.templateVolume(digest: digest, format: "qcow2")), "\(vm.name) is not backed by the digest-named copy")
+        }
+
+        // 2. A second pass makes no mutating call.
+        let again = await engine.converge(initial, timeout: .seconds(60))
+        #expect(again.converged && again.actionsRun == 0 && again.passes == 1)
+
+        // 3. Guests boot: they open their agent channel.
+        var ready = 0
+        for _ in 0..<60 {
+            ready = vms(await connections.observe(), set: web).filter(\.vm.ready).count
+            if ready == 12 { break }
+            try await Task.sleep(for: .seconds(2))
+        }
+        #expect(ready == 12, "guests that opened their agent channel")
+
+        // 4. Scale web down to 9 and batch up to 10 (pack: rack a only, at most 5 per host).
+        let scaled = try await desired(yaml(web: 9, batch: 10, template: template))
+        let scaling = await engine.converge(scaled, timeout: .seconds(300))
+        #expect(scaling.converged)
+        fleet = scaling.fleet
+        #expect(vms(fleet, set: web).map(\.vm.ordinal).sorted() == Array(0..<9))
+        #expect(vms(fleet, set: batch).count == 10)
+        #expect(Dictionary(grouping: vms(fleet, set: batch), by: \.host).mapValues(\.count) == ["node-1": 5, "node-2": 5])
+
+        // 5. Behind Drove's back: destroy one VM, undefine another (leaving its disk).
+        let victim = try #require(vms(fleet, set: web).first { $0.vm.ordinal == 0 })
+        let undefined = try #require(vms(fleet, set: web).first { $0.vm.ordinal == 1 })
+        let victimHost = try await Connection.open(try #require(LabHost.uri(Int(victim.host.dropFirst(5))!)))
+        try await victimHost.domain(named: victim.vm.name)?.destroy()
+        await victimHost.close()
+        let undefinedHost = try await Connection.open(try #require(LabHost.uri(Int(undefined.host.dropFirst(5))!)))
+        if let domain = try await undefinedHost.domain(named: undefined.vm.name) {
+            try await domain.destroy()
+            try await domain.undefine()
+        }
+        await undefinedHost.close()
+        let repair = await engine.converge(scaled, timeout: .seconds(120))
+        #expect(repair.converged)
+        #expect(vms(repair.fleet, set: web).filter { $0.vm.state == .running }.count == 9)
+
+        // 6. A spec change rolls out, never more than maxUnavailable (2) web VMs down at once.
+        let changed = try await desired(yaml(web: 9, batch: 10, webMemory: "80Mi", template: template))
+        let worst = Mutex(0)
+        let removalsPerPass = Mutex([Int]())
+        let rolling = await engine.converge(changed, timeout: .seconds(600)) { event in
+            switch event {
+            case let .observed(_, fleet):
+                let up = fleet.hosts.values.flatMap(\.vms.values).filter { $0.set == web && $0.state == .running }.count
+                worst.withLock { $0 = max($0, 9 - up) }
+            case let .planned(_, plan):
+                let removals = plan.actions.filter { if case let .removeVM(name) = $0.kind { name.hasPrefix(web) } else { false } }
+                removalsPerPass.withLock { $0.append(removals.count) }
+            default: break
+            }
+        }
+        #expect(rolling.converged)
+        #expect(worst.withLock { $0 } <= 2)
+        #expect(removalsPerPass.withLock { $0 }.allSatisfy { $0 <= 2 })
+        #expect(removalsPerPass.withLock { $0 }.reduce(0, +) == 9)
+        #expect(vms(rolling.fleet, set: web).allSatisfy { $0.vm.memoryBytes == 80 << 20 && $0.vm.state == .running })
+
+        // 7. Down: no Drove domain, disk or template copy of these manifests is left.
+        let down = try await desired(yaml(web: 9, batch: 10, template: template), removing: [web, batch], prune: .declared)
+        let removal = await engine.converge(down, timeout: .seconds(300))
+        #expect(removal.converged)
+        for (name, host) in removal.fleet.hosts {
+            #expect(host.vms.values.filter { $0.set == web || $0.set == batch }.isEmpty, "VMs left on \(name)")
+            #expect(host.templates[digest] == nil, "template copy left on \(name)")
+            #expect(host.strayVolumes.filter { $0.contains(suffix) }.isEmpty, "disks left on \(name)")
+        }
+
+        // The bystanders survived.
+        #expect(try await node1.domain(named: "\(web)-99") != nil)
+        #expect(try await pool1.volume(named: "user-\(suffix).qcow2") != nil)
+        try await bystander.undefine()
+        try await userVolume.delete()
+        await node1.close()
+        await connections.close()
+    }
+}
+
+/// `drove up` killed in the middle of a template upload: the next `drove up` never uses the
+/// partial copy, replaces it, and finishes.
+@Suite(.serialized, .enabled(if: LabHost.shouldRun, "no lab running: `drove lab up --hosts 3`"), .timeLimit(.minutes(10)))
+struct InterruptedUploadTests {
+    func drove(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = LabHost.repository.appendingPathComponent(".build/debug/drove")
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    @Test func aKilledUploadIsNeverUsedAndTheNextRunFinishes() async throws {
+        let uri = try #require(LabHost.uri(2), "CI needs lab host node-2")
+        let suffix = String(UUID().uuidString.prefix(4).lowercased())
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("drove-kill-\(suffix)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+
+        // 512 MiB of real data: long enough an upload to be cut off in the middle.
+        let image = scratch.appendingPathComponent("big.raw")
+        _ = FileManager.default.createFile(atPath: image.path, contents: nil)
+        let writer = try FileHandle(forWritingTo: image)
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        for _ in 0..<128 { try writer.write(contentsOf: random.readData(ofLength: 4 << 20)) }
+        try writer.close()
+        let manifest = scratch.appendingPathComponent("big.yaml")
+        try """
+            apiVersion: drove/v1
+            kind: Host
+            metadata: { name: node-2 }
+            spec: { uri: "\(uri)", domainType: qemu }
+            ---
+            apiVersion: drove/v1
+            kind: Template
+            metadata: { name: big }
+            spec: { source: { path: big.raw }, format: raw }
+            ---
+            apiVersion: drove/v1
+            kind: VMSet
+            metadata: { name: cut\(suffix) }
+            spec: { replicas: 1, template: big, resources: { memory: 64Mi } }
+            """.write(to: manifest, atomically: true, encoding: .utf8)
+        let digest = try #require(await TemplateCatalog.read(try ManifestLoader().load(paths: [manifest.path]).templates).images["big"]?.digest)
+        let pool = "\(LabHost.directory)/node-2/pool"
+        let partial = "\(pool)/\(Naming.templateVolume(digest: digest, format: "raw"))"
+        let marker = "\(pool)/\(Naming.templateReadyMarker(digest: digest))"
+
+        // Start, wait until the upload has written some data, and kill -9.
+        let first = try drove(["up", "-f", manifest.path, "--timeout", "5m"])
+        var cut = false
+        for _ in 0..<6000 {
+            var info = stat()
+            if stat(partial, &info) == 0, info.st_blocks > 0 {
+                kill(first.processIdentifier, SIGKILL)
+                cut = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        first.waitUntilExit()
+        #expect(cut, "the upload was never seen starting")
+        #expect(!FileManager.default.fileExists(atPath: marker), "a cut-off copy must not be marked complete")
+
+        // The next run replaces the partial copy and finishes; the clone's backing file is the
+        // now complete copy.
+        let second = try drove(["up", "-f", manifest.path, "--timeout", "5m"])
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: marker))
+        var info = stat()
+        #expect(stat(partial, &info) == 0 && Int(info.st_size) == 512 << 20 && Int(info.st_blocks) * 512 >= 512 << 20)
+
+        let down = try drove(["down", "-f", manifest.path])
+        down.waitUntilExit()
+        #expect(down.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: partial))
+        #expect(!FileManager.default.fileExists(atPath: "\(pool)/\(Naming.diskVolume(vm: "cut\(suffix)-0"))"))
+    }
+}
