@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 swift build --build-tests
+bash scripts/build-tiny-template.sh
 
 # A lab of its own, so a lab the user started by hand is left alone.
 export DROVE_LAB_DIR=${DROVE_LAB_DIR:-/var/lib/drove/lab-test}
