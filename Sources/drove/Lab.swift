@@ -1,7 +1,25 @@
 import ArgumentParser
+import DroveLab
+import Foundation
 
-// Placeholder until the lab verb lands.
+/// `drove lab`: a local lab of isolated libvirt hosts, like `kind` for Kubernetes.
 struct Lab: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "lab")
-    func run() async throws {}
+    static let configuration = CommandConfiguration(
+        commandName: "lab",
+        abstract: "Run a local lab of isolated libvirt hosts on this machine.",
+        discussion: "Each host node-<i> is a libvirtd + virtlogd pair in its own mount namespace, reached at "
+            + "qemu+unix:///system?socket=<dir>/node-<i>/run/libvirt-sock. Needs root and the Debian packages "
+            + "libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils.",
+        subcommands: [Up.self, Status.self, Down.self]
+    )
+}
+
+/// `--dir`, shared by every lab verb.
+struct LabDirectoryOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The lab's directory.", discussion: "Default: $DROVE_LAB_DIR, else /var/lib/drove/lab."))
+    var dir: String?
+
+    var directory: URL {
+        dir.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? LabLayout.defaultDirectory()
+    }
 }

@@ -1,0 +1,236 @@
+import Foundation
+import Yams
+
+/// One document read into an object, with what cross-object validation needs to know about it.
+struct DecodedDocument {
+    enum Object {
+        case host(Host)
+        case template(Template)
+        case vmSet(VMSet)
+    }
+
+    /// The object, when its document had no problem at all.
+    var object: Object?
+    /// Known whenever the kind is known and the name is valid, even if other fields are wrong.
+    var reference: ObjectReference?
+    var subject: Subject
+    var start: Position
+    var namePosition: Position
+    /// For a VMSet: the template it names, and where.
+    var templateReference: (name: String, position: Position)?
+}
+
+/// Walks one composed document into a drove/v1 object.
+struct ObjectDecoder {
+    let reader: DocumentReader
+    /// Relative template paths resolve against this directory.
+    let baseDirectory: String
+
+    func decode(_ root: Node) -> DecodedDocument {
+        let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
+        reader.subject = Self.peekSubject(root)
+        var document = DecodedDocument(subject: reader.subject, start: start, namePosition: start)
+        guard case .mapping = root else {
+            reader.report(root, FieldPath(), "expected a mapping with apiVersion, kind, metadata and spec, got \(describe(root))")
+            return document
+        }
+        let problemsBefore = reader.diagnostics.count
+        guard let object = reader.fields(root, FieldPath(), allowed: FieldNames.object) else {
+            return document
+        }
+
+        if let apiVersion = reader.string(object, "apiVersion", required: true), apiVersion != droveAPIVersion {
+            reader.report(object["apiVersion"]!, FieldPath(components: ["apiVersion"]),
+                          "unsupported apiVersion \(quoted(apiVersion)) (use \(droveAPIVersion))")
+        }
+        var kind: ObjectKind?
+        if let text = reader.string(object, "kind", required: true) {
+            kind = ObjectKind(rawValue: text)
+            if kind == nil {
+                let names = ObjectKind.allCases.map(\.rawValue)
+                var message = "unknown kind \(quoted(text)) (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))"
+                if let close = closest(to: text, among: names) { message = "unknown kind \(quoted(text)) (did you mean \"\(close)\"?)" }
+                reader.report(object["kind"]!, FieldPath(components: ["kind"]), message)
+            }
+        }
+        let metadata = decodeMetadata(object)
+        if let node = object["metadata"]?.mapping?.first(where: { $0.key.string == "name" })?.value {
+            document.namePosition = node.mark.map(Position.init) ?? start
+        }
+        if let kind, let name = metadata?.name, Names.isDNSLabel(name) {
+            document.reference = ObjectReference(kind: kind, name: name)
+        }
+
+        // The spec of an unknown kind is left unread: there is nothing to check it against.
+        let spec = kind.flatMap { _ in reader.required(object, "spec") }
+        var decoded: DecodedDocument.Object?
+        switch kind {
+        case .host:
+            let fields = spec.flatMap { reader.fields($0, FieldPath(components: ["spec"]), allowed: FieldNames.hostSpec) }
+            if let spec = fields.flatMap(decodeHostSpec), let metadata { decoded = .host(Host(metadata: metadata, spec: spec)) }
+        case .template:
+            let fields = spec.flatMap { reader.fields($0, FieldPath(components: ["spec"]), allowed: FieldNames.templateSpec) }
+            if let spec = fields.flatMap(decodeTemplateSpec), let metadata { decoded = .template(Template(metadata: metadata, spec: spec)) }
+        case .vmSet:
+            let fields = spec.flatMap { reader.fields($0, FieldPath(components: ["spec"]), allowed: FieldNames.vmSetSpec) }
+            if let fields, let node = fields["template"], case let .scalar(scalar) = node, node.tagName == .str {
+                document.templateReference = (scalar.string, node.mark.map(Position.init) ?? start)
+            }
+            if let spec = fields.flatMap(decodeVMSetSpec), let metadata { decoded = .vmSet(VMSet(metadata: metadata, spec: spec)) }
+        case nil:
+            break
+        }
+        if reader.diagnostics.count == problemsBefore { document.object = decoded }
+        return document
+    }
+
+    /// Kind and name as written, before any checking, so that every diagnostic can name them.
+    static func peekSubject(_ root: Node) -> Subject {
+        func stringValue(_ node: Node?, _ key: String) -> String? {
+            guard case let .mapping(mapping)? = node,
+                  let value = mapping.first(where: { $0.key.string == key })?.value,
+                  case let .scalar(scalar) = value, value.tagName == .str, !scalar.string.isEmpty else { return nil }
+            return scalar.string
+        }
+        let metadata: Node? = if case let .mapping(mapping) = root { mapping.first { $0.key.string == "metadata" }?.value } else { nil }
+        return Subject(kind: stringValue(root, "kind"), name: stringValue(metadata, "name"))
+    }
+
+    private func decodeMetadata(_ object: Fields) -> ObjectMeta? {
+        guard let fields = reader.section(object, "metadata", allowed: FieldNames.metadata, required: true) else { return nil }
+        let problemsBefore = reader.diagnostics.count
+        let name = reader.string(fields, "name", required: true)
+        if let name, !Names.isDNSLabel(name) {
+            reader.report(fields["name"]!, fields.path.appending("name"), "\(quoted(name)) is not a valid name: \(Names.nameRule)")
+        }
+        let labels = reader.labels(fields, "labels")
+        guard reader.diagnostics.count == problemsBefore, let name else { return nil }
+        return ObjectMeta(name: name, labels: labels ?? [:])
+    }
+
+    // MARK: Host
+
+    private func decodeHostSpec(_ spec: Fields) -> HostSpec? {
+        let problemsBefore = reader.diagnostics.count
+        let uri = reader.nonEmptyString(spec, "uri", required: true)
+        if let uri, !uri.contains("://") {
+            reader.report(spec["uri"]!, spec.path.appending("uri"),
+                          "\(quoted(uri)) is not a libvirt connection URI (expected e.g. qemu+ssh://root@node-a/system)")
+        }
+        let defaults = HostSpec(uri: "")
+        var overcommit = defaults.overcommit
+        if let fields = reader.section(spec, "overcommit", allowed: FieldNames.overcommit) {
+            overcommit.cpu = reader.number(fields, "cpu", in: ManifestLimits.overcommitCPU) ?? overcommit.cpu
+            overcommit.memory = reader.number(fields, "memory", in: ManifestLimits.overcommitMemory) ?? overcommit.memory
+        }
+        let host = HostSpec(
+            uri: uri ?? "",
+            pool: reader.nonEmptyString(spec, "pool") ?? defaults.pool,
+            domainType: reader.choice(spec, "domainType", DomainType.self) ?? defaults.domainType,
+            maxParallel: reader.integer(spec, "maxParallel", in: ManifestLimits.maxParallel) ?? defaults.maxParallel,
+            maxTransfers: reader.integer(spec, "maxTransfers", in: ManifestLimits.maxTransfers) ?? defaults.maxTransfers,
+            overcommit: overcommit)
+        // Every accessor reported what it refused; any report means no object.
+        return reader.diagnostics.count == problemsBefore ? host : nil
+    }
+
+    // MARK: Template
+
+    private func decodeTemplateSpec(_ spec: Fields) -> TemplateSpec? {
+        let problemsBefore = reader.diagnostics.count
+        var source: TemplateSource?
+        if let fields = reader.section(spec, "source", allowed: FieldNames.templateSource, required: true),
+           let path = reader.nonEmptyString(fields, "path", required: true) {
+            source = TemplateSource(path: path, resolvedPath: resolve(path))
+        }
+        let format = reader.choice(spec, "format", DiskFormat.self)
+        var precopy = Precopy()
+        if let fields = reader.section(spec, "precopy", allowed: FieldNames.precopy) {
+            precopy.policy = reader.choice(fields, "policy", PrecopyPolicy.self) ?? precopy.policy
+            precopy.hostSelector = reader.labels(fields, "hostSelector").map { LabelSelector($0) }
+        }
+        guard reader.diagnostics.count == problemsBefore, let source else { return nil }
+        return TemplateSpec(source: source, format: format ?? .qcow2, precopy: precopy)
+    }
+
+    private func resolve(_ path: String) -> String {
+        let base = URL(fileURLWithPath: baseDirectory, isDirectory: true)
+        return URL(fileURLWithPath: path, relativeTo: base).standardizedFileURL.path
+    }
+
+    // MARK: VMSet
+
+    private func decodeVMSetSpec(_ spec: Fields) -> VMSetSpec? {
+        let problemsBefore = reader.diagnostics.count
+        let replicas = reader.integer(spec, "replicas", in: ManifestLimits.replicas, required: true)
+        let template = reader.string(spec, "template", required: true)
+        if let template, !Names.isDNSLabel(template) {
+            reader.report(spec["template"]!, spec.path.appending("template"),
+                          "\(quoted(template)) is not a valid Template name: \(Names.nameRule)")
+        }
+        let clone = reader.choice(spec, "clone", CloneMode.self)
+
+        var resources = Resources()
+        if let fields = reader.section(spec, "resources", allowed: FieldNames.resources) {
+            resources.vcpus = reader.integer(fields, "vcpus", in: ManifestLimits.vcpus) ?? resources.vcpus
+            resources.memory = reader.quantity(fields, "memory", in: ManifestLimits.memory) ?? resources.memory
+            resources.cpuMode = reader.choice(fields, "cpuMode", CPUMode.self) ?? resources.cpuMode
+        }
+
+        var network = Network()
+        if let fields = reader.section(spec, "network", allowed: FieldNames.network) {
+            network.type = reader.choice(fields, "type", NetworkType.self) ?? network.type
+            let source = reader.nonEmptyString(fields, "source")
+            switch network.type {
+            case .user:
+                if let node = fields["source"] {
+                    reader.report(node, fields.path.appending("source"), "not allowed when type is user (user networking has no source)")
+                }
+            case .network, .bridge:
+                if fields["source"] == nil {
+                    reader.report(fields.node, fields.path.appending("source"),
+                                  "required when type is \(network.type.rawValue) (the libvirt \(network.type == .network ? "network" : "bridge") to attach to)")
+                }
+                network.source = source
+            }
+            if let model = reader.nonEmptyString(fields, "model") {
+                if isNICModel(model) {
+                    network.model = model
+                } else {
+                    reader.report(fields["model"]!, fields.path.appending("model"),
+                                  "\(quoted(model)) is not a NIC model name (letters, digits, '_', '.', '-'; e.g. virtio, e1000)")
+                }
+            }
+        }
+
+        var placement = Placement()
+        if let fields = reader.section(spec, "placement", allowed: FieldNames.placement) {
+            if let labels = reader.labels(fields, "hostSelector") { placement.hostSelector = LabelSelector(labels) }
+            placement.spread = reader.choice(fields, "spread", SpreadPolicy.self) ?? placement.spread
+            placement.maxPerHost = reader.integer(fields, "maxPerHost", in: ManifestLimits.maxPerHost)
+        }
+
+        var updateStrategy = UpdateStrategy()
+        if let fields = reader.section(spec, "updateStrategy", allowed: FieldNames.updateStrategy) {
+            updateStrategy.maxUnavailable = reader.integer(fields, "maxUnavailable", in: ManifestLimits.maxUnavailable)
+                ?? updateStrategy.maxUnavailable
+        }
+        let runStrategy = reader.choice(spec, "runStrategy", RunStrategy.self)
+
+        guard reader.diagnostics.count == problemsBefore, let replicas, let template else { return nil }
+        return VMSetSpec(
+            replicas: replicas, template: template, clone: clone ?? .linked, resources: resources,
+            network: network, placement: placement, updateStrategy: updateStrategy, runStrategy: runStrategy ?? .running)
+    }
+
+    /// libvirt NIC model names: `virtio`, `e1000e`, `virtio-transitional`, `rtl8139`.
+    private func isNICModel(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        func isAlnum(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+        return !bytes.isEmpty && bytes.count <= 64 && isAlnum(bytes[0])
+            && bytes.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+    }
+}

@@ -1,0 +1,37 @@
+/// The ranges and limits of drove/v1, shared by validation, the JSON Schema and the docs.
+public enum ManifestLimits {
+    public static let replicas = 0...10_000
+    public static let maxParallel = 1...64
+    public static let maxTransfers = 1...16
+    public static let overcommitCPU = 0.1...64.0
+    public static let overcommitMemory = 0.1...4.0
+    public static let vcpus = 1...256
+    /// Guest memory in bytes: 16Mi to 1Ti.
+    public static let memory: ClosedRange<UInt64> = (16 << 20)...(1 << 40)
+    public static let maxPerHost = 1...10_000
+    public static let maxUnavailable = 1...10_000
+
+    /// Files larger than this are refused before they are read.
+    public static let maxFileSize = 4 << 20
+    /// Documents nested deeper than this (flow brackets plus block indentation levels) are
+    /// refused before they are parsed.
+    public static let maxDepth = 64
+    /// Documents that expand (through aliases) to more nodes than this are refused.
+    public static let maxNodesPerDocument = 10_000
+}
+
+/// The fields each mapping allows: the walker refuses any other, and the schema lists these.
+enum FieldNames {
+    static let object = ["apiVersion", "kind", "metadata", "spec"]
+    static let metadata = ["name", "labels"]
+    static let hostSpec = ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit"]
+    static let overcommit = ["cpu", "memory"]
+    static let templateSpec = ["source", "format", "precopy"]
+    static let templateSource = ["path"]
+    static let precopy = ["policy", "hostSelector"]
+    static let vmSetSpec = ["replicas", "template", "clone", "resources", "network", "placement", "updateStrategy", "runStrategy"]
+    static let resources = ["vcpus", "memory", "cpuMode"]
+    static let network = ["type", "source", "model"]
+    static let placement = ["hostSelector", "spread", "maxPerHost"]
+    static let updateStrategy = ["maxUnavailable"]
+}

@@ -1,0 +1,184 @@
+import Foundation
+import Yams
+
+/// Manifest text from somewhere other than a file: standard input, an HTTP body, a test.
+public struct ManifestSource: Sendable {
+    /// How diagnostics name it: a path, or `<stdin>`.
+    public var name: String
+    public var bytes: [UInt8]
+    /// Relative template paths resolve against this directory.
+    public var baseDirectory: String
+
+    public init(name: String, bytes: [UInt8], baseDirectory: String) {
+        self.name = name
+        self.bytes = bytes
+        self.baseDirectory = baseDirectory
+    }
+
+    public init(name: String, text: String, baseDirectory: String) {
+        self.init(name: name, bytes: Array(text.utf8), baseDirectory: baseDirectory)
+    }
+}
+
+/// The outcome of loading: a manifest, or every diagnostic found.
+public struct LoadResult: Sendable {
+    /// Nil whenever there is a diagnostic.
+    public var manifest: Manifest?
+    public var diagnostics: [Diagnostic]
+    /// The files read, as named in diagnostics, in reading order.
+    public var files: [String]
+}
+
+/// Reads drove/v1 manifests strictly: unknown fields, duplicate keys, wrong types, missing or
+/// out-of-range values, bad names, unknown kinds, duplicate names and dangling references are
+/// all errors, and all of them are reported at once, each with its position.
+public struct ManifestLoader: Sendable {
+    public static let standardInputName = "<stdin>"
+
+    /// Relative paths, and templates read from standard input, resolve against this directory.
+    public var workingDirectory: String
+
+    public init(workingDirectory: String = FileManager.default.currentDirectoryPath) {
+        self.workingDirectory = workingDirectory
+    }
+
+    /// Loads files, directories (every `*.yaml` and `*.yml` below them, hidden ones skipped, in
+    /// sorted order) and `-` for standard input.
+    public func load(paths: [String]) throws(ManifestError) -> Manifest {
+        try Self.unwrap(check(paths: paths))
+    }
+
+    public func load(sources: [ManifestSource]) throws(ManifestError) -> Manifest {
+        try Self.unwrap(check(sources: sources))
+    }
+
+    /// Loads one YAML text; `name` names it in diagnostics.
+    public func load(yaml: String, name: String = "<string>", baseDirectory: String? = nil) throws(ManifestError) -> Manifest {
+        try load(sources: [ManifestSource(name: name, text: yaml, baseDirectory: baseDirectory ?? workingDirectory)])
+    }
+
+    /// Like `load(paths:)`, but returns the diagnostics instead of throwing them.
+    public func check(paths: [String]) -> LoadResult {
+        var session = LoadSession()
+        for path in paths {
+            if path == "-" {
+                switch FileReading.readBounded(FileHandle.standardInput, limit: ManifestLimits.maxFileSize) {
+                case let .success(bytes):
+                    session.read(ManifestSource(name: Self.standardInputName, bytes: bytes, baseDirectory: workingDirectory))
+                case let .failure(problem):
+                    session.fail(file: Self.standardInputName, problem.message)
+                }
+                continue
+            }
+            let absolute = FileReading.absolute(path, against: workingDirectory)
+            switch FileReading.expand(path, absolute: absolute) {
+            case let .failure(problem):
+                session.fail(file: path, problem.message)
+            case let .success(files):
+                for file in files {
+                    switch FileReading.read(file.absolute, limit: ManifestLimits.maxFileSize) {
+                    case let .success(bytes):
+                        let base = (file.absolute as NSString).deletingLastPathComponent
+                        session.read(ManifestSource(name: file.display, bytes: bytes, baseDirectory: base))
+                    case let .failure(problem):
+                        session.fail(file: file.display, problem.message)
+                    }
+                }
+            }
+        }
+        return session.finish()
+    }
+
+    /// Like `load(sources:)`, but returns the diagnostics instead of throwing them.
+    public func check(sources: [ManifestSource]) -> LoadResult {
+        var session = LoadSession()
+        for source in sources { session.read(source) }
+        return session.finish()
+    }
+
+    private static func unwrap(_ result: LoadResult) throws(ManifestError) -> Manifest {
+        guard let manifest = result.manifest else { throw ManifestError(diagnostics: result.diagnostics) }
+        return manifest
+    }
+}
+
+/// One load: files read in order, then checked together.
+private struct LoadSession {
+    var files: [String] = []
+    var entries: [CrossValidation.Entry] = []
+    var diagnostics: [Diagnostic] = []
+    /// Some file could not be read to its end, so the set of declared objects is incomplete.
+    var incomplete = false
+
+    mutating func fail(file: String, _ message: String, at position: Position = Position(line: 1, column: 1)) {
+        if !files.contains(file) { files.append(file) }
+        incomplete = true
+        diagnostics.append(Diagnostic(
+            location: SourceLocation(file: file, line: position.line, column: position.column),
+            subject: Subject.unknownKind, path: "", message: message))
+    }
+
+    mutating func read(_ source: ManifestSource) {
+        files.append(source.name)
+        if source.bytes.count > ManifestLimits.maxFileSize {
+            fail(file: source.name, FileReading.tooLarge(source.bytes.count))
+            return
+        }
+        guard let text = String(validating: source.bytes, as: UTF8.self) else {
+            fail(file: source.name, "not valid UTF-8 (manifests must be UTF-8)", at: FileReading.firstInvalidUTF8(source.bytes))
+            return
+        }
+        if let problem = PreScan.check(source.bytes, maxDepth: ManifestLimits.maxDepth, maxNodes: ManifestLimits.maxNodesPerDocument) {
+            fail(file: source.name, problem.message, at: Position(line: problem.line, column: problem.column))
+            return
+        }
+        let composed = Composer.compose(text)
+        for root in composed.documents {
+            // Empty documents (nothing, or only comments, between markers) are allowed.
+            if case .scalar = root, root.tagName == .null { continue }
+            let reader = DocumentReader(file: source.name, renamedKeys: composed.renamedKeys)
+            let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
+            switch NodeBudget.check(root, maxNodes: ManifestLimits.maxNodesPerDocument, maxDepth: ManifestLimits.maxDepth) {
+            case .within:
+                let document = ObjectDecoder(reader: reader, baseDirectory: source.baseDirectory).decode(root)
+                entries.append(CrossValidation.Entry(file: source.name, document: document))
+                diagnostics += reader.diagnostics
+            case .tooManyNodes:
+                reader.subject = ObjectDecoder.peekSubject(root)
+                reader.report(at: start, FieldPath(), "document has more than \(ManifestLimits.maxNodesPerDocument) nodes once aliases are expanded; refusing it")
+                diagnostics += reader.diagnostics
+            case .tooDeep:
+                reader.subject = ObjectDecoder.peekSubject(root)
+                reader.report(at: start, FieldPath(), "document nests deeper than \(ManifestLimits.maxDepth) levels once aliases are expanded; refusing it")
+                diagnostics += reader.diagnostics
+            }
+        }
+        if let failure = composed.failure {
+            fail(file: source.name, failure.message, at: failure.position)
+        }
+    }
+
+    func finish() -> LoadResult {
+        var all = diagnostics + CrossValidation.check(entries, checkReferences: !incomplete)
+        // Files in reading order, then positions within each.
+        let order = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        all = all.enumerated().sorted { lhs, rhs in
+            let l = lhs.element.location, r = rhs.element.location
+            let key1 = (order[l.file] ?? Int.max, l.line, l.column), key2 = (order[r.file] ?? Int.max, r.line, r.column)
+            return key1 != key2 ? key1 < key2 : lhs.offset < rhs.offset
+        }.map(\.element)
+        guard all.isEmpty else { return LoadResult(manifest: nil, diagnostics: all, files: files) }
+
+        var manifest = Manifest()
+        for entry in entries {
+            guard let object = entry.document.object, let reference = entry.document.reference else { continue }
+            switch object {
+            case let .host(host): manifest.hosts.append(host)
+            case let .template(template): manifest.templates.append(template)
+            case let .vmSet(vmSet): manifest.vmSets.append(vmSet)
+            }
+            manifest.origins[reference] = SourceLocation(file: entry.file, line: entry.document.start.line, column: entry.document.start.column)
+        }
+        return LoadResult(manifest: manifest, diagnostics: [], files: files)
+    }
+}

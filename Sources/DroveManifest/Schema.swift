@@ -1,0 +1,185 @@
+/// The JSON Schema (draft 2020-12) of drove/v1 manifest documents, built from the same field
+/// lists and limits that the loader enforces. Editors use it for completion and checking; the
+/// loader stays the authority (it also checks names across objects and references).
+public enum ManifestSchema {
+    public static let dialect = "https://json-schema.org/draft/2020-12/schema"
+    public static let id = "urn:drove:manifest:v1"
+
+    /// The schema, pretty-printed with sorted keys.
+    public static func json() -> String {
+        document().rendered()
+    }
+
+    public static func document() -> JSONValue {
+        [
+            "$schema": .string(dialect),
+            "$id": .string(id),
+            "title": "Drove manifest document (drove/v1)",
+            "description": "One YAML document of a Drove manifest: a Host, a Template or a VMSet.",
+            "oneOf": .array(ObjectKind.allCases.map { .object(["$ref": .string("#/$defs/\($0.rawValue)")]) }),
+            "$defs": .object(definitions),
+        ]
+    }
+
+    // MARK: Definitions
+
+    private static var definitions: [String: JSONValue] {
+        [
+            "Host": kindObject(.host, "One libvirt host that VMs are placed on."),
+            "HostSpec": object(FieldNames.hostSpec, required: ["uri"], description: "How to reach and use a libvirt host.", [
+                "uri": ["type": "string", "minLength": 1, "pattern": "://",
+                        "description": "libvirt connection URI, e.g. qemu+ssh://root@node-a/system or qemu+unix:///system?socket=/path/libvirt-sock."],
+                "pool": ["type": "string", "minLength": 1, "default": "default",
+                         "description": "Storage pool that holds template copies and clones."],
+                "domainType": choice(DomainType.self, default: .auto,
+                                     "Domain type: auto (kvm where the host offers it, else qemu), kvm or qemu (TCG)."),
+                "maxParallel": integer(ManifestLimits.maxParallel, default: 4, "Concurrent libvirt operations on this host."),
+                "maxTransfers": integer(ManifestLimits.maxTransfers, default: 1, "Concurrent template copies to this host."),
+                "overcommit": ref("Overcommit"),
+            ]),
+            "Overcommit": object(FieldNames.overcommit, required: [], description: "How far to overcommit the host.", [
+                "cpu": number(ManifestLimits.overcommitCPU, default: 4, "Virtual CPUs per physical CPU."),
+                "memory": number(ManifestLimits.overcommitMemory, default: 1, "Guest memory per byte of host memory."),
+            ]),
+
+            "Template": kindObject(.template, "A disk image that VMs are cloned from."),
+            "TemplateSpec": object(FieldNames.templateSpec, required: ["source"], description: "Where the image is and how it is copied.", [
+                "source": ref("TemplateSource"),
+                "format": choice(DiskFormat.self, default: .qcow2, "Image format, named explicitly so QEMU never probes it."),
+                "precopy": ref("Precopy"),
+            ]),
+            "TemplateSource": object(FieldNames.templateSource, required: ["path"], description: "Where the image file is.", [
+                "path": ["type": "string", "minLength": 1,
+                         "description": "Image path; a relative path resolves against the directory of the manifest file."],
+            ]),
+            "Precopy": object(FieldNames.precopy, required: [], description: "Copying the template to hosts ahead of need.", [
+                "policy": choice(PrecopyPolicy.self, default: .eager,
+                                 "eager: copy to every host that will need it, ahead of need; onDemand: copy when a clone needs it."),
+                "hostSelector": withDescription(ref("Labels"), "Also copy to the hosts carrying all these labels, needed or not."),
+            ]),
+
+            "VMSet": kindObject(.vmSet, "N alike VMs, named <set>-<ordinal>, cloned from one Template."),
+            "VMSetSpec": object(FieldNames.vmSetSpec, required: ["replicas", "template"], description: "The VMs wanted.", [
+                "replicas": integer(ManifestLimits.replicas, default: nil, "Number of VMs."),
+                "template": withDescription(ref("Name"), "Name of a Template declared in the manifests."),
+                "clone": choice(CloneMode.self, default: .linked, "linked: a qcow2 overlay over the template; full: a copy."),
+                "resources": ref("Resources"),
+                "network": ref("Network"),
+                "placement": ref("Placement"),
+                "updateStrategy": ref("UpdateStrategy"),
+                "runStrategy": choice(RunStrategy.self, default: .running, "Whether the VMs should run."),
+            ]),
+            "Resources": object(FieldNames.resources, required: [], description: "What each VM gets.", [
+                "vcpus": integer(ManifestLimits.vcpus, default: 1, "Virtual CPUs."),
+                "memory": withDescription(ref("Quantity"), "Guest memory, 16Mi to 1Ti.", default: "128Mi"),
+                "cpuMode": choice(CPUMode.self, default: .default,
+                                  "CPU mode; default is libvirt's default model, which starts everywhere."),
+            ]),
+            "Network": .object(networkDefinition),
+            "Placement": object(FieldNames.placement, required: [], description: "Which hosts the VMs go to.", [
+                "hostSelector": withDescription(ref("Labels"), "Only hosts carrying all these labels; all hosts when absent."),
+                "spread": choice(SpreadPolicy.self, default: .hosts, "hosts: spread across the hosts; pack: fill one host first."),
+                "maxPerHost": integer(ManifestLimits.maxPerHost, default: nil, "At most this many VMs of the set per host; no limit when absent."),
+            ]),
+            "UpdateStrategy": object(FieldNames.updateStrategy, required: [], description: "How a changed spec rolls out.", [
+                "maxUnavailable": integer(ManifestLimits.maxUnavailable, default: 1, "VMs of the set that may be down at once."),
+            ]),
+
+            "ObjectMeta": object(FieldNames.metadata, required: ["name"], description: "Name and labels.", [
+                "name": ref("Name"),
+                "labels": ref("Labels"),
+            ]),
+            "Name": [
+                "type": "string", "minLength": 1, "maxLength": .int(Names.maxNameLength), "pattern": .string(Names.dnsLabelPattern),
+                "description": "A DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters.",
+            ],
+            "Labels": [
+                "type": "object",
+                "description": "Label map. Keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'; values: at most 63 such characters, or empty.",
+                "propertyNames": ["pattern": .string(Names.labelKeyPattern), "maxLength": .int(Names.maxLabelPrefixLength + 1 + Names.maxNameLength)],
+                "additionalProperties": ["type": "string", "maxLength": .int(Names.maxNameLength), "pattern": .string(Names.labelValuePattern)],
+            ],
+            "Quantity": [
+                "description": "Bytes: a whole number with an optional suffix Ki, Mi, Gi, Ti (binary) or k, M, G, T (decimal); a plain number is bytes.",
+                "oneOf": [
+                    ["type": "string", "pattern": .string("^[0-9]+(\(Quantity.suffixes.map(\.suffix).joined(separator: "|")))?$")],
+                    ["type": "integer", "minimum": 0],
+                ],
+            ],
+        ]
+    }
+
+    /// `source` is required for network and bridge, and forbidden for user (the default).
+    private static var networkDefinition: [String: JSONValue] {
+        guard case var .object(network) = object(FieldNames.network, required: [], description: "The VM's one network interface.", [
+            "type": choice(NetworkType.self, default: .user,
+                           "user: user-mode networking, nothing needed on the host; network: a libvirt network; bridge: a host bridge."),
+            "source": ["type": "string", "minLength": 1, "description": "The libvirt network or bridge name; only for network and bridge."],
+            "model": ["type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 64, "default": "virtio",
+                      "description": "NIC model, e.g. virtio or e1000."],
+        ]) else { return [:] }
+        network["if"] = ["required": ["type"], "properties": ["type": ["enum": ["network", "bridge"]]]]
+        network["then"] = ["required": ["source"]]
+        network["else"] = ["not": ["required": ["source"]]]
+        return network
+    }
+
+    // MARK: Builders
+
+    private static func kindObject(_ kind: ObjectKind, _ description: String) -> JSONValue {
+        let spec = "\(kind.rawValue)Spec"
+        return object(FieldNames.object, required: FieldNames.object, description: description, [
+            "apiVersion": ["const": .string(droveAPIVersion)],
+            "kind": ["const": .string(kind.rawValue)],
+            "metadata": ref("ObjectMeta"),
+            "spec": ref(spec),
+        ])
+    }
+
+    /// A closed object; `fields` fixes the property order and must name exactly the properties.
+    private static func object(_ fields: [String], required: [String], description: String, _ properties: [String: JSONValue]) -> JSONValue {
+        precondition(Set(fields) == Set(properties.keys), "schema properties drifted from FieldNames")
+        return [
+            "type": "object",
+            "description": .string(description),
+            "additionalProperties": false,
+            "required": .array(required.map { .string($0) }),
+            "properties": .object(properties),
+        ]
+    }
+
+    private static func ref(_ name: String) -> JSONValue {
+        ["$ref": .string("#/$defs/\(name)")]
+    }
+
+    private static func withDescription(_ value: JSONValue, _ description: String, default defaultValue: JSONValue? = nil) -> JSONValue {
+        guard case var .object(members) = value else { return value }
+        members["description"] = .string(description)
+        if let defaultValue { members["default"] = defaultValue }
+        return .object(members)
+    }
+
+    private static func integer(_ range: ClosedRange<Int>, default defaultValue: Int?, _ description: String) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "type": "integer", "minimum": .int(range.lowerBound), "maximum": .int(range.upperBound),
+            "description": .string(description),
+        ]
+        if let defaultValue { members["default"] = .int(defaultValue) }
+        return .object(members)
+    }
+
+    private static func number(_ range: ClosedRange<Double>, default defaultValue: Double, _ description: String) -> JSONValue {
+        [
+            "type": "number", "minimum": .double(range.lowerBound), "maximum": .double(range.upperBound),
+            "default": .double(defaultValue), "description": .string(description),
+        ]
+    }
+
+    private static func choice<Choice: RawRepresentable & CaseIterable>(_ type: Choice.Type, default defaultValue: Choice, _ description: String) -> JSONValue
+    where Choice.RawValue == String {
+        [
+            "type": "string", "enum": .array(Choice.allCases.map { .string($0.rawValue) }),
+            "default": .string(defaultValue.rawValue), "description": .string(description),
+        ]
+    }
+}

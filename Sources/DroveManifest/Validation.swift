@@ -1,0 +1,42 @@
+/// Checks that span objects and files: unique names within a kind, and references that resolve.
+enum CrossValidation {
+    struct Entry {
+        var file: String
+        var document: DecodedDocument
+    }
+
+    /// - Parameter checkReferences: false when some file could not be read to its end; a
+    ///   reference to an object declared in the unread part would be reported wrongly.
+    static func check(_ entries: [Entry], checkReferences: Bool) -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        var declared: [ObjectReference: SourceLocation] = [:]
+        for entry in entries {
+            guard let reference = entry.document.reference else { continue }
+            let here = SourceLocation(file: entry.file, line: entry.document.namePosition.line, column: entry.document.namePosition.column)
+            if let first = declared[reference] {
+                diagnostics.append(Diagnostic(
+                    location: here, subject: reference.description, path: "metadata.name",
+                    message: "\(reference.kind.rawValue) \(quoted(reference.name)) is already declared at \(first)"))
+            } else {
+                declared[reference] = here
+            }
+        }
+        guard checkReferences else { return diagnostics }
+
+        let templates = declared.keys.filter { $0.kind == .template }.map(\.name).sorted()
+        for entry in entries {
+            guard let (name, position) = entry.document.templateReference, Names.isDNSLabel(name),
+                  declared[ObjectReference(kind: .template, name: name)] == nil else { continue }
+            var message = "Template \(quoted(name)) is not declared"
+            if let close = closest(to: name, among: templates) {
+                message += " (did you mean \"\(close)\"?)"
+            } else if templates.isEmpty {
+                message += " (no Template is declared)"
+            }
+            diagnostics.append(Diagnostic(
+                location: SourceLocation(file: entry.file, line: position.line, column: position.column),
+                subject: entry.document.subject.description, path: "spec.template", message: message))
+        }
+        return diagnostics
+    }
+}
