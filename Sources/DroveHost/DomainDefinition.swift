@@ -64,7 +64,12 @@ public struct DomainDefinition: Sendable, Equatable {
                     xmlElement("target", ["dev": "vda", "bus": "virtio"]),
                 ]),
                 interface(),
-                xmlElement("serial", ["type": "pty"], [xmlElement("target", ["port": "0"])]),
+                // The serial console, also written to a log (by virtlogd) so a boot can be read
+                // after the fact.
+                xmlElement("serial", ["type": "pty"], [
+                    xmlElement("log", ["file": "/var/log/libvirt/qemu/\(name)-serial.log", "append": "off"]),
+                    xmlElement("target", ["port": "0"]),
+                ]),
                 xmlElement("console", ["type": "pty"], [xmlElement("target", ["type": "serial", "port": "0"])]),
                 // The guest agent's channel: a guest that opens it tells libvirt it is up.
                 xmlElement("channel", ["type": "unix"], [

@@ -14,7 +14,7 @@ import Testing
 struct DeployIntegrationTests {
     let suffix = String(UUID().uuidString.prefix(4).lowercased())
 
-    func yaml(web: Int, batch: Int, webMemory: String = "64Mi", template: String) throws -> String {
+    func yaml(web: Int, batch: Int, webMemory: String = "96Mi", template: String) throws -> String {
         let hosts = try #require(LabHost.hostsYAML(count: 3), "CI needs 3 lab hosts: `drove lab up --hosts 3` did not run")
         return hosts + """
 
@@ -39,7 +39,7 @@ struct DeployIntegrationTests {
             spec:
               replicas: \(batch)
               template: tiny
-              resources: { memory: 64Mi }
+              resources: { memory: 96Mi }
               placement: { hostSelector: { rack: a }, spread: pack, maxPerHost: 5 }
             """
     }
@@ -138,7 +138,7 @@ struct DeployIntegrationTests {
         #expect(vms(repair.fleet, set: web).filter { $0.vm.state == .running }.count == 9)
 
         // 6. A spec change rolls out, never more than maxUnavailable (2) web VMs down at once.
-        let changed = try await desired(yaml(web: 9, batch: 10, webMemory: "80Mi", template: template))
+        let changed = try await desired(yaml(web: 9, batch: 10, webMemory: "112Mi", template: template))
         let worst = Mutex(0)
         let removalsPerPass = Mutex([Int]())
         let rolling = await engine.converge(changed, timeout: .seconds(600)) { event in
@@ -156,7 +156,7 @@ struct DeployIntegrationTests {
         #expect(worst.withLock { $0 } <= 2)
         #expect(removalsPerPass.withLock { $0 }.allSatisfy { $0 <= 2 })
         #expect(removalsPerPass.withLock { $0 }.reduce(0, +) == 9)
-        #expect(vms(rolling.fleet, set: web).allSatisfy { $0.vm.memoryBytes == 80 << 20 && $0.vm.state == .running })
+        #expect(vms(rolling.fleet, set: web).allSatisfy { $0.vm.memoryBytes == 112 << 20 && $0.vm.state == .running })
 
         // 7. Down: no Drove domain, disk or template copy of these manifests is left.
         let down = try await desired(yaml(web: 9, batch: 10, template: template), removing: [web, batch], prune: .declared)
