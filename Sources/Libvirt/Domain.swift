@@ -2,7 +2,7 @@ import CLibvirt
 import Foundation
 
 /// A domain (a VM) on one connection. Owns its `virDomainPtr` and frees it exactly once.
-public final class Domain: Sendable {
+public final class Domain: LibvirtObject {
     public let name: String
     public let uuid: String
     let handle: CHandle
@@ -22,21 +22,9 @@ public final class Domain: Sendable {
         virDomainFree(handle.raw)
     }
 
-    private var subject: String { "domain \(name)" }
+    var subject: String { "domain \(name)" }
 
-    /// Runs a call against the raw domain on its connection's lane.
-    private func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
-        let handle = self.handle
-        return try await connection.lane.run { try body(handle.raw) }
-    }
 
-    /// Runs a libvirt call that returns 0 on success and -1 on failure.
-    private func check(_ operation: String, _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws {
-        let subject = self.subject
-        try await call { raw in
-            if body(raw) < 0 { throw LibvirtError.last(operation, object: subject) }
-        }
-    }
 
     /// Boots a defined domain (`virDomainCreate`).
     public func start() async throws {

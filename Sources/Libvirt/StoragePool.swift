@@ -2,7 +2,7 @@ import CLibvirt
 import Foundation
 
 /// A storage pool on one connection. Owns its `virStoragePoolPtr` and frees it exactly once.
-public final class StoragePool: Sendable {
+public final class StoragePool: LibvirtObject {
     public let name: String
     let handle: CHandle
     let connection: Connection
@@ -17,19 +17,9 @@ public final class StoragePool: Sendable {
         virStoragePoolFree(handle.raw)
     }
 
-    private var subject: String { "pool \(name)" }
+    var subject: String { "pool \(name)" }
 
-    private func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
-        let handle = self.handle
-        return try await connection.lane.run { try body(handle.raw) }
-    }
 
-    private func check(_ operation: String, _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws {
-        let subject = self.subject
-        try await call { raw in
-            if body(raw) < 0 { throw LibvirtError.last(operation, object: subject) }
-        }
-    }
 
     /// Rescans the pool's target for volumes made behind libvirt's back. A refresh takes the
     /// pool's lock and fails while volumes are being built ("pool has asynchronous jobs

@@ -2,7 +2,7 @@ import CLibvirt
 import Foundation
 
 /// A storage volume on one connection. Owns its `virStorageVolPtr` and frees it exactly once.
-public final class StorageVolume: Sendable {
+public final class StorageVolume: LibvirtObject {
     public let name: String
     /// The volume's path on its host (for a `dir` pool, the image file).
     public let path: String
@@ -31,10 +31,6 @@ public final class StorageVolume: Sendable {
 
     var subject: String { "volume \(name)" }
 
-    func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
-        let handle = self.handle
-        return try await connection.lane.run { try body(handle.raw) }
-    }
 
     public func info() async throws -> VolumeInfo {
         let subject = self.subject
