@@ -55,8 +55,12 @@ public struct LabHostLayout: Sendable, Equatable {
     /// The `default` pool's target; not bind-mounted, so the same path inside and out.
     public var pool: URL { sub("pool") }
 
+    /// `/var/log/libvirt/qemu`, as Debian's package ships it: guests' console logs go there, and
+    /// QEMU's driver does not make it before the first guest starts.
+    public var qemuLog: URL { log.appendingPathComponent("qemu") }
+
     /// Every directory `up` creates, in creation order.
-    public var directories: [URL] { [run, lib, etc, log, cache, pool] }
+    public var directories: [URL] { [run, lib, etc, log, qemuLog, cache, pool] }
 
     public var socket: URL { run.appendingPathComponent("libvirt-sock") }
     public var libvirtdPidFile: URL { run.appendingPathComponent("libvirtd.pid") }

@@ -15,7 +15,7 @@ import Testing
         #expect(host.virtlogdPidFile.path == "/var/lib/drove/lab/node-2/run/virtlogd.pid")
         #expect(host.qemuRunDirectory.path == "/var/lib/drove/lab/node-2/run/qemu")
         #expect(host.uri == "qemu+unix:///system?socket=/var/lib/drove/lab/node-2/run/libvirt-sock")
-        #expect(host.directories.map(\.lastPathComponent) == ["run", "lib", "etc", "log", "cache", "pool"])
+        #expect(host.directories.map(\.lastPathComponent) == ["run", "lib", "etc", "log", "qemu", "cache", "pool"])
         #expect(layout.hostsManifest.path == "/var/lib/drove/lab/hosts.yaml")
     }
 

@@ -45,7 +45,7 @@ struct ExampleTests {
         let web = try #require(manifest.vmSet(named: "web"))
         let batch = try #require(manifest.vmSet(named: "batch"))
         #expect(web.spec.replicas == 6)
-        #expect(web.spec.resources.memory == 64 << 20)
+        #expect(web.spec.resources.memory == 96 << 20)
         #expect(web.spec.placement.spread == .hosts)
         #expect(batch.spec.replicas == 4)
         #expect(batch.spec.resources.memory == 96 << 20)
