@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // libvirt's C API, found with pkg-config (Debian: libvirt-dev).
@@ -65,6 +66,29 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The controller's embedded SQLite store: desired objects, status, events, change stream.
+        .target(
+            name: "DroveStore",
+            dependencies: [
+                "DroveManifest",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The always-on controller: host connections, the work queue, reconcile, status and events.
+        .target(
+            name: "DroveController",
+            dependencies: [
+                "DroveEngine",
+                "DroveHost",
+                "DroveManifest",
+                "DrovePlan",
+                "DroveQueue",
+                "DroveStore",
+                "Libvirt",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A local lab of isolated libvirt hosts on this machine.
         .target(
             name: "DroveLab",
@@ -86,6 +110,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The controller's work queue (collapsing, rate-limited, never one key twice at once),
+        // its workers, and timing helpers (backoff, jittered resync, an injectable clock).
+        .target(
+            name: "DroveQueue",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Finding the lab hosts the integration tests run against.
         .target(name: "DroveTestSupport", path: "Tests/DroveTestSupport"),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "DroveTestSupport"]),
@@ -93,6 +125,9 @@ let package = Package(
         .testTarget(name: "DrovePlanTests", dependencies: ["DrovePlan", "DroveManifest"]),
         .testTarget(name: "DroveEngineTests", dependencies: ["DroveEngine", "DrovePlan", "DroveHost", "DroveManifest", "Libvirt", "DroveLab", "DroveTestSupport"]),
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
+        .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
+        .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveTestSupport"]),
+        .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,47 @@
+import DroveEngine
+import DroveManifest
+import DrovePlan
+import Foundation
+import Synchronization
+
+/// Template image facts, hashed once per file version: a template's digest is recomputed only
+/// when its file's size or modification time changes, not on every reconcile.
+final class ImageCache: Sendable {
+    private struct Key: Hashable {
+        var path: String
+        var format: DiskFormat
+        var size: UInt64
+        var modified: Date
+    }
+
+    private let cache = Mutex([Key: TemplateImage]())
+
+    /// Images by template name, and the templates whose file could not be read.
+    func images(for templates: [Template]) async -> (images: [String: TemplateImage], failures: [TemplateCatalog.Failure]) {
+        var images: [String: TemplateImage] = [:]
+        var unread: [Template] = []
+        var keys: [String: Key] = [:]
+        for template in templates {
+            let path = template.spec.source.resolvedPath
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                  let size = attributes[.size] as? UInt64, let modified = attributes[.modificationDate] as? Date else {
+                unread.append(template)
+                continue
+            }
+            let key = Key(path: path, format: template.spec.format, size: size, modified: modified)
+            keys[template.metadata.name] = key
+            if var image = cache.withLock({ $0[key] }) {
+                image.name = template.metadata.name
+                images[template.metadata.name] = image
+            } else {
+                unread.append(template)
+            }
+        }
+        let read = await TemplateCatalog.read(unread)
+        for (name, image) in read.images {
+            images[name] = image
+            if let key = keys[name] { cache.withLock { $0[key] = image } }
+        }
+        return (images, read.failures)
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import DroveManifest
+import GRDB
+
+extension Store {
+    /// Stores each object: created at generation 1, configured (generation +1 only if the spec
+    /// changed), or unchanged. Applying an object marked for deletion cancels the deletion.
+    /// All or nothing, in one transaction.
+    ///
+    /// - Returns: one result per object, in the order given.
+    /// - Throws: `StoreError.duplicateInBatch` if an object appears twice, `.invalidObject` for
+    ///   an empty manifest text or a relative base directory, `.danglingReference` if a VMSet
+    ///   names a Template that is neither in the batch nor stored and desired. Nothing is
+    ///   changed then.
+    public func apply(_ objects: [AppliedObject]) async throws(StoreError) -> [ApplyResult] {
+        var seen = Set<ObjectReference>()
+        for object in objects {
+            guard seen.insert(object.reference).inserted else { throw .duplicateInBatch(object.reference) }
+            if object.manifestText.allSatisfy(\.isWhitespace) {
+                throw .invalidObject(object.reference, reason: "empty manifest text")
+            }
+            if !object.baseDirectory.hasPrefix("/") {
+                throw .invalidObject(object.reference, reason: "base directory \"\(object.baseDirectory)\" is not absolute")
+            }
+        }
+        let now = now()
+        let hub = hub
+        return try await write("apply") { db in
+            var results: [ApplyResult] = []
+            var changes: [StoreChange] = []
+            for object in objects {
+                let reference = object.reference
+                let spec = object.object.specFingerprint
+                let labels = try JSONCoding.encode(object.object.labels)
+                var row = ObjectRow(
+                    kind: reference.kind.rawValue, name: reference.name, manifest: object.manifestText,
+                    baseDirectory: object.baseDirectory, spec: spec, labels: labels, template: object.object.templateName,
+                    generation: 1, createdAt: now, updatedAt: now, deletionRequestedAt: nil)
+                if let old = try ObjectRow.fetchOne(db, key: ObjectRow.key(reference)) {
+                    if old.deletionRequestedAt == nil, old.spec == spec, old.labels == labels {
+                        results.append(.unchanged)
+                        continue
+                    }
+                    row.createdAt = old.createdAt
+                    row.generation = old.spec == spec ? old.generation : old.generation + 1
+                    try row.update(db)
+                    results.append(.configured(generation: row.generation))
+                } else {
+                    try row.insert(db)
+                    results.append(.created)
+                }
+                changes.append(.objectApplied(reference, generation: row.generation))
+            }
+            for object in objects {
+                guard let template = object.object.templateName else { continue }
+                let live = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM object WHERE kind = 'Template' AND name = ? AND deletionRequestedAt IS NULL)
+                    """, arguments: [template]) ?? false
+                if !live { throw StoreError.danglingReference(object.reference, template: template) }
+            }
+            hub.publish(changes, after: db)
+            return results
+        }
+    }
+
+    /// Marks one object for deletion; see `delete(_:)`.
+    @discardableResult
+    public func delete(kind: ObjectKind, name: String) async throws(StoreError) -> DeleteResult {
+        try await delete([ObjectReference(kind: kind, name: name)])[0]
+    }
+
+    /// Marks objects for deletion, in one transaction. They leave `desiredState().manifest`
+    /// at once and stay in `deleting` until the controller has pruned them and called
+    /// `markPruned`. Their status and events are kept until then.
+    ///
+    /// - Throws: `StoreError.inUse` when a Template would be deleted while a VMSet that stays
+    ///   names it (delete the VMSet in the same batch), `.duplicateInBatch`. Nothing is
+    ///   changed then.
+    public func delete(_ references: [ObjectReference]) async throws(StoreError) -> [DeleteResult] {
+        guard Set(references).count == references.count else {
+            let duplicate = Dictionary(grouping: references, by: { $0 }).first { $0.value.count > 1 }!.key
+            throw .duplicateInBatch(duplicate)
+        }
+        let now = now()
+        let hub = hub
+        return try await write("delete") { db in
+            var results: [DeleteResult] = []
+            var changes: [StoreChange] = []
+            for reference in references {
+                guard var row = try ObjectRow.fetchOne(db, key: ObjectRow.key(reference)) else {
+                    results.append(.notFound)
+                    continue
+                }
+                if row.deletionRequestedAt != nil {
+                    results.append(.alreadyRequested)
+                    continue
+                }
+                row.deletionRequestedAt = now
+                row.updatedAt = now
+                try row.update(db)
+                results.append(.deletionRequested)
+                changes.append(.objectDeletionRequested(reference))
+            }
+            for reference in references where reference.kind == .template {
+                let users = try String.fetchAll(db, sql: """
+                    SELECT name FROM object
+                    WHERE kind = 'VMSet' AND template = ? AND deletionRequestedAt IS NULL ORDER BY name
+                    """, arguments: [reference.name])
+                if !users.isEmpty {
+                    throw StoreError.inUse(reference, by: users.map { ObjectReference(kind: .vmSet, name: $0) })
+                }
+            }
+            hub.publish(changes, after: db)
+            return results
+        }
+    }
+
+    /// Removes an object the controller has pruned, with its status. Only an object still
+    /// marked for deletion is removed: one applied again meanwhile stays.
+    ///
+    /// - Returns: whether it was removed.
+    @discardableResult
+    public func markPruned(kind: ObjectKind, name: String) async throws(StoreError) -> Bool {
+        let reference = ObjectReference(kind: kind, name: name)
+        let hub = hub
+        return try await write("markPruned") { db in
+            try db.execute(sql: "DELETE FROM object WHERE kind = ? AND name = ? AND deletionRequestedAt IS NOT NULL",
+                           arguments: [kind.rawValue, name])
+            let removed = db.changesCount > 0
+            if removed { hub.publish([.objectPruned(reference)], after: db) }
+            return removed
+        }
+    }
+
+    /// One stored object, desired or marked for deletion; nil if there is none.
+    public func object(kind: ObjectKind, name: String) async throws(StoreError) -> StoredObject? {
+        let reference = ObjectReference(kind: kind, name: name)
+        return try await read("object") { db in
+            try ObjectRow.fetchOne(db, key: ObjectRow.key(reference))?.stored()
+        }
+    }
+
+    /// Stored objects of one kind (all kinds if nil), including those marked for deletion,
+    /// ordered by kind, then name.
+    public func objects(kind: ObjectKind? = nil) async throws(StoreError) -> [StoredObject] {
+        try await read("objects") { db in
+            let rows = try ObjectRow.fetchAll(db, sql: "SELECT * FROM object WHERE ?1 IS NULL OR kind = ?1 ORDER BY name",
+                                              arguments: [kind?.rawValue])
+            return try rows.map { try $0.stored() }.sorted { $0.reference < $1.reference }
+        }
+    }
+
+    /// The desired objects, loaded again from their stored texts, and the objects being deleted,
+    /// from one snapshot.
+    ///
+    /// - Throws: `StoreError.storedManifestInvalid` if the stored texts no longer load.
+    public func desiredState() async throws(StoreError) -> DesiredState {
+        let objects = try await objects()
+        let live = objects.filter { !$0.deletionRequested }
+        let sources = live.map { ManifestSource(name: "store:\($0.reference)", text: $0.manifestText, baseDirectory: $0.baseDirectory) }
+        let result = ManifestLoader().check(sources: sources)
+        guard let manifest = result.manifest else {
+            throw .storedManifestInvalid(path: path, diagnostics: result.diagnostics)
+        }
+        // Each text must hold exactly the object it was stored as.
+        let loaded = Set(manifest.references)
+        for object in live where !loaded.contains(object.reference) {
+            throw .storedManifestInvalid(path: path, diagnostics: [Diagnostic(
+                location: SourceLocation(file: "store:\(object.reference)", line: 1, column: 1),
+                subject: object.reference.description, path: "", message: "the stored text does not declare this object")])
+        }
+        if loaded.count != live.count || manifest.references.count != live.count {
+            throw .storedManifestInvalid(path: path, diagnostics: [Diagnostic(
+                location: SourceLocation(file: path, line: 1, column: 1), subject: "<store>", path: "",
+                message: "the stored texts declare \(manifest.references.count) objects for \(live.count) rows")])
+        }
+        return DesiredState(
+            manifest: manifest,
+            generations: Dictionary(uniqueKeysWithValues: live.map { ($0.reference, $0.generation) }),
+            deleting: objects.filter(\.deletionRequested))
+    }
+
+    /// The desired objects alone; see `desiredState()`.
+    public func desiredManifest() async throws(StoreError) -> Manifest {
+        try await desiredState().manifest
+    }
+}

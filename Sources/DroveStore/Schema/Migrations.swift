@@ -1,0 +1,73 @@
+import GRDB
+
+/// The store's schema, as GRDB migrations. Never edit a migration that has shipped: add one.
+/// A file holding a migration this list does not know was written by a newer Drove, and the
+/// store refuses to open it rather than guess.
+enum Schema {
+    /// `PRAGMA application_id`: "DROV". Marks the file as a Drove store, so that pointing
+    /// `--data-dir` at some other SQLite file fails instead of adding tables to it.
+    static let applicationID: Int32 = 0x4452_4F56
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+            // Times are integer milliseconds since 1970 (UTC): exact round trips, cheap ranges.
+            try db.execute(sql: """
+                CREATE TABLE object (
+                    kind TEXT NOT NULL CHECK (kind IN ('Host', 'Template', 'VMSet')),
+                    name TEXT NOT NULL,
+                    manifest TEXT NOT NULL,            -- the YAML document, as applied
+                    baseDirectory TEXT NOT NULL,       -- relative template paths resolve here
+                    spec TEXT NOT NULL,                -- canonical rendering: the spec fingerprint
+                    labels TEXT NOT NULL,              -- JSON object, keys sorted
+                    template TEXT,                     -- for a VMSet, the Template it names
+                    generation INTEGER NOT NULL CHECK (generation >= 1),
+                    createdAt INTEGER NOT NULL,
+                    updatedAt INTEGER NOT NULL,
+                    deletionRequestedAt INTEGER,       -- soft delete until pruned
+                    PRIMARY KEY (kind, name)
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX object_template ON object(template) WHERE template IS NOT NULL;
+
+                CREATE TABLE status (
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    observedGeneration INTEGER NOT NULL CHECK (observedGeneration >= 0),
+                    counters TEXT NOT NULL,            -- JSON object of integers, keys sorted
+                    updatedAt INTEGER NOT NULL,
+                    PRIMARY KEY (kind, name),
+                    FOREIGN KEY (kind, name) REFERENCES object(kind, name) ON DELETE CASCADE
+                ) STRICT, WITHOUT ROWID;
+
+                CREATE TABLE condition (
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    type TEXT NOT NULL CHECK (type IN ('Ready', 'Progressing', 'Degraded')),
+                    status TEXT NOT NULL CHECK (status IN ('True', 'False', 'Unknown')),
+                    reason TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    lastTransitionTime INTEGER NOT NULL,
+                    PRIMARY KEY (kind, name, type),
+                    FOREIGN KEY (kind, name) REFERENCES status(kind, name) ON DELETE CASCADE
+                ) STRICT, WITHOUT ROWID;
+
+                -- AUTOINCREMENT: an id is never reused, even after trimming removed every row,
+                -- so a watcher resuming "after id N" never mistakes a new event for a seen one.
+                CREATE TABLE event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    host TEXT,
+                    type TEXT NOT NULL CHECK (type IN ('Normal', 'Warning')),
+                    reason TEXT NOT NULL,
+                    message TEXT NOT NULL
+                ) STRICT;
+                CREATE INDEX event_object ON event(kind, name, id);
+                CREATE INDEX event_time ON event(time);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import DroveManifest
+import GRDB
+
+public enum ConditionType: String, Sendable, Hashable, CaseIterable, Comparable {
+    /// The object is what its spec asks for (a VMSet: every replica running and ready).
+    case ready = "Ready"
+    /// The controller is working towards the spec.
+    case progressing = "Progressing"
+    /// Something failed and keeps the object from being ready.
+    case degraded = "Degraded"
+
+    public static func < (lhs: ConditionType, rhs: ConditionType) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+public enum ConditionStatus: String, Sendable, Hashable, CaseIterable {
+    case `true` = "True"
+    case `false` = "False"
+    case unknown = "Unknown"
+}
+
+/// A condition as the controller reports it; the store adds the transition time.
+public struct ConditionReport: Sendable, Hashable {
+    public var status: ConditionStatus
+    /// CamelCase, machine-readable: `AllReplicasReady`, `HostUnreachable`.
+    public var reason: String
+    /// For people: what is wrong, naming the object, the host and libvirt's own words.
+    public var message: String
+
+    public init(status: ConditionStatus, reason: String, message: String = "") {
+        self.status = status
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// A condition as stored.
+public struct Condition: Sendable, Hashable {
+    public var type: ConditionType
+    public var status: ConditionStatus
+    public var reason: String
+    public var message: String
+    /// When `status` last changed; a new reason or message with the same status keeps it.
+    public var lastTransitionTime: Date
+}
+
+/// Well-known counter names for a VMSet's status.
+public enum StatusCounter {
+    public static let desired = "desired"
+    public static let present = "present"
+    public static let running = "running"
+    public static let ready = "ready"
+    public static let unknown = "unknown"
+}
+
+/// What the controller observed of one object after a pass.
+public struct StatusUpdate: Sendable, Hashable {
+    /// The generation the controller acted on.
+    public var observedGeneration: Int
+    /// The conditions now; a type left out is removed.
+    public var conditions: [ConditionType: ConditionReport]
+    /// Free-form counters (see `StatusCounter` for a VMSet's).
+    public var counters: [String: Int]
+
+    public init(observedGeneration: Int, conditions: [ConditionType: ConditionReport] = [:], counters: [String: Int] = [:]) {
+        self.observedGeneration = observedGeneration
+        self.conditions = conditions
+        self.counters = counters
+    }
+}
+
+/// The stored status of one object.
+public struct ObjectStatus: Sendable, Hashable {
+    public var reference: ObjectReference
+    public var observedGeneration: Int
+    /// Ordered Ready, Progressing, Degraded.
+    public var conditions: [Condition]
+    public var counters: [String: Int]
+    /// When the status last changed.
+    public var updatedAt: Date
+
+    public func condition(_ type: ConditionType) -> Condition? {
+        conditions.first { $0.type == type }
+    }
+}
+
+extension Store {
+    /// Records an object's status. A condition's `lastTransitionTime` is now if its status
+    /// flipped (or it is new) and is kept otherwise. Writing a status equal to the stored one
+    /// writes nothing and notifies no watcher, so a controller may write on every pass.
+    ///
+    /// - Returns: the status as stored.
+    /// - Throws: `StoreError.notFound` if the object is not stored (pruned, or never applied),
+    ///   `.invalidReason` for a reason that is not CamelCase.
+    @discardableResult
+    public func setStatus(_ update: StatusUpdate, for reference: ObjectReference) async throws(StoreError) -> ObjectStatus {
+        for (_, report) in update.conditions where !Self.isCamelCase(report.reason) {
+            throw .invalidReason(reference, reason: report.reason)
+        }
+        let now = now()
+        let hub = hub
+        return try await write("setStatus") { db in
+            guard try ObjectRow.exists(db, key: ObjectRow.key(reference)) else { throw StoreError.notFound(reference) }
+            let old = try Self.fetchStatus(db, reference)
+            var conditions: [Condition] = []
+            for type in ConditionType.allCases {
+                guard let report = update.conditions[type] else { continue }
+                let previous = old?.condition(type)
+                let time = previous.flatMap { $0.status == report.status ? $0.lastTransitionTime : nil } ?? Millis.date(now)
+                conditions.append(Condition(type: type, status: report.status, reason: report.reason,
+                                            message: report.message, lastTransitionTime: time))
+            }
+            let status = ObjectStatus(reference: reference, observedGeneration: update.observedGeneration,
+                                      conditions: conditions, counters: update.counters, updatedAt: Millis.date(now))
+            if let old, old.observedGeneration == status.observedGeneration, old.conditions == status.conditions,
+               old.counters == status.counters {
+                return old
+            }
+            let key = (kind: reference.kind.rawValue, name: reference.name)
+            try db.execute(sql: """
+                INSERT INTO status (kind, name, observedGeneration, counters, updatedAt) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (kind, name) DO UPDATE SET
+                    observedGeneration = excluded.observedGeneration, counters = excluded.counters, updatedAt = excluded.updatedAt
+                """, arguments: [key.kind, key.name, update.observedGeneration, try JSONCoding.encode(update.counters), now])
+            try db.execute(sql: "DELETE FROM condition WHERE kind = ? AND name = ?", arguments: [key.kind, key.name])
+            for condition in conditions {
+                try ConditionRow(kind: key.kind, name: key.name, type: condition.type.rawValue, status: condition.status.rawValue,
+                                 reason: condition.reason, message: condition.message,
+                                 lastTransitionTime: Millis.from(condition.lastTransitionTime)).insert(db)
+            }
+            hub.publish([.statusChanged(reference)], after: db)
+            return status
+        }
+    }
+
+    /// The stored status of an object; nil if none was ever written.
+    public func status(kind: ObjectKind, name: String) async throws(StoreError) -> ObjectStatus? {
+        let reference = ObjectReference(kind: kind, name: name)
+        return try await read("status") { db in try Self.fetchStatus(db, reference) }
+    }
+
+    static func fetchStatus(_ db: Database, _ reference: ObjectReference) throws -> ObjectStatus? {
+        let key = (kind: reference.kind.rawValue, name: reference.name)
+        guard let row = try StatusRow.fetchOne(db, key: ["kind": key.kind, "name": key.name]) else { return nil }
+        let conditions = try ConditionRow.fetchAll(db, sql: "SELECT * FROM condition WHERE kind = ? AND name = ?",
+                                                   arguments: [key.kind, key.name])
+            .map { row throws -> Condition in
+                guard let type = ConditionType(rawValue: row.type) else { throw RowError.unknownValue("condition type", row.type) }
+                guard let status = ConditionStatus(rawValue: row.status) else { throw RowError.unknownValue("condition status", row.status) }
+                return Condition(type: type, status: status, reason: row.reason, message: row.message,
+                                 lastTransitionTime: Millis.date(row.lastTransitionTime))
+            }
+            .sorted { $0.type < $1.type }
+        return ObjectStatus(reference: reference, observedGeneration: row.observedGeneration, conditions: conditions,
+                            counters: try JSONCoding.decode([String: Int].self, from: row.counters),
+                            updatedAt: Millis.date(row.updatedAt))
+    }
+
+    static func isCamelCase(_ reason: String) -> Bool {
+        guard let first = reason.unicodeScalars.first, ("A"..."Z").contains(first) else { return false }
+        return reason.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+    }
+}

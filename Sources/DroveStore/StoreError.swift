@@ -1,0 +1,59 @@
+import DroveManifest
+
+/// Everything the store can fail with. Every case names the database file or the object it is
+/// about, and the rendering (`description`) is one line fit for a log or an HTTP error body.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file is not a SQLite database, not a Drove store, or is damaged.
+    case notAStore(path: String, reason: String)
+    /// The file was written by a newer Drove: it holds migrations this build does not know.
+    case newerSchema(path: String, unknownMigrations: [String])
+    /// SQLite failed; `operation` is what the store was doing (`apply`, `setStatus`, …).
+    case database(path: String, operation: String, message: String)
+    /// The store was closed before this call.
+    case closed(path: String)
+    /// An object appears twice in one `apply` or `delete` batch.
+    case duplicateInBatch(ObjectReference)
+    /// An applied object is not fit to store (empty manifest text, a relative base directory).
+    case invalidObject(ObjectReference, reason: String)
+    /// A VMSet names a Template that is neither stored (and not being deleted) nor in the batch.
+    case danglingReference(ObjectReference, template: String)
+    /// A Template cannot be deleted while VMSets that are not being deleted name it.
+    case inUse(ObjectReference, by: [ObjectReference])
+    /// No such object.
+    case notFound(ObjectReference)
+    /// A condition reason must be CamelCase (`[A-Z][A-Za-z0-9]*`).
+    case invalidReason(ObjectReference, reason: String)
+    /// The stored manifest texts no longer load (a DroveManifest upgrade that tightened a rule).
+    case storedManifestInvalid(path: String, diagnostics: [Diagnostic])
+    /// A manifest text could not be paired with the document it came from.
+    case documentNotFound(ObjectReference, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .notAStore(path, reason):
+            "\(path): not a Drove store: \(reason)"
+        case let .newerSchema(path, unknown):
+            "\(path): written by a newer Drove (unknown schema migrations: \(unknown.sorted().joined(separator: ", "))); upgrade drove or use another --data-dir"
+        case let .database(path, operation, message):
+            "\(path): \(operation): \(message)"
+        case let .closed(path):
+            "\(path): the store is closed"
+        case let .duplicateInBatch(reference):
+            "\(reference): appears more than once in one request"
+        case let .invalidObject(reference, reason):
+            "\(reference): \(reason)"
+        case let .danglingReference(reference, template):
+            "\(reference): spec.template: Template \"\(template)\" is not stored (or is being deleted) and is not in this request"
+        case let .inUse(reference, by):
+            "\(reference): still used by \(by.map(\.description).joined(separator: ", ")); delete those first or in the same request"
+        case let .notFound(reference):
+            "\(reference): not found"
+        case let .invalidReason(reference, reason):
+            "\(reference): condition reason \"\(reason)\" is not CamelCase"
+        case let .storedManifestInvalid(path, diagnostics):
+            "\(path): the stored manifests no longer load:\n" + diagnostics.map(\.description).joined(separator: "\n")
+        case let .documentNotFound(reference, reason):
+            "\(reference): cannot find the YAML document it came from: \(reason)"
+        }
+    }
+}
