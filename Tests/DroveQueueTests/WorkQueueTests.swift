@@ -139,6 +139,14 @@ struct WorkQueueTests {
 
     // MARK: Delays
 
+    @Test func releasingTheQueueStopsItsTimerTask() async {
+        var released: WorkQueue<String>? = WorkQueue(clock: clock)
+        await released?.addAfter("a", .seconds(60))
+        await eventually { clock.sleeperCount == 1 }
+        released = nil
+        await eventually("the timer task outlived the queue") { clock.sleeperCount == 0 }
+    }
+
     @Test func addAfterFiresOnlyOnceTheClockHasAdvancedFarEnough() async {
         await queue.addAfter("a", .seconds(1))
         #expect(await queue.depth == 0)
