@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "DroveEngineTests", dependencies: ["DroveEngine", "DrovePlan", "DroveHost", "DroveManifest", "Libvirt", "DroveLab", "DroveTestSupport"]),
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
         .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
-        .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveTestSupport"]),
+        .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
         .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
     ],

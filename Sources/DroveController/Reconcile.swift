@@ -27,6 +27,10 @@ extension Controller {
 
         if plan.isEmpty {
             if deleting {
+                // A VM of the set may still run on a host that does not answer: keep the object
+                // (and so the duty to remove that VM) until every host has been seen.
+                let dark = manifest.hosts.map(\.metadata.name).filter { observed.hosts[$0]?.isReachable != true }
+                if !dark.isEmpty { return .requeueAfter(.seconds(10)) }
                 try await store.markPruned(kind: .vmSet, name: name)
                 try await store.appendEvent(NewEvent(object: reference, reason: "Deleted", message: "removed every VM of \(name)"))
                 return .done

@@ -6,6 +6,7 @@ import Foundation
 import Libvirt
 import Logging
 import Testing
+import DroveLab
 @testable import DroveController
 
 /// The controller on three lab hosts: apply, reach Ready, repair drift at once from a domain
@@ -129,6 +130,61 @@ struct ControllerIntegrationTests {
         }
         #expect(gone)
         #expect(try await domains(named: "\(set)-").isEmpty)
+        running.cancel()
+        await running.value
+        try store.close()
+    }
+}
+
+/// A host's libvirtd killed in the middle of a rollout: the other hosts finish, the set shows
+/// the host's VMs as unknown, and the rollout completes when the host is back.
+@Suite(.serialized, .enabled(if: LabHost.shouldRun, "no lab running: `drove lab up --hosts 3`"), .timeLimit(.minutes(10)))
+struct HostLossTests {
+    @Test func aRolloutWaitsForALostHostAndFinishesWhenItIsBack() async throws {
+        let template = try #require(LabHost.tinyTemplate, "the tiny template is missing: run scripts/build-tiny-template.sh")
+        let base = ControllerIntegrationTests()
+        try FileManager.default.createDirectory(at: base.scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: base.scratch) }
+        let set = "ctl\(base.suffix)"
+        let reference = ObjectReference(kind: .vmSet, name: set)
+        let store = try Store(path: base.scratch.appendingPathComponent("drove.sqlite").path)
+        let controller = Controller(store: store, options: Controller.Options(resync: .init(interval: .seconds(5))),
+                                    logger: Logger(label: "test"))
+        let running = Task { await controller.run() }
+
+        try await base.apply(base.yaml(replicas: 6, memory: "96Mi", template: template), to: store)
+        var status = try await base.waitFor(store) { base.isReady($0) }
+        #expect(status.map(base.isReady) == true)
+        let before = try await base.domains(named: "\(set)-")
+        let onNode3 = before.filter { $0.value == ["node-3"] }.map(\.key)
+        #expect(!onNode3.isEmpty)
+
+        // Kill node-3's libvirtd (its guests keep running), then change the spec.
+        let pidFile = "\(LabHost.directory)/node-3/run/libvirtd.pid"
+        let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(pid, SIGKILL) == 0)
+        try await base.apply(base.yaml(replicas: 6, memory: "112Mi", template: template), to: store)
+
+        // The reachable hosts roll; node-3's VMs are unknown and the set is not Ready.
+        status = try await base.waitFor(store, seconds: 120) { status in
+            status.observedGeneration == 2 && (status.counters["unknown"] ?? 0) > 0
+                && status.condition(.ready)?.reason == "HostUnreachable"
+        }
+        #expect(status?.condition(.ready)?.status == .false)
+        #expect(status?.condition(.ready)?.reason == "HostUnreachable", "\(String(describing: status))")
+
+        // Bring node-3 back; the rollout completes there too.
+        _ = try await DroveLab.Lab(directory: URL(fileURLWithPath: LabHost.directory)).up(hosts: 3)
+        status = try await base.waitFor(store, seconds: 240) { base.isReady($0) && $0.observedGeneration == 2 }
+        #expect(status.map(base.isReady) == true, "\(String(describing: status))")
+        let after = try await base.domains(named: "\(set)-")
+        #expect(after.count == 6 && after.values.allSatisfy { $0.count == 1 })
+
+        _ = try await store.delete(kind: .vmSet, name: set)
+        for _ in 0..<480 where try await store.object(kind: .vmSet, name: set) != nil {
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(try await store.object(kind: reference.kind, name: set) == nil)
         running.cancel()
         await running.value
         try store.close()
