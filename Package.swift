@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // libvirt's C API, found with pkg-config (Debian: libvirt-dev).
@@ -75,6 +79,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTTP API of `drove serve`: apply, get, delete, events, plan, watch (SSE), metrics.
+        .target(
+            name: "DroveServer",
+            dependencies: [
+                "DroveStore",
+                "DroveManifest",
+                "DrovePlan",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The always-on controller: host connections, the work queue, reconcile, status and events.
         .target(
             name: "DroveController",
@@ -87,6 +105,7 @@ let package = Package(
                 "DroveStore",
                 "Libvirt",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // A local lab of isolated libvirt hosts on this machine.
@@ -101,6 +120,9 @@ let package = Package(
         .executableTarget(
             name: "drove",
             dependencies: [
+                "DroveServer",
+                "DroveStore",
+                "DroveController",
                 "Libvirt",
                 "DroveManifest",
                 "DroveLab",
@@ -108,6 +130,9 @@ let package = Package(
                 "DroveEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The controller's work queue (collapsing, rate-limited, never one key twice at once),
@@ -128,6 +153,14 @@ let package = Package(
         .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
         .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
         .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest"]),
+        .testTarget(name: "DroveServerTests", dependencies: [
+            "DroveServer", "DroveStore", "DroveManifest", "DrovePlan",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -114,8 +114,23 @@ public final class Controller: Sendable {
         switch signal {
         case let .domain(_, vm, _):
             for set in sets where Naming.vm(vm, belongsTo: set) { await queue.add(set) }
-        case .connected, .lost:
+        case let .connected(host):
+            await recordHost(host, ready: ConditionReport(status: .true, reason: "Connected", message: "libvirt answers"))
             for set in sets { await queue.add(set) }
+        case let .lost(host, reason):
+            await recordHost(host, ready: ConditionReport(status: .false, reason: "Unreachable", message: reason))
+            for set in sets { await queue.add(set) }
+        }
+    }
+
+    /// A host's status: Ready while its libvirt answers.
+    private func recordHost(_ name: String, ready: ConditionReport) async {
+        let reference = ObjectReference(kind: .host, name: name)
+        guard let object = try? await store.object(kind: .host, name: name) else { return }
+        _ = try? await store.setStatus(StatusUpdate(observedGeneration: object.generation, conditions: [.ready: ready]), for: reference)
+        if ready.status == .false {
+            _ = try? await store.appendEvent(NewEvent(object: reference, host: name, type: .warning, reason: "HostUnreachable",
+                                                      message: "\(name) does not answer: \(ready.message)"))
         }
     }
 

@@ -28,7 +28,8 @@ public final class HostFleet: Sendable {
 
     private struct State {
         var slots: [String: Slot] = [:]
-        var supervisors: [String: (uri: String, pool: String, task: Task<Void, Never>)] = [:]
+        var supervisors: [String: (id: Int, uri: String, pool: String, task: Task<Void, Never>)] = [:]
+        var nextID = 0
     }
 
     private let state = Mutex(State())
@@ -53,9 +54,11 @@ public final class HostFleet: Sendable {
             }
             for (name, host) in wanted where state.supervisors[name] == nil {
                 state.slots[name] = .connecting(since: .now)
+                state.nextID += 1
+                let id = state.nextID
                 // Owned here, cancelled by `update` or `stop`, awaited by `stop`.
-                let task = Task { [self] in await supervise(host) }
-                state.supervisors[name] = (host.spec.uri, host.spec.pool, task)
+                let task = Task { [self] in await supervise(host, id: id) }
+                state.supervisors[name] = (id, host.spec.uri, host.spec.pool, task)
             }
         }
     }
@@ -85,13 +88,15 @@ public final class HostFleet: Sendable {
         }
     }
 
-    private func set(_ name: String, _ slot: Slot) {
+    /// Records a host's state, if `id` is still its supervisor (a replaced one may still be
+    /// winding down).
+    private func set(_ name: String, _ slot: Slot, id: Int) {
         state.withLock { state in
-            if state.supervisors[name] != nil { state.slots[name] = slot }
+            if state.supervisors[name]?.id == id { state.slots[name] = slot }
         }
     }
 
-    private func supervise(_ host: Host) async {
+    private func supervise(_ host: Host, id: Int) async {
         let name = host.metadata.name
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30), jitter: 0.2)
         while !Task.isCancelled {
@@ -100,7 +105,7 @@ public final class HostFleet: Sendable {
                 driver = try await LibvirtHost.connect(name: name, uri: host.spec.uri, pool: host.spec.pool,
                                                        lanes: host.spec.maxParallel)
             } catch {
-                set(name, .unreachable(String(describing: error)))
+                set(name, .unreachable(String(describing: error)), id: id)
                 logger.warning("host unreachable", metadata: ["host.name": "\(name)", "error": "\(error)"])
                 try? await Task.sleep(for: backoff.next())
                 continue
@@ -113,21 +118,27 @@ public final class HostFleet: Sendable {
                 }
                 let events = try await driver.connection.domainEvents()
                 backoff.reset()
-                set(name, .connected(driver))
+                set(name, .connected(driver), id: id)
                 logger.info("host connected", metadata: ["host.name": "\(name)"])
                 signal(.connected(host: name))
                 let reason = await watch(name, events: events, closed: closed)
-                set(name, .unreachable(reason))
+                if Task.isCancelled {
+                    await driver.close()
+                    break
+                }
+                set(name, .unreachable(reason), id: id)
                 logger.warning("host lost", metadata: ["host.name": "\(name)", "reason": "\(reason)"])
                 signal(.lost(host: name, reason: reason))
             } catch {
-                set(name, .unreachable(String(describing: error)))
+                set(name, .unreachable(String(describing: error)), id: id)
             }
             await driver.close()
             if Task.isCancelled { break }
             try? await Task.sleep(for: backoff.next())
         }
-        state.withLock { $0.slots[name] = nil }
+        state.withLock { state in
+            if state.supervisors[name] == nil { state.slots[name] = nil }
+        }
     }
 
     /// Forwards domain events until the connection closes or the supervisor is cancelled;

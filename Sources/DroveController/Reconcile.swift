@@ -8,8 +8,24 @@ import Foundation
 import Synchronization
 
 extension Controller {
-    /// One pass for one VM set: observe, plan the set alone, act, record.
+    /// One pass for one VM set, timed and counted.
     func reconcile(_ name: String) async throws -> ReconcileResult {
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let result = try await pass(name)
+            let label = switch result { case .done: "success"; case .requeueAfter: "requeue"; case .retry: "error" }
+            ControllerMetrics.reconciled(clock.now - start, result: label)
+            ControllerMetrics.queueDepth(await queue.depth)
+            return result
+        } catch {
+            ControllerMetrics.reconciled(clock.now - start, result: "error")
+            throw error
+        }
+    }
+
+    /// Observe, plan the set alone, act, record.
+    func pass(_ name: String) async throws -> ReconcileResult {
         let reference = ObjectReference(kind: .vmSet, name: name)
         let stored = try await store.desiredState()
         var manifest = stored.manifest
@@ -21,6 +37,7 @@ extension Controller {
         let catalog = await images.images(for: deleting ? manifest.templates : needed)
         let connections = fleet.connections()
         let observed = await connections.observe()
+        ControllerMetrics.hosts(reachable: connections.drivers.count, declared: stored.manifest.hosts.count)
         let desired = DrovePlan.DesiredState(manifest: manifest, images: catalog.images, removing: deleting ? [name] : [])
         let plan = DrovePlan.plan(desired, observed)
         let generation = stored.generations[reference] ?? 0
@@ -42,7 +59,9 @@ extension Controller {
 
         let executor = Executor(hosts: connections.drivers, hostLimits: hostLimits(manifest), limits: options.limits)
         let events = Mutex([NewEvent]())
+        let copied = Mutex([Int: UInt64]())
         let outcome = await executor.run(plan) { event in
+            copied.withLock { ControllerMetrics.record(event, copied: &$0) }
             guard let event = Self.event(for: event, set: reference) else { return }
             events.withLock { $0.append(event) }
         }
@@ -73,6 +92,7 @@ extension Controller {
         let vms = observed.hosts.values.flatMap { $0.vms.values.filter { $0.set == reference.name && $0.ordinal < set.spec.replicas } }
         let running = vms.filter { $0.state == .running }.count
         let unknown = plan.unschedulable.filter { $0.reason.hasPrefix("unknown") }.count
+        ControllerMetrics.vms(observed)
         let counters = [
             StatusCounter.desired: set.spec.replicas, StatusCounter.present: vms.count, StatusCounter.running: running,
             StatusCounter.ready: vms.filter(\.ready).count, StatusCounter.unknown: unknown,

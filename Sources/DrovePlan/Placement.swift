@@ -1,6 +1,6 @@
 import DroveManifest
 
-/// What a host has committed to Drove's VMs, kept up to date as the planner places and removes.
+/// What one host has committed to Drove's VMs.
 struct HostLoad {
     let name: String
     let labels: [String: String]
@@ -8,9 +8,6 @@ struct HostLoad {
     let memoryCapacity: Double
     var vcpus = 0
     var memory: UInt64 = 0
-    var perSet: [String: Int] = [:]
-    var templates: Set<String>
-    var receiving: Set<String> = []
     let foreignDomains: Set<String>
 
     init(host: Host, observed: ObservedHost) {
@@ -18,31 +15,22 @@ struct HostLoad {
         labels = host.metadata.labels
         vcpuCapacity = Double(observed.cpus) * host.spec.overcommit.cpu
         memoryCapacity = Double(observed.memoryBytes) * host.spec.overcommit.memory
-        templates = Set(observed.templates.values.filter(\.complete).map(\.digest))
         foreignDomains = observed.foreignDomains
-        for vm in observed.vms.values {
-            take(set: vm.set, vcpus: vm.vcpus, memory: vm.memoryBytes)
-        }
     }
 
-    mutating func take(set: String, vcpus: Int, memory: UInt64) {
-        self.vcpus += vcpus
-        self.memory += memory
-        perSet[set, default: 0] += 1
+    /// Whether a VM with these resources fits, `count` of its set being here already.
+    @inline(__always)
+    func fits(vm: String, count: Int, resources: Resources, maxPerHost: Int?) -> Bool {
+        if !foreignDomains.isEmpty, foreignDomains.contains(vm) { return false }
+        if let maxPerHost, count >= maxPerHost { return false }
+        if Double(memory + resources.memory) > memoryCapacity { return false }
+        return Double(vcpus + resources.vcpus) <= vcpuCapacity
     }
 
-    mutating func release(_ vm: ObservedVM) {
-        vcpus -= vm.vcpus
-        memory -= min(memory, vm.memoryBytes)
-        perSet[vm.set, default: 0] -= 1
-    }
-
-    func holds(_ digest: String) -> Bool { templates.contains(digest) || receiving.contains(digest) }
-
-    /// Why a VM of `set` with these resources does not fit here, or nil if it does.
-    func misfit(vm: String, set: String, resources: Resources, maxPerHost: Int?) -> String? {
+    /// Why a VM with these resources does not fit here, or nil if it does.
+    func misfit(vm: String, count: Int, resources: Resources, maxPerHost: Int?) -> String? {
         if foreignDomains.contains(vm) { return "\(name): a domain named \(vm) exists that Drove does not own" }
-        if let maxPerHost, perSet[set, default: 0] >= maxPerHost { return "\(name): maxPerHost \(maxPerHost) reached" }
+        if let maxPerHost, count >= maxPerHost { return "\(name): maxPerHost \(maxPerHost) reached" }
         if Double(memory + resources.memory) > memoryCapacity {
             return "\(name): memory \(mebibytes(memory)) of \(mebibytes(UInt64(memoryCapacity))) committed, needs \(mebibytes(resources.memory)) more"
         }
@@ -51,12 +39,108 @@ struct HostLoad {
         }
         return nil
     }
+
+    var memoryUsed: Double { Double(memory) / max(memoryCapacity, 1) }
 }
 
 private func mebibytes(_ bytes: UInt64) -> String { "\(bytes >> 20)Mi" }
 
+/// What the reachable hosts have committed, kept up to date as the planner places and removes.
+///
+/// Indexed for placement, which looks at every eligible host for every new VM (10,000 VMs on
+/// 500 hosts is 5 million looks): hosts by position (in name order), each set's count and each
+/// template's presence as arrays by position, so that a look hashes no name and copies nothing.
+struct Loads {
+    private(set) var hosts: [HostLoad] = []
+    private var positions: [String: Int] = [:]
+    /// VMs of each set on each host, by host position.
+    private var setCounts: [String: [Int]] = [:]
+    /// Whether each host holds a complete copy of each template, or is receiving one this pass.
+    private var holding: [String: [Bool]] = [:]
+
+    /// Adds a reachable host, with the VMs and complete template copies it has. Hosts must be
+    /// added in name order.
+    mutating func add(host: Host, observed: ObservedHost) {
+        precondition(hosts.last.map { $0.name < host.metadata.name } ?? true, "hosts are added in name order")
+        positions[host.metadata.name] = hosts.count
+        hosts.append(HostLoad(host: host, observed: observed))
+        for key in setCounts.keys { setCounts[key]!.append(0) }
+        for key in holding.keys { holding[key]!.append(false) }
+        for vm in observed.vms.values {
+            take(on: host.metadata.name, set: vm.set, vcpus: vm.vcpus, memory: vm.memoryBytes)
+        }
+        for copy in observed.templates.values where copy.complete {
+            receive(copy.digest, on: host.metadata.name)
+        }
+    }
+
+    func position(of host: String) -> Int? { positions[host] }
+
+    mutating func take(on host: String, set: String, vcpus: Int, memory: UInt64) {
+        guard let position = positions[host] else { return }
+        hosts[position].vcpus += vcpus
+        hosts[position].memory += memory
+        setCounts[set, default: Array(repeating: 0, count: hosts.count)][position] += 1
+    }
+
+    mutating func release(_ vm: ObservedVM, from host: String) {
+        guard let position = positions[host] else { return }
+        hosts[position].vcpus -= vm.vcpus
+        hosts[position].memory -= min(hosts[position].memory, vm.memoryBytes)
+        setCounts[vm.set, default: Array(repeating: 0, count: hosts.count)][position] -= 1
+    }
+
+    /// Marks `digest` as on its way to `host` (or there).
+    mutating func receive(_ digest: String, on host: String) {
+        guard let position = positions[host] else { return }
+        holding[digest, default: Array(repeating: false, count: hosts.count)][position] = true
+    }
+
+    func counts(of set: String) -> [Int] { setCounts[set] ?? Array(repeating: 0, count: hosts.count) }
+
+    /// Among the hosts at `candidates` (positions, in name order), the best one for a new VM of
+    /// `set` that fits: spread (fewest of the set first) or pack (most first), then hosts that
+    /// hold or are receiving the template, then the least committed memory, then the name.
+    func best(among candidates: [Int], vm: String, set: String, resources: Resources, maxPerHost: Int?,
+              spread: Bool, digest: String) -> Int? {
+        let counts = counts(of: set)
+        let holds = holding[digest]
+        var best: Int?
+        var bestCount = 0, bestHolds = false, bestUsed = 0.0
+        for position in candidates {
+            let count = counts[position]
+            guard hosts[position].fits(vm: vm, count: count, resources: resources, maxPerHost: maxPerHost) else { continue }
+            let hold = holds?[position] ?? false
+            let used = hosts[position].memoryUsed
+            // Candidates come in name order, so on a full tie the one found first (the lower
+            // name) stays best.
+            if best != nil {
+                if count != bestCount {
+                    if spread ? count > bestCount : count < bestCount { continue }
+                } else if hold != bestHolds {
+                    if !hold { continue }
+                } else if used >= bestUsed {
+                    continue
+                }
+            }
+            best = position
+            bestCount = count
+            bestHolds = hold
+            bestUsed = used
+        }
+        return best
+    }
+}
+
 struct PlacementFailure: Error {
     let text: String
+}
+
+/// The hosts a set may be placed on: how many its selector matches, and which of those are
+/// reachable (positions in `Loads`, in name order). Fixed for a whole pass.
+struct PlacementCandidates {
+    var matching: Int
+    var positions: [Int]
 }
 
 extension Planner {
@@ -64,36 +148,34 @@ extension Planner {
     /// that have room, spread (fewest of the set first) or pack (most of the set first), then
     /// preferring hosts that hold or are receiving the template, then the least committed
     /// memory, then the name.
-    func place(_ vm: String, set: VMSet, digest: String) -> Result<String, PlacementFailure> {
+    mutating func place(_ vm: String, set: VMSet, digest: String) -> Result<String, PlacementFailure> {
         let placement = set.spec.placement
-        let matching = hosts.filter { placement.hostSelector.matches($0.metadata.labels) }
-        let candidates = matching.compactMap { loads[$0.metadata.name] }
-        guard !candidates.isEmpty else {
+        let setName = set.metadata.name
+        let candidates = placementCandidates(for: set)
+        guard !candidates.positions.isEmpty else {
             let selector = placement.hostSelector.matchLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             let what = selector.isEmpty ? "no host is declared" : "no host matches hostSelector \(selector.joined(separator: ","))"
-            return .failure(PlacementFailure(text: matching.isEmpty ? what : "all \(matching.count) matching hosts are unreachable"))
+            return .failure(PlacementFailure(text: candidates.matching == 0 ? what : "all \(candidates.matching) matching hosts are unreachable"))
         }
-        var misfits: [String] = []
-        var fitting: [HostLoad] = []
-        for load in candidates {
-            if let why = load.misfit(vm: vm, set: set.metadata.name, resources: set.spec.resources, maxPerHost: placement.maxPerHost) {
-                misfits.append(why)
-            } else {
-                fitting.append(load)
-            }
+        if let best = loads.best(among: candidates.positions, vm: vm, set: setName, resources: set.spec.resources,
+                                 maxPerHost: placement.maxPerHost, spread: placement.spread == .hosts, digest: digest) {
+            return .success(loads.hosts[best].name)
         }
-        let setName = set.metadata.name
-        let best = fitting.min { a, b in
-            let countA = a.perSet[setName, default: 0], countB = b.perSet[setName, default: 0]
-            if countA != countB { return placement.spread == .hosts ? countA < countB : countA > countB }
-            let holdsA = a.holds(digest), holdsB = b.holds(digest)
-            if holdsA != holdsB { return holdsA }
-            let usedA = Double(a.memory) / max(a.memoryCapacity, 1), usedB = Double(b.memory) / max(b.memoryCapacity, 1)
-            if usedA != usedB { return usedA < usedB }
-            return a.name < b.name
+        let counts = loads.counts(of: setName)
+        let misfits = candidates.positions.compactMap { position in
+            loads.hosts[position].misfit(vm: vm, count: counts[position], resources: set.spec.resources, maxPerHost: placement.maxPerHost)
         }
-        if let best { return .success(best.name) }
         let shown = misfits.prefix(3).joined(separator: "; ") + (misfits.count > 3 ? "; and \(misfits.count - 3) more" : "")
         return .failure(PlacementFailure(text: "no matching host has room: \(shown)"))
+    }
+
+    /// The candidates of `set`, worked out once per pass.
+    private mutating func placementCandidates(for set: VMSet) -> PlacementCandidates {
+        if let known = candidatesBySet[set.metadata.name] { return known }
+        let matching = hosts.filter { set.spec.placement.hostSelector.matches($0.metadata.labels) }
+        let candidates = PlacementCandidates(matching: matching.count,
+                                             positions: matching.compactMap { loads.position(of: $0.metadata.name) })
+        candidatesBySet[set.metadata.name] = candidates
+        return candidates
     }
 }

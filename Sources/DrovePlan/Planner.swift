@@ -24,7 +24,9 @@ struct Planner {
     var actions: [Action] = []
     var unschedulable: [Unschedulable] = []
     var notes: [String] = []
-    var loads: [String: HostLoad] = [:]
+    var loads = Loads()
+    /// Where each set may be placed, worked out on its first placement.
+    var candidatesBySet: [String: PlacementCandidates] = [:]
     /// Copy actions by host and digest, so each template goes to each host once.
     var copies: [String: [String: Int]] = [:]
     /// Disks this pass creates, by host.
@@ -65,7 +67,7 @@ struct Planner {
                 notes.append("host \(name) is unreachable (\(reason)); its VMs are left as they are, not recreated elsewhere")
                 continue
             }
-            loads[name] = HostLoad(host: host, observed: observed)
+            loads.add(host: host, observed: observed)
             for vm in observed.vms.values.sorted(by: { $0.name < $1.name }) {
                 bySet[vm.set, default: []].append(Placed(host: name, vm: vm))
                 digestUsers[name, default: [:]][vm.templateDigest, default: 0] += 1
@@ -169,7 +171,7 @@ struct Planner {
     mutating func remove(_ placed: Placed) -> [Int] {
         let removeVM = add(placed.host, .removeVM(placed.vm.name))
         let deleteDisk = add(placed.host, .deleteVolume(placed.vm.volume), after: [removeVM])
-        loads[placed.host]?.release(placed.vm)
+        loads.release(placed.vm, from: placed.host)
         digestUsers[placed.host, default: [:]][placed.vm.templateDigest, default: 0] -= 1
         removals[placed.host, default: []].append(deleteDisk)
         return [removeVM, deleteDisk]
@@ -187,7 +189,7 @@ struct Planner {
             name: vmName, set: set.metadata.name, ordinal: ordinal, domainType: domainType(host),
             resources: set.spec.resources, network: set.spec.network, clone: set.spec.clone, template: image,
             specHash: SpecHash.of(set.spec, templateDigest: image.digest, domainType: domainType(host)))
-        loads[hostName]?.take(set: set.metadata.name, vcpus: instance.resources.vcpus, memory: instance.resources.memory)
+        loads.take(on: hostName, set: set.metadata.name, vcpus: instance.resources.vcpus, memory: instance.resources.memory)
         digestUsers[hostName, default: [:]][image.digest, default: 0] += 1
         disksCreated[hostName, default: []].insert(instance.volume)
 
@@ -215,7 +217,7 @@ struct Planner {
         if let planned = copies[host]?[image.digest] { return planned }
         let id = add(host, .copyTemplate(image))
         copies[host, default: [:]][image.digest] = id
-        loads[host]?.receiving.insert(image.digest)
+        loads.receive(image.digest, on: host)
         return id
     }
 

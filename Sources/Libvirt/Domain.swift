@@ -28,11 +28,13 @@ public final class Domain: LibvirtObject {
 
     /// Boots a defined domain (`virDomainCreate`).
     public func start() async throws {
+        CallStatistics.recordMutating("virDomainCreate")
         try await check("virDomainCreate") { virDomainCreate($0) }
     }
 
     /// Pulls the plug (`virDomainDestroy`): the domain stops at once, its definition stays.
     public func destroy() async throws {
+        CallStatistics.recordMutating("virDomainDestroy")
         try await check("virDomainDestroy") { virDomainDestroy($0) }
     }
 
@@ -40,6 +42,7 @@ public final class Domain: LibvirtObject {
     /// default would first try the guest agent, and wait 5 s when the agent channel is open but
     /// no agent answers.)
     public func shutdown() async throws {
+        CallStatistics.recordMutating("virDomainShutdownFlags")
         try await check("virDomainShutdownFlags") { virDomainShutdownFlags($0, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN.rawValue) }
     }
 
@@ -48,6 +51,7 @@ public final class Domain: LibvirtObject {
     /// Drivers that know no NVRAM or checkpoints (such as `test:///`) refuse those flags; then
     /// the domain has none of either, and it is undefined with the flags the driver knows.
     public func undefine() async throws {
+        CallStatistics.recordMutating("virDomainUndefineFlags")
         let basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE.rawValue | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA.rawValue
         let full = basic | VIR_DOMAIN_UNDEFINE_NVRAM.rawValue | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA.rawValue
         let subject = self.subject
@@ -98,6 +102,7 @@ public final class Domain: LibvirtObject {
     /// Stores `xml` (one element) as this domain's metadata under `namespace`, written with
     /// the prefix `key`. It goes into the persistent definition, and the live one if running.
     public func setMetadata(_ xml: String, key: String, namespace: String) async throws {
+        CallStatistics.recordMutating("virDomainSetMetadata")
         let subject = self.subject
         try await call { raw in
             var flags = VIR_DOMAIN_AFFECT_CONFIG.rawValue
@@ -177,6 +182,7 @@ extension Connection {
 
     /// Defines (or redefines) a persistent domain from XML (`virDomainDefineXML`).
     public func defineDomain(xml: String) async throws -> Domain {
+        CallStatistics.recordMutating("virDomainDefineXML")
         let handle: CHandle = try await call { conn in
             guard let raw = virDomainDefineXML(conn, xml) else { throw LibvirtError.last("virDomainDefineXML") }
             return CHandle(raw: raw)

@@ -19,6 +19,7 @@ final class Lane: Sendable {
     /// the same synchronous closure as the failing call, because that error is thread-local.
     func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         guard !closed.withLock({ $0 }) else { throw Self.closedError }
+        CallStatistics.recordCall()
         return try await pool.runIfActive(body)
     }
 
@@ -36,6 +37,7 @@ extension Lane {
     /// Queues `body` on the lane without waiting for it, for clean-up started from synchronous
     /// code (an AsyncStream's termination handler). Dropped if the lane has shut down.
     func submit(_ body: @escaping @Sendable () -> Void) {
+        CallStatistics.recordCall()
         pool.submit { state in
             if case .active = state { body() }
         }

@@ -25,6 +25,7 @@ public final class StoragePool: LibvirtObject {
     /// pool's lock and fails while volumes are being built ("pool has asynchronous jobs
     /// running"), so call it only when something outside libvirt changed the pool.
     public func refresh() async throws {
+        CallStatistics.recordMutating("virStoragePoolRefresh")
         try await check("virStoragePoolRefresh") { virStoragePoolRefresh($0, 0) }
     }
 
@@ -79,6 +80,7 @@ public final class StoragePool: LibvirtObject {
     /// Creates a volume from XML (`virStorageVolCreateXML`): an empty image, or a qcow2 overlay
     /// when the XML has a `<backingStore>` (which must name the backing format).
     public func createVolume(xml: String) async throws -> StorageVolume {
+        CallStatistics.recordMutating("virStorageVolCreateXML")
         let subject = self.subject
         let handle: CHandle = try await call { raw in
             guard let volume = virStorageVolCreateXML(raw, xml, 0) else {
@@ -92,6 +94,7 @@ public final class StoragePool: LibvirtObject {
     /// Creates a volume as a full copy of `source` (`virStorageVolCreateXMLFrom`); the XML names
     /// the new volume and may change its format.
     public func createVolume(xml: String, copying source: StorageVolume) async throws -> StorageVolume {
+        CallStatistics.recordMutating("virStorageVolCreateXMLFrom")
         let subject = self.subject
         let sourceHandle = source.handle
         let handle: CHandle = try await call { raw in
@@ -107,24 +110,29 @@ public final class StoragePool: LibvirtObject {
 
     /// Builds the pool's target (for a `dir` pool: makes the directory).
     public func build() async throws {
+        CallStatistics.recordMutating("virStoragePoolBuild")
         try await check("virStoragePoolBuild") { virStoragePoolBuild($0, 0) }
     }
 
     /// Starts (activates) the pool.
     public func start() async throws {
+        CallStatistics.recordMutating("virStoragePoolCreate")
         try await check("virStoragePoolCreate") { virStoragePoolCreate($0, 0) }
     }
 
     public func setAutostart(_ on: Bool) async throws {
+        CallStatistics.recordMutating("virStoragePoolSetAutostart")
         try await check("virStoragePoolSetAutostart") { virStoragePoolSetAutostart($0, on ? 1 : 0) }
     }
 
     /// Stops the pool; its volumes stay on disk.
     public func stop() async throws {
+        CallStatistics.recordMutating("virStoragePoolDestroy")
         try await check("virStoragePoolDestroy") { virStoragePoolDestroy($0) }
     }
 
     public func undefine() async throws {
+        CallStatistics.recordMutating("virStoragePoolUndefine")
         try await check("virStoragePoolUndefine") { virStoragePoolUndefine($0) }
     }
 }
@@ -152,6 +160,7 @@ extension Connection {
 
     /// Defines a persistent pool from XML (`virStoragePoolDefineXML`); it still needs `start()`.
     public func defineStoragePool(xml: String) async throws -> StoragePool {
+        CallStatistics.recordMutating("virStoragePoolDefineXML")
         let handle: CHandle = try await call { conn in
             guard let raw = virStoragePoolDefineXML(conn, xml, 0) else {
                 throw LibvirtError.last("virStoragePoolDefineXML")

@@ -55,6 +55,7 @@ public final class StorageVolume: LibvirtObject {
 
     /// Deletes the volume and its data (`virStorageVolDelete`).
     public func delete() async throws {
+        CallStatistics.recordMutating("virStorageVolDelete")
         let subject = self.subject
         try await call { raw in
             if virStorageVolDelete(raw, 0) < 0 { throw LibvirtError.last("virStorageVolDelete", object: subject) }

@@ -27,6 +27,7 @@ extension StorageVolume {
     /// The whole transfer runs on one thread of the connection's lane.
     @discardableResult
     public func upload(from file: String, progress: TransferProgress? = nil) async throws -> TransferStats {
+        CallStatistics.recordMutating("virStorageVolUpload")
         let subject = self.subject
         let connection = connection.handle
         return try await call { raw in

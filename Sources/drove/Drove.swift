@@ -6,6 +6,10 @@ struct Drove: AsyncParsableCommand {
         commandName: "drove",
         abstract: "Deploy droves of virtual machines onto a fleet of libvirt hosts, declaratively.",
         version: "0.1.0",
-        subcommands: [Validate.self, Schema.self, PlanCommand.self, UpCommand.self, DownCommand.self, Lab.self]
+        subcommands: [
+            Validate.self, Schema.self, PlanCommand.self, UpCommand.self, DownCommand.self,
+            ServeCommand.self, ApplyCommand.self, GetCommand.self, DescribeCommand.self, DeleteCommand.self,
+            DiffCommand.self, WaitCommand.self, Lab.self,
+        ]
     )
 }

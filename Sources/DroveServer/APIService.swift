@@ -1,0 +1,310 @@
+import DroveManifest
+import DrovePlan
+import DroveStore
+import Foundation
+import Logging
+
+/// What the API does, apart from HTTP: the routes decode a request, call one of these methods,
+/// and encode what it returns. Every failure is an `APIError` carrying its HTTP status.
+struct APIService: Sendable {
+    let store: Store
+    let controller: any ControllerHandle
+    let logger: Logger
+
+    static let maxEventPage = 1000
+    static let defaultEventPage = 100
+
+    // MARK: - Apply and plan
+
+    /// Validates `body` as strictly as `drove validate`, with the store's desired objects
+    /// standing by for references, then stores every object of `body` and enqueues what it
+    /// changed.
+    func apply(_ body: [ManifestSource]) async throws(APIError) -> APIApplyResponse {
+        let merged = try await load(body)
+        let objects: [AppliedObject]
+        do {
+            objects = try AppliedObject.objects(in: merged.manifest, sources: merged.sources)
+                .filter { merged.requested.contains($0.reference) }
+        } catch {
+            throw APIError(error)
+        }
+        let results: [ApplyResult]
+        do {
+            results = try await store.apply(objects)
+        } catch {
+            throw APIError(error)
+        }
+
+        var response: [APIApplyResult] = []
+        var changed: [ObjectReference] = []
+        for (object, result) in zip(objects, results) {
+            let reference = object.reference
+            switch result {
+            case .created:
+                response.append(APIApplyResult(kind: reference.kind.rawValue, name: reference.name, result: "created", generation: 1))
+                changed.append(reference)
+            case let .configured(generation):
+                response.append(APIApplyResult(kind: reference.kind.rawValue, name: reference.name, result: "configured", generation: generation))
+                changed.append(reference)
+            case .unchanged:
+                let generation = merged.storedGenerations[reference] ?? 1
+                response.append(APIApplyResult(kind: reference.kind.rawValue, name: reference.name, result: "unchanged", generation: generation))
+            }
+        }
+        // A changed host or template can move or rebuild any set: look at every set again.
+        let everySet = changed.contains { $0.kind != .vmSet }
+            ? merged.manifest.vmSets.map { ObjectReference(kind: .vmSet, name: $0.metadata.name) } : []
+        await enqueue(changed + everySet)
+        logger.info("applied", metadata: [
+            "api.objects": "\(objects.count)", "api.changed": "\(changed.map(\.description).joined(separator: ","))",
+        ])
+        return APIApplyResponse(results: response)
+    }
+
+    /// What the controller would do if `body` were applied.
+    func plan(_ body: [ManifestSource]) async throws -> APIPlan {
+        let merged = try await load(body)
+        let plan: Plan
+        do {
+            plan = try await controller.plan(for: merged.manifest)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(.internalServerError, "planning failed: \(error)")
+        }
+        return APIPlan(
+            actions: plan.actions.map {
+                APIPlanAction(id: $0.id, host: $0.host, action: $0.verb, summary: $0.summary, dependsOn: $0.dependsOn)
+            },
+            unschedulable: plan.unschedulable.map { APIUnschedulable(vm: $0.vm, reason: $0.reason) },
+            notes: plan.notes)
+    }
+
+    /// The body, loaded together with the stored desired objects it does not declare itself,
+    /// so that a VM set may name a template applied earlier.
+    struct Merged {
+        var manifest: Manifest
+        /// Stored sources first, then the body's.
+        var sources: [ManifestSource]
+        /// The objects the body declares, in its order.
+        var requested: [ObjectReference]
+        var storedGenerations: [ObjectReference: Int]
+    }
+
+    static let storedSourcePrefix = "store:"
+
+    func load(_ body: [ManifestSource]) async throws(APIError) -> Merged {
+        var names = Set<String>()
+        for source in body {
+            if source.name.hasPrefix(Self.storedSourcePrefix) {
+                throw APIError(.badRequest, "source name \"\(source.name)\" is reserved (it starts with \"\(Self.storedSourcePrefix)\")")
+            }
+            if !names.insert(source.name).inserted {
+                throw APIError(.badRequest, "source name \"\(source.name)\" appears more than once in the request")
+            }
+        }
+        let stored: [StoredObject]
+        do {
+            stored = try await store.objects().filter { !$0.deletionRequested }
+        } catch {
+            throw APIError(error)
+        }
+        let generations = Dictionary(stored.map { ($0.reference, $0.generation) }, uniquingKeysWith: { first, _ in first })
+        var standby = stored
+        // Stored objects come first, so an object the body declares again is reported as a
+        // duplicate at the body's position; those stored copies are left out and the body is
+        // checked again. Two passes at most.
+        for pass in 1...2 {
+            let storedSources = standby.map {
+                ManifestSource(name: Self.storedSourcePrefix + $0.reference.description, text: $0.manifestText, baseDirectory: $0.baseDirectory)
+            }
+            let sources = storedSources + body
+            let result = ManifestLoader().check(sources: sources)
+            if let manifest = result.manifest {
+                let requested = manifest.references.filter { reference in
+                    manifest.origins[reference].map { names.contains($0.file) } ?? false
+                }
+                guard !requested.isEmpty else {
+                    throw APIError(.badRequest, "the request declares no objects (send drove/v1 manifests as YAML)")
+                }
+                return Merged(manifest: manifest, sources: sources, requested: requested, storedGenerations: generations)
+            }
+            let redeclared = Set(result.diagnostics.compactMap { diagnostic -> ObjectReference? in
+                guard names.contains(diagnostic.location.file), diagnostic.path == "metadata.name",
+                      diagnostic.message.contains("already declared at \(Self.storedSourcePrefix)") else { return nil }
+                return Self.reference(diagnostic.subject)
+            })
+            if pass == 2 || redeclared.isEmpty {
+                throw .invalidManifests(result.diagnostics)
+            }
+            standby.removeAll { redeclared.contains($0.reference) }
+        }
+        preconditionFailure("unreachable: the second pass returns or throws")
+    }
+
+    /// `Kind/name` back into a reference.
+    static func reference(_ subject: String) -> ObjectReference? {
+        guard let slash = subject.firstIndex(of: "/"),
+              let kind = ObjectKind(rawValue: String(subject[..<slash])) else { return nil }
+        return ObjectReference(kind: kind, name: String(subject[subject.index(after: slash)...]))
+    }
+
+    // MARK: - Objects
+
+    func list(_ kind: ObjectKind) async throws(APIError) -> APIObjectList {
+        do {
+            let objects = try await store.objects(kind: kind)
+            let summaries = await summaries(for: objects)
+            var items: [APIObject] = []
+            for object in objects {
+                let status = try await store.status(kind: object.reference.kind, name: object.reference.name)
+                items.append(Self.render(object, status: status, summary: summaries[object.reference]))
+            }
+            return APIObjectList(items: items)
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    func get(_ reference: ObjectReference) async throws(APIError) -> APIObject {
+        do {
+            guard let object = try await store.object(kind: reference.kind, name: reference.name) else {
+                throw APIError.notFound(reference)
+            }
+            let status = try await store.status(kind: reference.kind, name: reference.name)
+            return Self.render(object, status: status, summary: await summaries(for: [object])[reference])
+        } catch let error as APIError {
+            throw error
+        } catch let error as StoreError {
+            throw APIError(error)
+        } catch {
+            throw APIError(.internalServerError, "\(reference): \(error)")
+        }
+    }
+
+    /// Marks objects for deletion in one transaction and enqueues them (and, for a host,
+    /// every VM set, which may have had VMs there).
+    func delete(_ references: [ObjectReference]) async throws(APIError) -> [DeleteResult] {
+        guard !references.isEmpty else { throw APIError(.badRequest, "the request names no objects to delete") }
+        let results: [DeleteResult]
+        do {
+            results = try await store.delete(references)
+        } catch {
+            throw APIError(error)
+        }
+        let requested = zip(references, results).filter { $0.1 == .deletionRequested }.map(\.0)
+        var keys = requested
+        if requested.contains(where: { $0.kind == .host }) {
+            let sets = (try? await store.objects(kind: .vmSet)) ?? []
+            keys += sets.filter { !$0.deletionRequested }.map(\.reference)
+        }
+        await enqueue(keys)
+        if !requested.isEmpty {
+            logger.info("deletion requested", metadata: ["api.objects": "\(requested.map(\.description).joined(separator: ","))"])
+        }
+        return results
+    }
+
+    // MARK: - Events and VMs
+
+    func events(after: Int64, limit: Int, tail: Int?, object: ObjectReference?) async throws(APIError) -> APIEventList {
+        do {
+            let events = if let tail {
+                try await store.latestEvents(limit: min(tail, Self.maxEventPage), object: object)
+            } else {
+                try await store.events(after: after, limit: min(limit, Self.maxEventPage), object: object)
+            }
+            return APIEventList(items: events.map(Self.render), next: events.last?.id ?? after)
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    func vms(set: String?) async -> APIVMList {
+        let all = await controller.vms()
+        let items = all.filter { set == nil || $0.vmSet == set }
+            .sorted { ($0.vmSet, $0.ordinal, $0.name) < ($1.vmSet, $1.ordinal, $1.name) }
+        return APIVMList(items: items)
+    }
+
+    // MARK: - Helpers
+
+    func enqueue(_ references: [ObjectReference]) async {
+        var seen = Set<ObjectReference>()
+        for reference in references where seen.insert(reference).inserted {
+            await controller.enqueue(reference)
+        }
+    }
+
+    /// A few spec fields per object for tables, from loading the objects' stored texts (with
+    /// the stored templates, which VM sets name). Objects being deleted get none.
+    func summaries(for objects: [StoredObject]) async -> [ObjectReference: [String: String]] {
+        let live = objects.filter { !$0.deletionRequested }
+        guard !live.isEmpty else { return [:] }
+        var sources = live
+        if live.contains(where: { $0.reference.kind == .vmSet }) {
+            let included = Set(live.map(\.reference))
+            let templates = (try? await store.objects(kind: .template)) ?? []
+            sources += templates.filter { !$0.deletionRequested && !included.contains($0.reference) }
+        }
+        let result = ManifestLoader().check(sources: sources.map {
+            ManifestSource(name: Self.storedSourcePrefix + $0.reference.description, text: $0.manifestText, baseDirectory: $0.baseDirectory)
+        })
+        guard let manifest = result.manifest else {
+            logger.warning("stored manifests do not load", metadata: ["api.error": "\(result.diagnostics.map(\.description).joined(separator: "; "))"])
+            return [:]
+        }
+        var summaries: [ObjectReference: [String: String]] = [:]
+        for host in manifest.hosts {
+            summaries[ObjectReference(kind: .host, name: host.metadata.name)] = [
+                "uri": host.spec.uri, "pool": host.spec.pool, "maxParallel": "\(host.spec.maxParallel)",
+            ]
+        }
+        for template in manifest.templates {
+            summaries[ObjectReference(kind: .template, name: template.metadata.name)] = [
+                "path": template.spec.source.path, "resolvedPath": template.spec.source.resolvedPath,
+                "format": template.spec.format.rawValue,
+            ]
+        }
+        for set in manifest.vmSets {
+            summaries[ObjectReference(kind: .vmSet, name: set.metadata.name)] = [
+                "template": set.spec.template, "replicas": "\(set.spec.replicas)", "clone": set.spec.clone.rawValue,
+                "runStrategy": set.spec.runStrategy.rawValue,
+            ]
+        }
+        return summaries
+    }
+
+    static func render(_ object: StoredObject, status: ObjectStatus?, summary: [String: String]?) -> APIObject {
+        APIObject(
+            kind: object.reference.kind.rawValue, name: object.reference.name, labels: object.labels,
+            generation: object.generation, createdAt: object.createdAt, updatedAt: object.updatedAt,
+            deletionRequested: object.deletionRequested, deletionRequestedAt: object.deletionRequestedAt,
+            manifest: object.manifestText, baseDirectory: object.baseDirectory, summary: summary,
+            status: status.map(render))
+    }
+
+    static func render(_ status: ObjectStatus) -> APIStatus {
+        APIStatus(
+            observedGeneration: status.observedGeneration,
+            conditions: status.conditions.map {
+                APICondition(type: $0.type.rawValue, status: $0.status.rawValue, reason: $0.reason, message: $0.message,
+                             lastTransitionTime: $0.lastTransitionTime)
+            },
+            counters: status.counters, updatedAt: status.updatedAt)
+    }
+
+    static func render(_ event: Event) -> APIEvent {
+        APIEvent(id: event.id, time: event.time, kind: event.object.kind.rawValue, name: event.object.name,
+                 host: event.host, type: event.type.rawValue, reason: event.reason, message: event.message)
+    }
+
+    static func render(_ result: DeleteResult, for reference: ObjectReference) -> APIDeleteResult {
+        let word = switch result {
+        case .deletionRequested: "deletionRequested"
+        case .alreadyRequested: "alreadyRequested"
+        case .notFound: "notFound"
+        }
+        return APIDeleteResult(kind: reference.kind.rawValue, name: reference.name, result: word)
+    }
+}

@@ -1,0 +1,323 @@
+import DroveManifest
+import DroveStore
+import Foundation
+
+// The JSON bodies of the API (see docs/api.md). The CLI decodes the same types.
+
+/// Paths and names shared by the server and its clients.
+public enum APIPaths {
+    public static let base = "/api/v1"
+
+    /// The path segment of a kind: `hosts`, `templates`, `vmsets`.
+    public static func segment(_ kind: ObjectKind) -> String {
+        switch kind {
+        case .host: "hosts"
+        case .template: "templates"
+        case .vmSet: "vmsets"
+        }
+    }
+
+    /// The kind a path segment or command-line word names: plural or singular, any case
+    /// (`vmsets`, `vmset`, `VMSet`, `hosts`, `Host`); nil for anything else.
+    public static func kind(_ word: String) -> ObjectKind? {
+        switch word.lowercased() {
+        case "hosts", "host": .host
+        case "templates", "template": .template
+        case "vmsets", "vmset": .vmSet
+        default: nil
+        }
+    }
+
+    public static let kindWords = "hosts, templates or vmsets"
+}
+
+/// JSON as the API writes and reads it: keys sorted, times in ISO 8601 with milliseconds (UTC).
+public enum APIJSON {
+    public static func encoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(formatTime(date))
+        }
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = parseTime(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\"\(text)\" is not an ISO 8601 time")
+            }
+            return date
+        }
+        return decoder
+    }
+
+    public static func formatTime(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    public static func parseTime(_ text: String) -> Date? {
+        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+            ?? (try? Date.ISO8601FormatStyle().parse(text))
+    }
+}
+
+// MARK: - Errors
+
+/// Every error body: `{"error": "..."}` naming the object and the cause.
+public struct APIErrorBody: Codable, Sendable, Hashable {
+    public var error: String
+    /// Manifest problems, for 422 answers to apply, plan and delete.
+    public var errors: [APIDiagnostic]?
+
+    public init(error: String, errors: [APIDiagnostic]? = nil) {
+        self.error = error
+        self.errors = errors
+    }
+}
+
+/// One manifest problem, as `drove validate -o json` reports it.
+public struct APIDiagnostic: Codable, Sendable, Hashable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    /// `Kind/name`, as far as it is known.
+    public var subject: String
+    /// The dotted field path; empty for the whole document.
+    public var path: String
+    public var message: String
+    /// The whole rendering: `file:line:column: Kind/name: path: message`.
+    public var text: String
+
+    public init(_ diagnostic: Diagnostic) {
+        file = diagnostic.location.file
+        line = diagnostic.location.line
+        column = diagnostic.location.column
+        subject = diagnostic.subject
+        path = diagnostic.path
+        message = diagnostic.message
+        text = diagnostic.description
+    }
+}
+
+// MARK: - Apply, plan, delete
+
+/// One manifest file sent to apply or plan (the JSON form of the body).
+public struct APISource: Codable, Sendable, Hashable {
+    /// How diagnostics name it (a path as the user typed it, or `<stdin>`).
+    public var name: String
+    public var text: String
+    /// The absolute directory relative template paths resolve against, on the server's
+    /// machine; the server's working directory when absent.
+    public var baseDirectory: String?
+
+    public init(name: String, text: String, baseDirectory: String?) {
+        self.name = name
+        self.text = text
+        self.baseDirectory = baseDirectory
+    }
+}
+
+/// The JSON body of `POST /api/v1/apply` and `/plan`: several files at once.
+public struct APISources: Codable, Sendable, Hashable {
+    public var sources: [APISource]
+
+    public init(sources: [APISource]) {
+        self.sources = sources
+    }
+}
+
+public struct APIApplyResult: Codable, Sendable, Hashable {
+    public var kind: String
+    public var name: String
+    /// `created`, `configured` or `unchanged`.
+    public var result: String
+    public var generation: Int
+
+    public init(kind: String, name: String, result: String, generation: Int) {
+        self.kind = kind
+        self.name = name
+        self.result = result
+        self.generation = generation
+    }
+}
+
+public struct APIApplyResponse: Codable, Sendable, Hashable {
+    public var results: [APIApplyResult]
+
+    public init(results: [APIApplyResult]) {
+        self.results = results
+    }
+}
+
+public struct APIReference: Codable, Sendable, Hashable {
+    /// `Host`, `Template` or `VMSet` (a path word such as `vmsets` is accepted too).
+    public var kind: String
+    public var name: String
+
+    public init(kind: String, name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    public init(_ reference: ObjectReference) {
+        self.init(kind: reference.kind.rawValue, name: reference.name)
+    }
+}
+
+/// The body of `POST /api/v1/delete`: objects deleted together, in one transaction.
+public struct APIDeleteRequest: Codable, Sendable, Hashable {
+    public var objects: [APIReference]
+
+    public init(objects: [APIReference]) {
+        self.objects = objects
+    }
+}
+
+public struct APIDeleteResult: Codable, Sendable, Hashable {
+    public var kind: String
+    public var name: String
+    /// `deletionRequested`, `alreadyRequested` or `notFound`.
+    public var result: String
+
+    public init(kind: String, name: String, result: String) {
+        self.kind = kind
+        self.name = name
+        self.result = result
+    }
+}
+
+public struct APIDeleteResponse: Codable, Sendable, Hashable {
+    public var results: [APIDeleteResult]
+
+    public init(results: [APIDeleteResult]) {
+        self.results = results
+    }
+}
+
+public struct APIPlanAction: Codable, Sendable, Hashable {
+    public var id: Int
+    public var host: String
+    /// A short verb: `copy-template`, `create-disk`, `define`, `start`, `stop`, `remove`, …
+    public var action: String
+    public var summary: String
+    public var dependsOn: [Int]
+}
+
+public struct APIUnschedulable: Codable, Sendable, Hashable {
+    public var vm: String
+    public var reason: String
+}
+
+public struct APIPlan: Codable, Sendable, Hashable {
+    public var actions: [APIPlanAction]
+    public var unschedulable: [APIUnschedulable]
+    public var notes: [String]
+}
+
+// MARK: - Objects
+
+public struct APICondition: Codable, Sendable, Hashable {
+    /// `Ready`, `Progressing` or `Degraded`.
+    public var type: String
+    /// `True`, `False` or `Unknown`.
+    public var status: String
+    public var reason: String
+    public var message: String
+    public var lastTransitionTime: Date
+}
+
+public struct APIStatus: Codable, Sendable, Hashable {
+    public var observedGeneration: Int
+    public var conditions: [APICondition]
+    /// For a VM set: `desired`, `present`, `running`, `ready`, `unknown`.
+    public var counters: [String: Int]
+    public var updatedAt: Date
+
+    public func condition(_ type: String) -> APICondition? {
+        conditions.first { $0.type == type }
+    }
+}
+
+public struct APIObject: Codable, Sendable, Hashable {
+    public var kind: String
+    public var name: String
+    public var labels: [String: String]
+    public var generation: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var deletionRequested: Bool
+    public var deletionRequestedAt: Date?
+    /// The YAML document it was applied as.
+    public var manifest: String
+    public var baseDirectory: String
+    /// A few spec fields for tables (a VM set's `template` and `replicas`, a template's `path`
+    /// and `format`, a host's `uri` and `pool`); absent for an object being deleted.
+    public var summary: [String: String]?
+    /// Nil until the controller has written one.
+    public var status: APIStatus?
+
+    public var reference: String { "\(kind)/\(name)" }
+}
+
+public struct APIObjectList: Codable, Sendable, Hashable {
+    public var items: [APIObject]
+
+    public init(items: [APIObject]) {
+        self.items = items
+    }
+}
+
+public struct APIVMList: Codable, Sendable, Hashable {
+    public var items: [VMSummary]
+
+    public init(items: [VMSummary]) {
+        self.items = items
+    }
+}
+
+// MARK: - Events and watching
+
+public struct APIEvent: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var time: Date
+    public var kind: String
+    public var name: String
+    public var host: String?
+    /// `Normal` or `Warning`.
+    public var type: String
+    public var reason: String
+    public var message: String
+}
+
+public struct APIEventList: Codable, Sendable, Hashable {
+    public var items: [APIEvent]
+    /// Pass as `after` to get the events that follow.
+    public var next: Int64
+
+    public init(items: [APIEvent], next: Int64) {
+        self.items = items
+        self.next = next
+    }
+}
+
+/// `event: object` on the watch stream.
+public struct APIObjectChange: Codable, Sendable, Hashable {
+    /// `applied` (created or configured), `deletionRequested` or `pruned` (gone).
+    public var type: String
+    public var kind: String
+    public var name: String
+    /// For `applied`: the generation now.
+    public var generation: Int?
+}
+
+/// `event: status` on the watch stream: the status as it was read just after it changed.
+public struct APIStatusChange: Codable, Sendable, Hashable {
+    public var kind: String
+    public var name: String
+    public var status: APIStatus?
+}

@@ -1,0 +1,99 @@
+import Foundation
+
+/// Where the API listens and how it guards itself.
+///
+/// Mutations (every `POST` and `DELETE`) need `Authorization: Bearer <token>` when a token file
+/// is set. Without one the API accepts mutations from anyone who can reach it, so it may then
+/// listen on a loopback address only: `validate()` refuses anything else.
+public struct ServerConfiguration: Sendable, Hashable {
+    public static let defaultHost = "127.0.0.1"
+    public static let defaultPort = 7480
+    public static let defaultMaxBodyBytes = 4 << 20
+
+    /// The address to bind: an IP address or `localhost`.
+    public var host: String
+    public var port: Int
+    /// A file holding the bearer token (surrounding whitespace and newlines are ignored).
+    public var tokenFile: String?
+    /// Request bodies larger than this are refused with 413.
+    public var maxBodyBytes: Int
+    /// How often a watch stream sends a comment line, so that proxies and clients see it alive
+    /// and a client that went away is noticed.
+    public var heartbeatInterval: Duration
+
+    public init(
+        host: String = ServerConfiguration.defaultHost, port: Int = ServerConfiguration.defaultPort,
+        tokenFile: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes
+    ) {
+        self.host = host
+        self.port = port
+        self.tokenFile = tokenFile
+        self.maxBodyBytes = maxBodyBytes
+        self.heartbeatInterval = .seconds(15)
+    }
+
+    /// Whether `host` names this machine only: `localhost`, `127.0.0.0/8` or `::1`.
+    public var isLoopback: Bool {
+        let host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Checks the configuration and reads the token.
+    ///
+    /// - Returns: the bearer token, or nil when no token file is set.
+    /// - Throws: `ServerConfigurationError` for a port out of range, a body limit below one
+    ///   byte, an unreadable or empty token file, or a non-loopback address without a token.
+    @discardableResult
+    public func validate() throws(ServerConfigurationError) -> String? {
+        guard (0...65535).contains(port) else { throw .invalidPort(port) }
+        guard maxBodyBytes >= 1 else { throw .invalidBodyLimit(maxBodyBytes) }
+        guard heartbeatInterval > .zero else { throw .invalidHeartbeat }
+        guard let tokenFile else {
+            if !isLoopback { throw .tokenRequired(host: host) }
+            return nil
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: tokenFile))
+        } catch {
+            throw .unreadableTokenFile(path: tokenFile, reason: (error as NSError).localizedDescription)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw .unreadableTokenFile(path: tokenFile, reason: "not UTF-8 text")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw .unreadableTokenFile(path: tokenFile, reason: "the file is empty") }
+        guard !token.contains(where: { $0.isWhitespace }) else {
+            throw .unreadableTokenFile(path: tokenFile, reason: "the token contains whitespace")
+        }
+        return token
+    }
+}
+
+/// Why the API refuses to start.
+public enum ServerConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidPort(Int)
+    case invalidBodyLimit(Int)
+    case invalidHeartbeat
+    /// Binding beyond loopback would let anyone on the network change the fleet.
+    case tokenRequired(host: String)
+    case unreadableTokenFile(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidPort(port):
+            "port \(port) is out of range (0-65535)"
+        case let .invalidBodyLimit(bytes):
+            "the request body limit must be at least 1 byte, not \(bytes)"
+        case .invalidHeartbeat:
+            "the watch heartbeat interval must be positive"
+        case let .tokenRequired(host):
+            "refusing to listen on \(host) without a token: anyone who can reach it could change the fleet; "
+                + "pass --token-file FILE, or listen on 127.0.0.1"
+        case let .unreadableTokenFile(path, reason):
+            "token file \(path): \(reason)"
+        }
+    }
+}

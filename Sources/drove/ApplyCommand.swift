@@ -1,0 +1,98 @@
+import ArgumentParser
+import DroveManifest
+import DroveServer
+import Foundation
+
+/// `drove apply -f PATH`: sends manifests to the controller, which stores them and converges.
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Send manifests to the running controller, which makes the fleet match them.",
+        discussion: """
+            Reads every file given (a directory means every *.yaml and *.yml below it; - means \
+            standard input), checks them as strictly as `drove validate`, and sends them to the \
+            API of `drove serve`. Each object is created, configured or left unchanged. A VM set \
+            may name a template applied earlier. Relative template paths resolve against each \
+            file's directory, on the controller's machine. With --wait, it then waits until every \
+            VM set it sent is Ready, showing progress. Exits 1 on any error or timeout.
+            """)
+
+    @OptionGroup var manifests: ClientManifestOptions
+    @OptionGroup var connection: ClientOptions
+
+    @Flag(help: "Wait until every VM set sent is Ready, showing progress.")
+    var wait = false
+
+    @Option(help: "How long --wait waits (like 90s, 5m, 1h).")
+    var timeout: DurationOption = DurationOption(argument: "10m")!
+
+    @Option(name: .shortAndLong, help: "Output format: text or json.")
+    var output: ApplyOutput = .text
+
+    enum ApplyOutput: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    func validate() throws {
+        if manifests.files.isEmpty { throw ValidationError("name the manifests with -f PATH (a file, a directory, or - for standard input)") }
+    }
+
+    func run() async throws {
+        try await reportingClientErrors {
+            let client = try connection.client()
+            let read = try ClientManifests.read(manifests.files)
+            let response: APIApplyResponse
+            do {
+                response = try await client.post("\(APIPaths.base)/apply", json: APISources(sources: read.sources))
+            } catch let ClientError.api(status, _, diagnostics) where status == 422 && !diagnostics.isEmpty {
+                // Problems only the server could find (a template it does not hold either).
+                printDiagnostics(diagnostics, verb: "applied")
+                throw ExitCode(1)
+            }
+            switch output {
+            case .text:
+                for result in response.results {
+                    print("\(ClientText.name(kind: result.kind, result.name)) \(result.result)")
+                }
+            case .json:
+                print(try ClientText.json(response))
+            }
+            guard wait else { return }
+            let sets = response.results.filter { $0.kind == ObjectKind.vmSet.rawValue }.map { ObjectReference(kind: .vmSet, name: $0.name) }
+            try await Self.waitUntilReady(sets, client: client, timeout: timeout.duration)
+        }
+    }
+
+    /// Waits for `sets` to be Ready, printing each set's progress when it changes.
+    static func waitUntilReady(_ sets: [ObjectReference], client: APIClient, timeout: Duration) async throws {
+        guard !sets.isEmpty else { return }
+        let started = ContinuousClock.now
+        var waiter = ObjectWaiter(client: client, condition: .condition(type: "Ready", status: "True"))
+        waiter.progress = { reference, object in
+            Terminal.status("\(ClientText.name(kind: reference.kind.rawValue, reference.name)): \(progressLine(object))")
+        }
+        let late = try await waiter.wait(for: sets, timeout: timeout)
+        if late.isEmpty {
+            Terminal.status("\(sets.count == 1 ? "the VM set is" : "all \(sets.count) VM sets are") Ready after \(Terminal.duration(ContinuousClock.now - started))")
+            return
+        }
+        for (reference, object) in late {
+            Terminal.error("error: \(reference) is not Ready after \(Terminal.duration(timeout)): \(ObjectWaiter.reason(object, condition: waiter.condition))")
+        }
+        throw ExitCode(1)
+    }
+
+    static func progressLine(_ object: APIObject?) -> String {
+        guard let object else { return "not found" }
+        let counters = object.status?.counters ?? [:]
+        let desired = counters["desired"].map(String.init) ?? object.summary?["replicas"] ?? "?"
+        var line = "\(counters["ready"] ?? 0)/\(desired) ready, \(ClientText.state(object))"
+        let message = ClientText.message(object)
+        if !message.isEmpty { line += ": \(message)" }
+        return line
+    }
+}
+
+/// Prints the server's manifest diagnostics, one per line, and a count.
+func printDiagnostics(_ diagnostics: [APIDiagnostic], verb: String) {
+    for diagnostic in diagnostics { Terminal.error(diagnostic.text) }
+    Terminal.error("\(diagnostics.count) \(diagnostics.count == 1 ? "error" : "errors") in the manifests; nothing was \(verb)")
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import DroveServer
+import Foundation
+
+/// `drove diff -f PATH`: what the controller would do if these manifests were applied.
+struct DiffCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Show what the running controller would do if the manifests were applied.",
+        discussion: """
+            Sends the manifests to the controller, which plans them over what it holds (VM sets \
+            left out of the files are not planned away) against the hosts as they are now, and \
+            changes nothing. With --exit-code, exits 1 when the plan has actions (like git diff).
+            """)
+
+    @OptionGroup var manifests: ClientManifestOptions
+    @OptionGroup var connection: ClientOptions
+
+    @Option(name: .shortAndLong, help: "Output format: text or json.")
+    var output: DiffOutput = .text
+
+    @Flag(help: "Exit 1 when there is something to do, 0 when the fleet already matches.")
+    var exitCode = false
+
+    enum DiffOutput: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    func validate() throws {
+        if manifests.files.isEmpty { throw ValidationError("name the manifests with -f PATH (a file, a directory, or - for standard input)") }
+    }
+
+    func run() async throws {
+        try await reportingClientErrors {
+            let client = try connection.client()
+            let read = try ClientManifests.read(manifests.files)
+            let plan: APIPlan
+            do {
+                plan = try await client.post("\(APIPaths.base)/plan", json: APISources(sources: read.sources))
+            } catch let ClientError.api(status, _, diagnostics) where status == 422 && !diagnostics.isEmpty {
+                printDiagnostics(diagnostics, verb: "planned")
+                throw ExitCode(1)
+            }
+            switch output {
+            case .json:
+                print(try ClientText.json(plan))
+            case .text:
+                for note in plan.notes { print("note: \(note)") }
+                if plan.actions.isEmpty {
+                    print("No changes: the fleet matches the manifests.")
+                } else {
+                    print(Terminal.table([["ID", "HOST", "ACTION", "AFTER", "WHAT"]] + plan.actions.map {
+                        [String($0.id), $0.host, $0.action, $0.dependsOn.map(String.init).joined(separator: ","), $0.summary]
+                    }))
+                }
+                for item in plan.unschedulable { print("unschedulable: \(item.vm): \(item.reason)") }
+            }
+            if exitCode, !plan.actions.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
