@@ -4,19 +4,22 @@ import Foundation
 public enum LabConfig {
     /// VNC/SPICE ports per host: lab hosts share one network namespace, and every libvirtd's
     /// autoport allocator would otherwise start at 5900 and collide ("Failed to find an available port").
-    public static let displayPortsPerHost = 100
+    /// Guests a lab host can show on VNC at once.
+    public static let displayPortsPerHost = 30
     public static let firstDisplayPort = 5900
-    /// libvirt refuses display ports above 65535, which bounds the number of hosts.
-    public static let maxHosts = (65535 - firstDisplayPort + 1) / displayPortsPerHost
+    public static let maxHosts = 100
+    /// Labs in different directories run side by side (a test suite's beside CI's): each has a
+    /// slot of its own, a block of ports for all its hosts. libvirt refuses ports above 65535.
+    public static let portSlots = (65535 - firstDisplayPort + 1) / (maxHosts * displayPortsPerHost)
 
-    /// The display port range of host `index` (1-based).
-    public static func displayPorts(index: Int) -> ClosedRange<Int> {
-        let min = firstDisplayPort + displayPortsPerHost * (index - 1)
+    /// The display port range of host `index` (1-based) of the lab in port slot `slot`.
+    public static func displayPorts(index: Int, slot: Int = 0) -> ClosedRange<Int> {
+        let min = firstDisplayPort + slot * maxHosts * displayPortsPerHost + displayPortsPerHost * (index - 1)
         return min...(min + displayPortsPerHost - 1)
     }
 
-    public static func qemuConf(index: Int) -> String {
-        let ports = displayPorts(index: index)
+    public static func qemuConf(index: Int, slot: Int = 0) -> String {
+        let ports = displayPorts(index: index, slot: slot)
         return """
         # Written by drove lab for \(LabHostLayout.name(index)).
 

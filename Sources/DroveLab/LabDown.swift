@@ -31,6 +31,7 @@ extension Lab {
         if !errors.isEmpty { throw errors.count == 1 ? errors[0] : LabError.hosts(errors) }
 
         try? FileManager.default.removeItem(at: layout.hostsManifest)
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent(LabPortSlot.fileName))
         if let left = try? FileManager.default.contentsOfDirectory(atPath: directory.path), left.isEmpty {
             try? FileManager.default.removeItem(at: directory)
         }

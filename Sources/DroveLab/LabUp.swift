@@ -77,7 +77,7 @@ extension Lab {
         }
         try? FileManager.default.removeItem(at: host.libvirtdPidFile)
         try? FileManager.default.removeItem(at: host.virtlogdPidFile)
-        try LabFiles.prepare(host)
+        try LabFiles.prepare(host, portSlot: LabPortSlot.claim(for: layout.directory))
         logger.info("\(host.name): starting libvirtd and virtlogd in a new mount namespace")
         try await LabNamespace.start(host: host, tools: tools)
     }

@@ -4,14 +4,26 @@ import Testing
 
 @Suite struct LabConfigTests {
     @Test func displayPortRangesAreDisjointAndValid() {
-        #expect(LabConfig.displayPorts(index: 1) == 5900...5999)
-        #expect(LabConfig.displayPorts(index: 2) == 6000...6099)
-        let last = LabConfig.displayPorts(index: LabConfig.maxHosts)
+        #expect(LabConfig.displayPorts(index: 1) == 5900...5929)
+        #expect(LabConfig.displayPorts(index: 2) == 5930...5959)
+        #expect(LabConfig.displayPorts(index: 1, slot: 1) == 8900...8929)
+        let last = LabConfig.displayPorts(index: LabConfig.maxHosts, slot: LabConfig.portSlots - 1)
         #expect(last.upperBound <= 65535)
-        #expect(LabConfig.displayPorts(index: LabConfig.maxHosts + 1).upperBound > 65535)
-        for index in 1..<20 {
+        #expect(LabConfig.displayPorts(index: 1, slot: LabConfig.portSlots).upperBound + 3000 > 65535)
+        for index in 1..<LabConfig.maxHosts {
             #expect(LabConfig.displayPorts(index: index).upperBound < LabConfig.displayPorts(index: index + 1).lowerBound)
         }
+        #expect(LabConfig.displayPorts(index: LabConfig.maxHosts).upperBound < LabConfig.displayPorts(index: 1, slot: 1).lowerBound)
+    }
+
+    @Test func labsSideBySideClaimDifferentPortSlots() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("drove-slots-\(UUID().uuidString.prefix(6))")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let first = try LabPortSlot.claim(for: parent.appendingPathComponent("a"))
+        let second = try LabPortSlot.claim(for: parent.appendingPathComponent("b"))
+        #expect(first == 0)
+        #expect(second == 1)
+        #expect(try LabPortSlot.claim(for: parent.appendingPathComponent("a")) == 0)
     }
 
     @Test func qemuConfRunsAsRootWithItsOwnPorts() {
@@ -20,8 +32,8 @@ import Testing
         #expect(settings["user"] == "\"root\"")
         #expect(settings["group"] == "\"root\"")
         #expect(settings["cgroup_controllers"] == "[ ]")
-        #expect(settings["remote_display_port_min"] == "6100")
-        #expect(settings["remote_display_port_max"] == "6199")
+        #expect(settings["remote_display_port_min"] == "5960")
+        #expect(settings["remote_display_port_max"] == "5989")
         #expect(settings["vnc_listen"] == "\"127.0.0.1\"")
         #expect(settings["security_driver"] == "\"none\"")
     }

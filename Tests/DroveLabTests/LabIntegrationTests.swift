@@ -107,9 +107,10 @@ enum LabGate {
         // The same name runs on node-2 at the same time, each on a display port of its own range.
         let twin = try await second.defineDomain(xml: Self.domainXML())
         try await twin.start()
+        let slot = try LabPortSlot.claim(for: lab.directory)
         for (index, running) in [(1, domain), (2, twin)] {
             let port = try #require(Self.vncPort(try await running.xml()))
-            #expect(LabConfig.displayPorts(index: index).contains(port), "node-\(index) VNC port \(port)")
+            #expect(LabConfig.displayPorts(index: index, slot: slot).contains(port), "node-\(index) VNC port \(port)")
         }
         for host in hosts {
             #expect(LabFiles.qemuPids(host.layout).map(\.domain) == [Self.domainName])

@@ -7,16 +7,16 @@ public enum LabHost {
     }
 
     /// The libvirt socket of lab host `node-<index>`, if that host is running.
-    public static func socket(_ index: Int = 1) -> String? {
-        let path = "\(directory)/node-\(index)/run/libvirt-sock"
+    public static func socket(_ index: Int = 1, in lab: String = directory) -> String? {
+        let path = "\(lab)/node-\(index)/run/libvirt-sock"
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
     /// The first lab host's socket, if it is running.
     public static var socket: String? { socket(1) }
 
-    public static func uri(_ index: Int = 1) -> String? {
-        socket(index).map { "qemu+unix:///system?socket=\($0)" }
+    public static func uri(_ index: Int = 1, in lab: String = directory) -> String? {
+        socket(index, in: lab).map { "qemu+unix:///system?socket=\($0)" }
     }
 
     /// Under CI a missing lab is a failure, never a skip.
@@ -40,10 +40,10 @@ extension LabHost {
     }
 
     /// Lab hosts `node-1` … `node-<count>` as a Host manifest, if all are running.
-    public static func hostsYAML(count: Int) -> String? {
+    public static func hostsYAML(count: Int, in lab: String = directory) -> String? {
         var documents: [String] = []
         for index in 1...count {
-            guard let uri = uri(index) else { return nil }
+            guard let uri = uri(index, in: lab) else { return nil }
             documents.append("""
                 apiVersion: drove/v1
                 kind: Host
