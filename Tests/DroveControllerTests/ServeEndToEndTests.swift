@@ -136,41 +136,13 @@ struct ServeEndToEndTests {
     }
 
     @Test func applyWaitGetDeleteThroughTheAPI() async throws {
-        let template = try #require(LabHost.tinyTemplate, "the tiny template is missing")
-        let hosts = try #require(LabHost.hostsYAML(count: 3), "CI needs 3 lab hosts")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         try "e2e-\(UUID().uuidString)\n".write(to: scratch.appendingPathComponent("token"), atomically: true, encoding: .utf8)
         let set = "e2e\(UUID().uuidString.prefix(4).lowercased())"
-        let manifest = scratch.appendingPathComponent("fleet.yaml")
-        try (hosts + """
-
-            ---
-            apiVersion: drove/v1
-            kind: Template
-            metadata: { name: tiny }
-            spec: { source: { path: "\(template)" } }
-            ---
-            apiVersion: drove/v1
-            kind: VMSet
-            metadata: { name: \(set) }
-            spec: { replicas: 3, template: tiny, resources: { memory: 96Mi } }
-            """).write(to: manifest, atomically: true, encoding: .utf8)
-
-        let server = Process()
-        server.executableURL = drove
-        server.arguments = ["serve", "--data-dir", scratch.appendingPathComponent("state").path, "--port", String(port),
-                            "--token-file", scratch.appendingPathComponent("token").path, "--resync", "10s"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let manifest = try fleetYAML(set: set, memory: "96Mi")
+        let server = try await startServer()
         defer { if server.isRunning { server.terminate() } }
-        var up = false
-        for _ in 0..<100 where !up {
-            up = try run(["get", "hosts"]).status == 0
-            if !up { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(up, "drove serve did not answer")
 
         let refused = try run(["apply", "-f", manifest.path], token: false)
         #expect(refused.status != 0)
@@ -186,7 +158,7 @@ struct ServeEndToEndTests {
         #expect(listed.status == 0)
         #expect(listed.output.contains("\"Converged\""))
         let vms = try run(["get", "vms"])
-        #expect((0..<3).allSatisfy { vms.output.contains("\(set)-\($0)") })
+        #expect((0..<4).allSatisfy { vms.output.contains("\(set)-\($0)") })
         let hostsListed = try run(["get", "hosts"])
         #expect(hostsListed.output.contains("node-1"))
 
