@@ -135,6 +135,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The benchmark: the research table, pre-copy, Drove's own overhead, and scale.
+        .executableTarget(
+            name: "drove-bench",
+            dependencies: [
+                "Libvirt",
+                "DroveManifest",
+                "DrovePlan",
+                "DroveHost",
+                "DroveEngine",
+                "DroveLab",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The controller's work queue (collapsing, rate-limited, never one key twice at once),
         // its workers, and timing helpers (backoff, jittered resync, an injectable clock).
         .target(
