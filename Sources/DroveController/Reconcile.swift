@@ -52,7 +52,7 @@ extension Controller {
                 try await store.appendEvent(NewEvent(object: reference, reason: "Deleted", message: "removed every VM of \(name)"))
                 return .done
             }
-            try await record(reference, generation: generation, observed: observed, plan: plan, failures: [],
+            try await record(manifest.vmSets[0], generation: generation, observed: observed, plan: plan, failures: [],
                              templateFailures: catalog.failures.map(\.description), acted: false)
             return .done
         }
@@ -69,7 +69,7 @@ extension Controller {
         _ = try? await store.appendEvents(events.withLock { $0 })
         let failures = outcome.failed.values.map(\.description).sorted()
         if !deleting {
-            try await record(reference, generation: generation, observed: await connections.observe(), plan: plan,
+            try await record(manifest.vmSets[0], generation: generation, observed: await connections.observe(), plan: plan,
                              failures: failures, templateFailures: catalog.failures.map(\.description), acted: true)
         }
         if outcome.succeeded.isEmpty, let first = outcome.failed.values.first {
@@ -85,10 +85,9 @@ extension Controller {
     }
 
     /// Writes the set's counters and conditions.
-    func record(_ reference: ObjectReference, generation: Int, observed: ObservedFleet, plan: Plan, failures: [String],
+    func record(_ set: VMSet, generation: Int, observed: ObservedFleet, plan: Plan, failures: [String],
                 templateFailures: [String], acted: Bool) async throws {
-        let state = try await store.desiredState()
-        guard let set = state.manifest.vmSet(named: reference.name) else { return }
+        let reference = ObjectReference(kind: .vmSet, name: set.metadata.name)
         let vms = observed.hosts.values.flatMap { $0.vms.values.filter { $0.set == reference.name && $0.ordinal < set.spec.replicas } }
         let running = vms.filter { $0.state == .running }.count
         let unknown = plan.unschedulable.filter { $0.reason.hasPrefix("unknown") }.count

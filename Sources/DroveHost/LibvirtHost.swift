@@ -47,7 +47,7 @@ public final class LibvirtHost: HostDriver {
         let free = (try? await connection.freeMemory()) ?? 0
         let offersKVM = try await connection.capabilities().offers("kvm")
         let pool = try await requirePool()
-        let volumeNames = try await pool.listAllVolumes().map(\.name)
+        let volumeNames = try await pool.volumeNames()
         let running = Set(try await connection.listAllDomains(activeOnly: true).map(\.name))
 
         var vms: [String: ObservedVM] = [:]

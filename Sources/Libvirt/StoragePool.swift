@@ -54,27 +54,43 @@ public final class StoragePool: LibvirtObject {
     /// Every volume in the pool (`virStoragePoolListAllVolumes`).
     public func listAllVolumes() async throws -> [StorageVolume] {
         let subject = self.subject
-        let handles: [CHandle] = try await call { raw in
+        let volumes: [StorageVolume.Adopted] = try await call { raw in
             var list: UnsafeMutablePointer<OpaquePointer?>?
             let count = virStoragePoolListAllVolumes(raw, &list, 0)
             if count < 0 { throw LibvirtError.last("virStoragePoolListAllVolumes", object: subject) }
             defer { free(list) }
-            return (0..<Int(count)).compactMap { index in list?[index].map(CHandle.init) }
+            return (0..<Int(count)).compactMap { index in list?[index].map(StorageVolume.Adopted.init) }
         }
-        return handles.map { StorageVolume(adopting: $0.raw, connection: connection) }
+        return volumes.map { StorageVolume(adopting: $0, connection: connection) }
+    }
+
+    /// The names of the pool's volumes, in one call (no per-volume lookups).
+    public func volumeNames() async throws -> [String] {
+        let subject = self.subject
+        return try await call { raw in
+            var list: UnsafeMutablePointer<OpaquePointer?>?
+            let count = virStoragePoolListAllVolumes(raw, &list, 0)
+            if count < 0 { throw LibvirtError.last("virStoragePoolListAllVolumes", object: subject) }
+            defer { free(list) }
+            return (0..<Int(count)).compactMap { index -> String? in
+                guard let volume = list?[index] else { return nil }
+                defer { virStorageVolFree(volume) }
+                return virStorageVolGetName(volume).map { String(cString: $0) }
+            }
+        }
     }
 
     /// The volume called `name`, or nil if the pool has none.
     public func volume(named name: String) async throws -> StorageVolume? {
-        let handle: CHandle? = try await call { raw in
+        let volume: StorageVolume.Adopted? = try await call { raw in
             guard let volume = virStorageVolLookupByName(raw, name) else {
                 let error = LibvirtError.last("virStorageVolLookupByName", object: "volume \(name)")
                 if error.isNoStorageVolume { return nil }
                 throw error
             }
-            return CHandle(raw: volume)
+            return StorageVolume.Adopted(volume)
         }
-        return handle.map { StorageVolume(adopting: $0.raw, connection: connection) }
+        return volume.map { StorageVolume(adopting: $0, connection: connection) }
     }
 
     /// Creates a volume from XML (`virStorageVolCreateXML`): an empty image, or a qcow2 overlay
@@ -82,13 +98,13 @@ public final class StoragePool: LibvirtObject {
     public func createVolume(xml: String) async throws -> StorageVolume {
         CallStatistics.recordMutating("virStorageVolCreateXML")
         let subject = self.subject
-        let handle: CHandle = try await call { raw in
+        let volume: StorageVolume.Adopted = try await call { raw in
             guard let volume = virStorageVolCreateXML(raw, xml, 0) else {
                 throw LibvirtError.last("virStorageVolCreateXML", object: subject)
             }
-            return CHandle(raw: volume)
+            return StorageVolume.Adopted(volume)
         }
-        return StorageVolume(adopting: handle.raw, connection: connection)
+        return StorageVolume(adopting: volume, connection: connection)
     }
 
     /// Creates a volume as a full copy of `source` (`virStorageVolCreateXMLFrom`); the XML names
@@ -97,13 +113,13 @@ public final class StoragePool: LibvirtObject {
         CallStatistics.recordMutating("virStorageVolCreateXMLFrom")
         let subject = self.subject
         let sourceHandle = source.handle
-        let handle: CHandle = try await call { raw in
+        let volume: StorageVolume.Adopted = try await call { raw in
             guard let volume = virStorageVolCreateXMLFrom(raw, xml, sourceHandle.raw, 0) else {
                 throw LibvirtError.last("virStorageVolCreateXMLFrom", object: subject)
             }
-            return CHandle(raw: volume)
+            return StorageVolume.Adopted(volume)
         }
-        return StorageVolume(adopting: handle.raw, connection: connection)
+        return StorageVolume(adopting: volume, connection: connection)
     }
 
     // MARK: Pool lifecycle (used to set up lab hosts)

@@ -9,19 +9,29 @@ public final class StorageVolume: LibvirtObject {
     let handle: CHandle
     let connection: Connection
 
-    init(adopting raw: OpaquePointer, connection: Connection) {
-        handle = CHandle(raw: raw)
+    init(adopting volume: Adopted, connection: Connection) {
+        handle = volume.handle
         self.connection = connection
-        name = virStorageVolGetName(raw).map { String(cString: $0) } ?? ""
-        // virStorageVolGetPath returns a string the caller frees; it is local (no RPC) once the
-        // volume was looked up, because remote volume handles carry their key, which is the path
-        // for file-based pools. For other pools libvirt asks the daemon, which is still quick.
-        if let cPath = virStorageVolGetPath(raw) {
-            path = String(cString: cPath)
-            free(cPath)
-        } else {
-            virResetLastError()
-            path = ""
+        name = virStorageVolGetName(volume.handle.raw).map { String(cString: $0) } ?? ""
+        path = volume.path
+    }
+
+    /// A volume handle libvirt gave us, with its path read on the lane: for a remote host
+    /// `virStorageVolGetPath` is a call to the daemon, which must not run on Swift's threads.
+    struct Adopted: Sendable {
+        let handle: CHandle
+        let path: String
+
+        /// Call on the lane, right after libvirt returned `raw`.
+        init(_ raw: OpaquePointer) {
+            handle = CHandle(raw: raw)
+            if let cPath = virStorageVolGetPath(raw) {
+                path = String(cString: cPath)
+                free(cPath)
+            } else {
+                virResetLastError()
+                path = ""
+            }
         }
     }
 
