@@ -17,7 +17,7 @@ struct ApplyCommand: AsyncParsableCommand {
             VM set it sent is Ready, showing progress. Exits 1 on any error or timeout.
             """)
 
-    @OptionGroup var manifests: ClientManifestOptions
+    @OptionGroup var manifests: ManifestOptions
     @OptionGroup var connection: ClientOptions
 
     @Flag(help: "Wait until every VM set sent is Ready, showing progress.")
@@ -32,21 +32,14 @@ struct ApplyCommand: AsyncParsableCommand {
     enum ApplyOutput: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     func validate() throws {
-        if manifests.files.isEmpty { throw ValidationError("name the manifests with -f PATH (a file, a directory, or - for standard input)") }
+        try manifests.requireFiles()
     }
 
     func run() async throws {
         try await reportingClientErrors {
             let client = try connection.client()
             let read = try ClientManifests.read(manifests.files)
-            let response: APIApplyResponse
-            do {
-                response = try await client.post("\(APIPaths.base)/apply", json: APISources(sources: read.sources))
-            } catch let ClientError.api(status, _, diagnostics) where status == 422 && !diagnostics.isEmpty {
-                // Problems only the server could find (a template it does not hold either).
-                printDiagnostics(diagnostics, verb: "applied")
-                throw ExitCode(1)
-            }
+            let response: APIApplyResponse = try await client.postManifests("\(APIPaths.base)/apply", read, verb: "applied")
             switch output {
             case .text:
                 for result in response.results {
@@ -92,6 +85,24 @@ struct ApplyCommand: AsyncParsableCommand {
 }
 
 /// Prints the server's manifest diagnostics, one per line, and a count.
+extension APIClient {
+    /// Posts manifest files to `path`. Problems only the server could find (a template it does
+    /// not hold either) are printed, and the command exits 1.
+    func postManifests<Response: Decodable>(_ path: String, _ manifests: ClientManifests, verb: String) async throws -> Response {
+        let result: Result<Response, ClientError>
+        do {
+            result = .success(try await post(path, json: APISources(sources: manifests.sources)))
+        } catch {
+            result = .failure(error)
+        }
+        if case let .failure(.api(status, _, diagnostics)) = result, status == 422, !diagnostics.isEmpty {
+            printDiagnostics(diagnostics, verb: verb)
+            throw ExitCode(1)
+        }
+        return try result.get()
+    }
+}
+
 func printDiagnostics(_ diagnostics: [APIDiagnostic], verb: String) {
     for diagnostic in diagnostics { Terminal.error(diagnostic.text) }
     Terminal.error("\(diagnostics.count) \(diagnostics.count == 1 ? "error" : "errors") in the manifests; nothing was \(verb)")

@@ -3,12 +3,17 @@ import DroveManifest
 import DroveServer
 import Foundation
 
-/// The `-f` files of apply, diff and delete.
-struct ClientManifestOptions: ParsableArguments {
+/// The `-f` files of the verbs that read manifests.
+struct ManifestOptions: ParsableArguments {
     @Option(name: [.customShort("f"), .customLong("filename")],
             help: ArgumentHelp("A manifest file, a directory of them (every *.yaml and *.yml below it), or - for standard input (repeatable).",
                                valueName: "path"))
     var files: [String] = []
+
+    /// For the verbs that cannot do without manifests.
+    func requireFiles() throws {
+        if files.isEmpty { throw ValidationError("name the manifests with -f PATH (a file, a directory, or - for standard input)") }
+    }
 }
 
 /// Manifest files read as the loader reads them, to be sent to the API as they are.

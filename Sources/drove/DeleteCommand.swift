@@ -16,7 +16,7 @@ struct DeleteCommand: AsyncParsableCommand {
             --ignore-not-found) or the controller refuses (a template still in use).
             """)
 
-    @OptionGroup var manifests: ClientManifestOptions
+    @OptionGroup var manifests: ManifestOptions
 
     @Argument(help: ArgumentHelp("KIND NAME..., or KIND/NAME...", valueName: "object"))
     var objects: [String] = []

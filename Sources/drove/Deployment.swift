@@ -4,16 +4,6 @@ import DroveManifest
 import DrovePlan
 import Foundation
 
-/// The manifest files a deploy verb works on.
-struct ManifestOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .customLong("filename")], help: "A manifest file or directory (repeatable; - for stdin).")
-    var files: [String] = []
-
-    func validate() throws {
-        if files.isEmpty { throw ValidationError("name the manifests with -f PATH") }
-    }
-}
-
 /// Loading manifests and templates, and connecting to hosts: what plan, up and down share.
 struct Deployment {
     let manifest: Manifest

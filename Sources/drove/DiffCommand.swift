@@ -13,7 +13,7 @@ struct DiffCommand: AsyncParsableCommand {
             changes nothing. With --exit-code, exits 1 when the plan has actions (like git diff).
             """)
 
-    @OptionGroup var manifests: ClientManifestOptions
+    @OptionGroup var manifests: ManifestOptions
     @OptionGroup var connection: ClientOptions
 
     @Option(name: .shortAndLong, help: "Output format: text or json.")
@@ -25,20 +25,14 @@ struct DiffCommand: AsyncParsableCommand {
     enum DiffOutput: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     func validate() throws {
-        if manifests.files.isEmpty { throw ValidationError("name the manifests with -f PATH (a file, a directory, or - for standard input)") }
+        try manifests.requireFiles()
     }
 
     func run() async throws {
         try await reportingClientErrors {
             let client = try connection.client()
             let read = try ClientManifests.read(manifests.files)
-            let plan: APIPlan
-            do {
-                plan = try await client.post("\(APIPaths.base)/plan", json: APISources(sources: read.sources))
-            } catch let ClientError.api(status, _, diagnostics) where status == 422 && !diagnostics.isEmpty {
-                printDiagnostics(diagnostics, verb: "planned")
-                throw ExitCode(1)
-            }
+            let plan: APIPlan = try await client.postManifests("\(APIPaths.base)/plan", read, verb: "planned")
             switch output {
             case .json:
                 print(try ClientText.json(plan))

@@ -12,6 +12,10 @@ struct DownCommand: AsyncParsableCommand {
 
     @OptionGroup var manifests: ManifestOptions
 
+    func validate() throws {
+        try manifests.requireFiles()
+    }
+
     @Option(help: "Give up after this long (e.g. 90s, 10m).")
     var timeout: DurationOption = DurationOption(argument: "10m")!
 

@@ -10,6 +10,10 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var manifests: ManifestOptions
 
+    func validate() throws {
+        try manifests.requireFiles()
+    }
+
     @Option(name: .shortAndLong, help: "Output format: text or json.")
     var output: PlanFormat = .text
 
