@@ -175,6 +175,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The CLI binary as users run it (needs `swift build` first; `swift test` builds it).
+        .testTarget(name: "DroveCLITests", dependencies: ["DroveTestSupport"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

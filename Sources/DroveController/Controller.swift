@@ -21,9 +21,13 @@ public final class Controller: Sendable {
         /// How soon a set that is still rolling out is looked at again.
         public var progressRequeue: Duration
         public var limits: ExecutionLimits
+        /// Which host URIs and files stored manifests may name (the API's policy).
+        public var policy: ManifestPolicy
 
         public init(workers: Int = 4, resync: ResyncSchedule = ResyncSchedule(interval: .seconds(30)),
-                    progressRequeue: Duration = .milliseconds(500), limits: ExecutionLimits = ExecutionLimits()) {
+                    progressRequeue: Duration = .milliseconds(500), limits: ExecutionLimits = ExecutionLimits(),
+                    policy: ManifestPolicy = ManifestPolicy(templateFiles: .nowhere)) {
+            self.policy = policy
             self.workers = workers
             self.resync = resync
             self.progressRequeue = progressRequeue
@@ -140,7 +144,7 @@ public final class Controller: Sendable {
     }
 
     func refreshHosts() async {
-        guard let state = try? await store.desiredState() else { return }
+        guard let state = try? await store.desiredState(policy: options.policy) else { return }
         fleet.update(state.manifest.hosts)
         for deleted in state.deleting where deleted.reference.kind != .vmSet {
             // Hosts and templates hold nothing of their own once no set uses them (the store

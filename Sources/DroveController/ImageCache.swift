@@ -17,7 +17,7 @@ final class ImageCache: Sendable {
     private let cache = Mutex([Key: TemplateImage]())
 
     /// Images by template name, and the templates whose file could not be read.
-    func images(for templates: [Template]) async -> (images: [String: TemplateImage], failures: [TemplateCatalog.Failure]) {
+    func images(for templates: [Template], allowed: ManifestPolicy.FileRule) async -> (images: [String: TemplateImage], failures: [TemplateCatalog.Failure]) {
         var images: [String: TemplateImage] = [:]
         var unread: [Template] = []
         var keys: [String: Key] = [:]
@@ -37,7 +37,7 @@ final class ImageCache: Sendable {
                 unread.append(template)
             }
         }
-        let read = await TemplateCatalog.read(unread)
+        let read = await TemplateCatalog.read(unread, allowed: allowed)
         for (name, image) in read.images {
             images[name] = image
             if let key = keys[name] { cache.withLock { $0[key] = image } }

@@ -6,7 +6,7 @@ extension Controller {
     /// What a pass would do for `manifest` against the fleet as it is now: the server-side
     /// diff. Hosts the controller does not watch yet are connected to for this look only.
     public func plan(for manifest: Manifest) async throws -> Plan {
-        let catalog = await images.images(for: manifest.templates)
+        let catalog = await images.images(for: manifest.templates, allowed: options.policy.templateFiles)
         var connections = fleet.connections()
         let unknown = manifest.hosts.filter { connections.drivers[$0.metadata.name] == nil }
         let extra = await FleetConnections.connect(unknown)

@@ -27,14 +27,14 @@ extension Controller {
     /// Observe, plan the set alone, act, record.
     func pass(_ name: String) async throws -> ReconcileResult {
         let reference = ObjectReference(kind: .vmSet, name: name)
-        let stored = try await store.desiredState()
+        let stored = try await store.desiredState(policy: options.policy)
         var manifest = stored.manifest
         let deleting = stored.deleting.contains { $0.reference == reference }
         guard deleting || manifest.vmSet(named: name) != nil else { return .done } // gone: nothing of it to keep
         manifest.vmSets = manifest.vmSets.filter { $0.metadata.name == name }
 
         let needed = manifest.vmSets.compactMap { manifest.template(named: $0.spec.template) }
-        let catalog = await images.images(for: deleting ? manifest.templates : needed)
+        let catalog = await images.images(for: deleting ? manifest.templates : needed, allowed: options.policy.templateFiles)
         let connections = fleet.connections()
         let observed = await connections.observe()
         ControllerMetrics.hosts(reachable: connections.drivers.count, declared: stored.manifest.hosts.count)

@@ -14,13 +14,15 @@ public enum TemplateCatalog {
         public var description: String { "Template/\(template): \(path): \(cause)" }
     }
 
-    /// Images by template name, and the templates that could not be read.
-    public static func read(_ templates: [Template]) async -> (images: [String: TemplateImage], failures: [Failure]) {
+    /// Images by template name, and the templates that could not be read. `allowed` is checked
+    /// again here, on the file's real path, because a symbolic link may have changed since the
+    /// manifest was loaded.
+    public static func read(_ templates: [Template], allowed: ManifestPolicy.FileRule = .anywhere) async -> (images: [String: TemplateImage], failures: [Failure]) {
         await withTaskGroup(of: Result<TemplateImage, Failure>.self) { group in
             for template in templates {
                 // Hashing a large file blocks; it runs on NIO's thread pool, not Swift's.
                 group.addTask {
-                    (try? await NIOThreadPool.singleton.runIfActive { read(template) })
+                    (try? await NIOThreadPool.singleton.runIfActive { read(template, allowed: allowed) })
                         ?? .failure(Failure(template: template.metadata.name, path: template.spec.source.resolvedPath,
                                             cause: "the thread pool is shutting down"))
                 }
@@ -37,12 +39,19 @@ public enum TemplateCatalog {
         }
     }
 
-    static func read(_ template: Template) -> Result<TemplateImage, Failure> {
+    static func read(_ template: Template, allowed: ManifestPolicy.FileRule) -> Result<TemplateImage, Failure> {
         let name = template.metadata.name
-        let path = template.spec.source.resolvedPath
-        func fail(_ cause: String) -> Result<TemplateImage, Failure> { .failure(Failure(template: name, path: path, cause: cause)) }
+        let declared = template.spec.source.resolvedPath
+        func fail(_ cause: String) -> Result<TemplateImage, Failure> { .failure(Failure(template: name, path: declared, cause: cause)) }
 
-        guard let handle = FileHandle(forReadingAtPath: path) else { return fail("cannot open the file (does it exist?)") }
+        // The file itself, links resolved: what is checked is what is read and later uploaded.
+        let path = URL(fileURLWithPath: declared).resolvingSymlinksInPath().path
+        guard ManifestPolicy.allows(allowed, path: path) else { return fail("\(path) is outside the directories template files may lie in (\(allowed))") }
+        guard let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType else {
+            return fail("cannot open the file (does it exist?)")
+        }
+        guard type == .typeRegular else { return fail("not a regular file (a template must be a disk image file, not a device, FIFO or directory)") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { return fail("cannot open the file (is it readable?)") }
         defer { try? handle.close() }
         do {
             let fileBytes = try handle.seekToEnd()

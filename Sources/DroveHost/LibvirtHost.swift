@@ -10,7 +10,13 @@ public final class LibvirtHost: HostDriver {
     let poolName: String
 
     /// Connects to the host; `lanes` bounds the libvirt calls in flight against it.
+    ///
+    /// The URI is checked once more here, against what no configuration accepts (a transport or
+    /// parameter that runs a program), whatever path it came by.
     public static func connect(name: String, uri: String, pool: String, lanes: Int) async throws -> LibvirtHost {
+        if case let .failure(refusal) = HostURI.check(uri, policy: .anyConfiguration) {
+            throw HostURIRefused(host: name, uri: uri, refusal: refusal)
+        }
         let connection = try await Connection.open(uri, lanes: lanes)
         // Notice a dead daemon within ~30 s instead of waiting on TCP.
         _ = try? await connection.setKeepAlive(interval: 5, count: 6)
@@ -244,4 +250,12 @@ public final class LibvirtHost: HostDriver {
         try await pool.volume(named: Naming.templateReadyMarker(digest: digest))?.delete()
         try await pool.volume(named: volume)?.delete()
     }
+}
+
+/// A host URI refused before any connection was tried.
+public struct HostURIRefused: Error, Sendable, CustomStringConvertible {
+    public let host: String
+    public let uri: String
+    public let refusal: HostURI.Refusal
+    public var description: String { "Host/\(host): \"\(uri)\" \(refusal.message)" }
 }

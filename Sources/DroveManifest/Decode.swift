@@ -25,6 +25,8 @@ struct ObjectDecoder {
     let reader: DocumentReader
     /// Relative template paths resolve against this directory.
     let baseDirectory: String
+    /// Which host URIs and files the manifest may name.
+    let policy: ManifestPolicy
 
     func decode(_ root: Node) -> DecodedDocument {
         let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
@@ -113,9 +115,8 @@ struct ObjectDecoder {
     private func decodeHostSpec(_ spec: Fields) -> HostSpec? {
         let problemsBefore = reader.diagnostics.count
         let uri = reader.nonEmptyString(spec, "uri", required: true)
-        if let uri, !uri.contains("://") {
-            reader.report(spec["uri"]!, spec.path.appending("uri"),
-                          "\(quoted(uri)) is not a libvirt connection URI (expected e.g. qemu+ssh://root@node-a/system)")
+        if let uri, case let .failure(refusal) = HostURI.check(uri, policy: policy) {
+            reader.report(spec["uri"]!, spec.path.appending("uri"), "\(quoted(uri)) \(refusal.message)")
         }
         let defaults = HostSpec(uri: "")
         var overcommit = defaults.overcommit
@@ -141,7 +142,16 @@ struct ObjectDecoder {
         var source: TemplateSource?
         if let fields = reader.section(spec, "source", allowed: FieldNames.templateSource, required: true),
            let path = reader.nonEmptyString(fields, "path", required: true) {
-            source = TemplateSource(path: path, resolvedPath: resolve(path))
+            let resolved = resolve(path)
+            if ManifestPolicy.allows(policy.templateFiles, path: resolved) {
+                source = TemplateSource(path: path, resolvedPath: resolved)
+            } else {
+                let rule = switch policy.templateFiles {
+                case .nowhere: "this Drove reads no template files from its own disk (start it with --template-dir DIR to allow a directory)"
+                default: "template files must lie in \(policy.templateFiles)"
+                }
+                reader.report(fields["path"]!, fields.path.appending("path"), "\(quoted(path)) resolves to \(resolved): \(rule)")
+            }
         }
         let format = reader.choice(spec, "format", DiskFormat.self)
         var precopy = Precopy()

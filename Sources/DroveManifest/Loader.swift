@@ -37,9 +37,12 @@ public struct ManifestLoader: Sendable {
 
     /// Relative paths, and templates read from standard input, resolve against this directory.
     public var workingDirectory: String
+    /// Which host URIs and files the manifests may name.
+    public var policy: ManifestPolicy
 
-    public init(workingDirectory: String = FileManager.default.currentDirectoryPath) {
+    public init(workingDirectory: String = FileManager.default.currentDirectoryPath, policy: ManifestPolicy = .standard) {
         self.workingDirectory = workingDirectory
+        self.policy = policy
     }
 
     /// Loads files, directories (every `*.yaml` and `*.yml` below them, hidden ones skipped, in
@@ -59,7 +62,7 @@ public struct ManifestLoader: Sendable {
 
     /// Like `load(paths:)`, but returns the diagnostics instead of throwing them.
     public func check(paths: [String]) -> LoadResult {
-        var session = LoadSession()
+        var session = LoadSession(policy: policy)
         for path in paths {
             if path == "-" {
                 switch FileReading.readBounded(FileHandle.standardInput, limit: ManifestLimits.maxFileSize) {
@@ -91,7 +94,7 @@ public struct ManifestLoader: Sendable {
 
     /// Like `load(sources:)`, but returns the diagnostics instead of throwing them.
     public func check(sources: [ManifestSource]) -> LoadResult {
-        var session = LoadSession()
+        var session = LoadSession(policy: policy)
         for source in sources { session.read(source) }
         return session.finish()
     }
@@ -104,6 +107,7 @@ public struct ManifestLoader: Sendable {
 
 /// One load: files read in order, then checked together.
 private struct LoadSession {
+    let policy: ManifestPolicy
     var files: [String] = []
     var entries: [CrossValidation.Entry] = []
     var diagnostics: [Diagnostic] = []
@@ -140,7 +144,7 @@ private struct LoadSession {
             let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
             switch NodeBudget.check(root, maxNodes: ManifestLimits.maxNodesPerDocument, maxDepth: ManifestLimits.maxDepth) {
             case .within:
-                let document = ObjectDecoder(reader: reader, baseDirectory: source.baseDirectory).decode(root)
+                let document = ObjectDecoder(reader: reader, baseDirectory: source.baseDirectory, policy: policy).decode(root)
                 entries.append(CrossValidation.Entry(file: source.name, document: document))
                 diagnostics += reader.diagnostics
             case .tooManyNodes:

@@ -27,8 +27,8 @@ public enum ManifestSchema {
         [
             "Host": kindObject(.host, "One libvirt host that VMs are placed on."),
             "HostSpec": object(FieldNames.hostSpec, required: ["uri"], description: "How to reach and use a libvirt host.", [
-                "uri": ["type": "string", "minLength": 1, "pattern": "://",
-                        "description": "libvirt connection URI, e.g. qemu+ssh://root@node-a/system or qemu+unix:///system?socket=/path/libvirt-sock."],
+                "uri": ["type": "string", "minLength": 1, "pattern": "^(qemu(\\+(unix|ssh|tls|tcp))?|test)://[A-Za-z0-9._~:/?=&@+\\[\\]-]*$",
+                        "description": "libvirt connection URI in an accepted form (docs/manifests.md, What a manifest may name), e.g. qemu+ssh://root@node-a/system or qemu+unix:///system?socket=/path/libvirt-sock."],
                 "pool": ["type": "string", "minLength": 1, "default": "default",
                          "description": "Storage pool that holds template copies and clones."],
                 "domainType": choice(DomainType.self, default: .auto,

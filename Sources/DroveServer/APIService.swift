@@ -9,6 +9,8 @@ import Logging
 struct APIService: Sendable {
     let store: Store
     let controller: any ControllerHandle
+    /// Which host URIs and files applied manifests may name.
+    let policy: ManifestPolicy
     let logger: Logger
 
     static let maxEventPage = 1000
@@ -119,7 +121,7 @@ struct APIService: Sendable {
                 ManifestSource(name: Self.storedSourcePrefix + $0.reference.description, text: $0.manifestText, baseDirectory: $0.baseDirectory)
             }
             let sources = storedSources + body
-            let result = ManifestLoader().check(sources: sources)
+            let result = ManifestLoader(policy: policy).check(sources: sources)
             if let manifest = result.manifest {
                 let requested = manifest.references.filter { reference in
                     manifest.origins[reference].map { names.contains($0.file) } ?? false
@@ -247,7 +249,7 @@ struct APIService: Sendable {
             let templates = (try? await store.objects(kind: .template)) ?? []
             sources += templates.filter { !$0.deletionRequested && !included.contains($0.reference) }
         }
-        let result = ManifestLoader().check(sources: sources.map {
+        let result = ManifestLoader(policy: policy).check(sources: sources.map {
             ManifestSource(name: Self.storedSourcePrefix + $0.reference.description, text: $0.manifestText, baseDirectory: $0.baseDirectory)
         })
         guard let manifest = result.manifest else {

@@ -17,7 +17,7 @@ public func buildApplication(
 ) throws(ServerConfigurationError) -> some ApplicationProtocol {
     let token = try configuration.validate()
     let metrics = ServerMetrics(registry: registry)
-    let service = APIService(store: store, controller: controller, logger: logger)
+    let service = APIService(store: store, controller: controller, policy: configuration.manifestPolicy, logger: logger)
     let watch = WatchStream(store: store, heartbeat: configuration.heartbeatInterval, metrics: metrics, logger: logger)
 
     let router = Router()

@@ -1,3 +1,4 @@
+import DroveManifest
 import Foundation
 
 /// Where the API listens and how it guards itself.
@@ -20,11 +21,15 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// How often a watch stream sends a comment line, so that proxies and clients see it alive
     /// and a client that went away is noticed.
     public var heartbeatInterval: Duration
+    /// Which host URIs and files applied manifests may name.
+    public var manifestPolicy: ManifestPolicy
 
     public init(
         host: String = ServerConfiguration.defaultHost, port: Int = ServerConfiguration.defaultPort,
-        tokenFile: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes
+        tokenFile: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes,
+        manifestPolicy: ManifestPolicy = ManifestPolicy(templateFiles: .nowhere)
     ) {
+        self.manifestPolicy = manifestPolicy
         self.host = host
         self.port = port
         self.tokenFile = tokenFile

@@ -48,7 +48,7 @@ extension AppliedObject {
         }
 
         // Load the cut documents again, together (a VMSet's Template is in another one).
-        let result = ManifestLoader().check(sources: pieces)
+        let result = ManifestLoader(policy: .anyConfiguration).check(sources: pieces)
         guard let reloaded = result.manifest else {
             let culprit = result.diagnostics.first.flatMap { claimed[$0.location.file] }
             throw .documentNotFound(culprit ?? applied[0].reference, reason: "its document does not load on its own: "

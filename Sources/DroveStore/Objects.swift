@@ -153,12 +153,13 @@ extension Store {
     /// The desired objects, loaded again from their stored texts, and the objects being deleted,
     /// from one snapshot.
     ///
-    /// - Throws: `StoreError.storedManifestInvalid` if the stored texts no longer load.
-    public func desiredState() async throws(StoreError) -> DesiredState {
+    /// - Throws: `StoreError.storedManifestInvalid` if the stored texts no longer load, for
+    ///   instance under a stricter `policy` than the one they were applied under.
+    public func desiredState(policy: ManifestPolicy) async throws(StoreError) -> DesiredState {
         let objects = try await objects()
         let live = objects.filter { !$0.deletionRequested }
         let sources = live.map { ManifestSource(name: "store:\($0.reference)", text: $0.manifestText, baseDirectory: $0.baseDirectory) }
-        let result = ManifestLoader().check(sources: sources)
+        let result = ManifestLoader(policy: policy).check(sources: sources)
         guard let manifest = result.manifest else {
             throw .storedManifestInvalid(path: path, diagnostics: result.diagnostics)
         }
@@ -181,7 +182,7 @@ extension Store {
     }
 
     /// The desired objects alone; see `desiredState()`.
-    public func desiredManifest() async throws(StoreError) -> Manifest {
-        try await desiredState().manifest
+    public func desiredManifest(policy: ManifestPolicy) async throws(StoreError) -> Manifest {
+        try await desiredState(policy: policy).manifest
     }
 }

@@ -154,7 +154,7 @@ func forEach<T: Sendable>(_ items: [T], width: Int, _ body: @escaping @Sendable 
 enum Manifests {
     static func load(_ yaml: String) throws -> Manifest {
         do {
-            return try ManifestLoader().load(yaml: yaml, name: "<drove-bench>")
+            return try ManifestLoader(policy: ManifestPolicy(testDriver: true)).load(yaml: yaml, name: "<drove-bench>")
         } catch {
             throw BenchError("a benchmark manifest is invalid:\n" + error.diagnostics.map(\.description).joined(separator: "\n"))
         }

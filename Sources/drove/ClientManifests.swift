@@ -64,7 +64,8 @@ struct ClientManifests {
             for problem in problems { Terminal.error(problem) }
             throw ExitCode(1)
         }
-        let result = ManifestLoader().check(sources: sources.map {
+        // The server applies its own policy; here only what no server accepts is refused.
+        let result = ManifestLoader(policy: .anyConfiguration).check(sources: sources.map {
             ManifestSource(name: $0.name, text: $0.text, baseDirectory: $0.baseDirectory ?? workingDirectory)
         })
         // A template the server already holds is the server's to find.

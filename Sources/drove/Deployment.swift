@@ -12,17 +12,17 @@ struct Deployment {
 
     /// Loads and validates the manifests (printing every error), reads the templates, and
     /// connects to every host. Exits non-zero on an invalid manifest.
-    static func open(_ options: ManifestOptions, needImages: Bool = true) async throws -> Deployment {
+    static func open(_ options: ManifestOptions, policy: ManifestPolicy, needImages: Bool = true) async throws -> Deployment {
         let manifest: Manifest
         do {
-            manifest = try ManifestLoader().load(paths: options.files)
+            manifest = try ManifestLoader(policy: policy).load(paths: options.files)
         } catch {
             for diagnostic in error.diagnostics { Terminal.error(diagnostic.description) }
             throw ExitCode(1)
         }
         var images: [String: TemplateImage] = [:]
         if needImages {
-            let catalog = await TemplateCatalog.read(manifest.templates)
+            let catalog = await TemplateCatalog.read(manifest.templates, allowed: policy.templateFiles)
             for failure in catalog.failures { Terminal.error("error: \(failure)") }
             images = catalog.images
         }

@@ -11,6 +11,7 @@ struct DownCommand: AsyncParsableCommand {
         discussion: "Domains and volumes Drove did not make, and sets these manifests do not declare, are left alone.")
 
     @OptionGroup var manifests: ManifestOptions
+    @OptionGroup(title: "What manifests may name") var policy: PolicyOptions
 
     func validate() throws {
         try manifests.requireFiles()
@@ -22,7 +23,7 @@ struct DownCommand: AsyncParsableCommand {
     func run() async throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let deployment = try await Deployment.open(manifests)
+        let deployment = try await Deployment.open(manifests, policy: policy.policy())
         var manifest = deployment.manifest
         let sets = Set(manifest.vmSets.map(\.metadata.name))
         manifest.vmSets = []

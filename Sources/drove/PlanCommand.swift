@@ -9,6 +9,7 @@ struct PlanCommand: AsyncParsableCommand {
         commandName: "plan", abstract: "Show the actions a pass would take on the hosts, without taking them.")
 
     @OptionGroup var manifests: ManifestOptions
+    @OptionGroup(title: "What manifests may name") var policy: PolicyOptions
 
     func validate() throws {
         try manifests.requireFiles()
@@ -20,7 +21,7 @@ struct PlanCommand: AsyncParsableCommand {
     enum PlanFormat: String, ExpressibleByArgument { case text, json }
 
     func run() async throws {
-        let deployment = try await Deployment.open(manifests)
+        let deployment = try await Deployment.open(manifests, policy: policy.policy())
         let fleet = await deployment.connections.observe()
         await deployment.close()
         let plan = DrovePlan.plan(DesiredState(manifest: deployment.manifest, images: deployment.images), fleet)

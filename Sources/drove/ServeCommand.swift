@@ -35,6 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "VM sets reconciled at once.")
     var workers = 4
 
+    @OptionGroup(title: "What applied manifests may name") var policyOptions: PolicyOptions
+
     func run() async throws {
         var logger = Logger(label: "drove")
         logger.logLevel = .info
@@ -43,9 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(DroveMetrics.factory(registry: registry))
-        let controller = Controller(store: store, options: Controller.Options(workers: workers, resync: .init(interval: resync.duration)),
+        // The controller reads files on its own machine for whoever may apply: none unless named.
+        let policy = policyOptions.policy(templatesByDefault: .nowhere)
+        let controller = Controller(store: store, options: Controller.Options(workers: workers, resync: .init(interval: resync.duration),
+                                                                              policy: policy),
                                     logger: logger)
-        let configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile)
+        let configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile, manifestPolicy: policy)
         let application: any Service
         do {
             application = try buildApplication(configuration: configuration, store: store, controller: controller,

@@ -11,6 +11,7 @@ struct UpCommand: AsyncParsableCommand {
         discussion: "Exits 0 only when every set is converged. Running it again on a converged fleet changes nothing.")
 
     @OptionGroup var manifests: ManifestOptions
+    @OptionGroup(title: "What manifests may name") var policy: PolicyOptions
 
     func validate() throws {
         try manifests.requireFiles()
@@ -28,7 +29,7 @@ struct UpCommand: AsyncParsableCommand {
     func run() async throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let deployment = try await Deployment.open(manifests)
+        let deployment = try await Deployment.open(manifests, policy: policy.policy())
         let reporter = ProgressReporter()
         let desired = DesiredState(manifest: deployment.manifest, images: deployment.images,
                                    pruneTemplates: pruneTemplates ? .unused : .none)

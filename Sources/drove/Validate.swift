@@ -26,12 +26,14 @@ struct Validate: AsyncParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: "Output format: text or json.")
     var output: OutputFormat = .text
 
+    @OptionGroup(title: "What manifests may name") var policy: PolicyOptions
+
     func validate() throws {
         if filenames.isEmpty { throw ValidationError("give at least one manifest with -f PATH (a file, a directory, or - for standard input)") }
     }
 
     func run() async throws {
-        let result = ManifestLoader().check(paths: filenames)
+        let result = ManifestLoader(policy: policy.policy()).check(paths: filenames)
         let label = filenames.map { $0 == "-" ? ManifestLoader.standardInputName : $0 }.joined(separator: ", ")
         switch output {
         case .text:

@@ -70,7 +70,7 @@ struct ControllerIntegrationTests {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let path = scratch.appendingPathComponent("drove.sqlite").path
         let set = "ctl\(suffix)"
-        let options = Controller.Options(resync: .init(interval: .seconds(20)))
+        let options = Controller.Options(resync: .init(interval: .seconds(20)), policy: ManifestPolicy(templateFiles: .anywhere))
 
         var store = try Store(path: path)
         try await apply(yaml(replicas: 4, memory: "96Mi", template: template), to: store)
@@ -162,7 +162,7 @@ struct HostLossTests {
         defer { try? FileManager.default.removeItem(at: base.scratch) }
         let set = "ctl\(base.suffix)"
         let store = try Store(path: base.scratch.appendingPathComponent("drove.sqlite").path)
-        let controller = Controller(store: store, options: Controller.Options(resync: .init(interval: .seconds(5))),
+        let controller = Controller(store: store, options: Controller.Options(resync: .init(interval: .seconds(5)), policy: ManifestPolicy(templateFiles: .anywhere)),
                                     logger: Logger(label: "test"))
         let running = Task { await controller.run() }
 

@@ -35,7 +35,8 @@ struct ServeEndToEndTests {
         let server = Process()
         server.executableURL = drove
         server.arguments = ["serve", "--data-dir", scratch.appendingPathComponent("state").path, "--port", String(port),
-                            "--token-file", scratch.appendingPathComponent("token").path, "--resync", "10s"]
+                            "--token-file", scratch.appendingPathComponent("token").path, "--resync", "10s",
+                            "--template-dir", LabHost.repository.appendingPathComponent("manifests/images").path]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()

@@ -109,7 +109,7 @@ struct HostileInputTests {
         try withTemporaryDirectory { dir in
             let url = dir.appendingPathComponent("big.yaml")
             try Data(repeating: UInt8(ascii: "#"), count: 5 << 20).write(to: url)
-            let result = ManifestLoader().check(paths: [url.path])
+            let result = ManifestLoader(policy: testPolicy).check(paths: [url.path])
             #expect(result.diagnostics.map(\.description) == [
                 "\(url.path):1:1: <unknown kind>: file is 5.0 MiB, over the 4 MiB limit for one manifest file; refusing it",
             ])
@@ -119,7 +119,7 @@ struct HostileInputTests {
     @Test("in-memory text over 4 MiB is refused too")
     func oversizedSource() {
         let source = ManifestSource(name: "<stdin>", bytes: Array(repeating: UInt8(ascii: "#"), count: (4 << 20) + 1), baseDirectory: "/")
-        #expect(ManifestLoader().check(sources: [source]).diagnostics.map(\.message) == [
+        #expect(ManifestLoader(policy: testPolicy).check(sources: [source]).diagnostics.map(\.message) == [
             "file is 4.0 MiB, over the 4 MiB limit for one manifest file; refusing it",
         ])
     }

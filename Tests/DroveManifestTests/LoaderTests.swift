@@ -18,7 +18,7 @@ struct LoaderTests {
             try write("not: yaml we read", to: "notes.txt", in: dir)
             try write(host("hidden"), to: ".hidden.yaml", in: dir)
             try write(host("in-git"), to: ".git/config.yaml", in: dir)
-            let loader = ManifestLoader(workingDirectory: dir.deletingLastPathComponent().path)
+            let loader = ManifestLoader(workingDirectory: dir.deletingLastPathComponent().path, policy: testPolicy)
             let result = loader.check(paths: [dir.lastPathComponent])
             let name = dir.lastPathComponent
             #expect(result.files == ["\(name)/a.yml", "\(name)/b.yaml", "\(name)/sub/c.yaml", "\(name)/z.yaml"])
@@ -32,7 +32,7 @@ struct LoaderTests {
         try withTemporaryDirectory { dir in
             try write(host("second"), to: "two.txt", in: dir)
             try write(host("first"), to: "one.yaml", in: dir)
-            let manifest = try ManifestLoader().load(paths: [dir.appendingPathComponent("two.txt").path, dir.appendingPathComponent("one.yaml").path])
+            let manifest = try ManifestLoader(policy: testPolicy).load(paths: [dir.appendingPathComponent("two.txt").path, dir.appendingPathComponent("one.yaml").path])
             #expect(manifest.hosts.map(\.metadata.name) == ["second", "first"])
         }
     }
@@ -43,7 +43,7 @@ struct LoaderTests {
             try write(host("node-1"), to: "a.yaml", in: dir)
             try write(host("node-2") + "---\n" + host("node-1", rack: "b"), to: "b.yaml", in: dir)
             try write("apiVersion: drove/v1\nkind: Template\nmetadata: { name: node-1 }\nspec: { source: { path: x.qcow2 } }\n", to: "c.yaml", in: dir)
-            let result = ManifestLoader(workingDirectory: dir.path).check(paths: ["."])
+            let result = ManifestLoader(workingDirectory: dir.path, policy: testPolicy).check(paths: ["."])
             #expect(result.diagnostics.map(\.description) == [
                 #"./b.yaml:8:19: Host/node-1: metadata.name: Host "node-1" is already declared at ./a.yaml:3:19"#,
             ])
@@ -56,9 +56,9 @@ struct LoaderTests {
         try withTemporaryDirectory { dir in
             try write("apiVersion: drove/v1\nkind: VMSet\nmetadata: { name: web }\nspec: { replicas: 1, template: tiny }\n", to: "a-vmsets.yaml", in: dir)
             try write(tinyTemplate, to: "b-templates.yaml", in: dir)
-            #expect(ManifestLoader().check(paths: [dir.path]).diagnostics.isEmpty)
+            #expect(ManifestLoader(policy: testPolicy).check(paths: [dir.path]).diagnostics.isEmpty)
             try FileManager.default.removeItem(at: dir.appendingPathComponent("b-templates.yaml"))
-            #expect(ManifestLoader().check(paths: [dir.path]).diagnostics.map(\.message) == [
+            #expect(ManifestLoader(policy: testPolicy).check(paths: [dir.path]).diagnostics.map(\.message) == [
                 #"Template "tiny" is not declared (no Template is declared)"#,
             ])
         }
@@ -69,7 +69,7 @@ struct LoaderTests {
         try withTemporaryDirectory { dir in
             try write("apiVersion: drove/v1\nkind: VMSet\nmetadata: { name: web }\nspec: { replicas: 1, template: tiny }\n", to: "a.yaml", in: dir)
             try write("apiVersion: [\n", to: "b.yaml", in: dir)
-            let result = ManifestLoader(workingDirectory: dir.path).check(paths: ["a.yaml", "b.yaml"])
+            let result = ManifestLoader(workingDirectory: dir.path, policy: testPolicy).check(paths: ["a.yaml", "b.yaml"])
             #expect(result.diagnostics.count == 1)
             #expect(result.diagnostics.first?.location.file == "b.yaml")
             #expect(result.diagnostics.first?.message.hasPrefix("YAML syntax error:") == true)
@@ -80,7 +80,7 @@ struct LoaderTests {
     func missingPaths() throws {
         try withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("empty"), withIntermediateDirectories: true)
-            let result = ManifestLoader(workingDirectory: dir.path).check(paths: ["nope.yaml", "empty"])
+            let result = ManifestLoader(workingDirectory: dir.path, policy: testPolicy).check(paths: ["nope.yaml", "empty"])
             #expect(result.diagnostics.map(\.description) == [
                 "nope.yaml:1:1: <unknown kind>: no such file or directory",
                 "empty:1:1: <unknown kind>: no .yaml or .yml files in this directory",
@@ -94,19 +94,19 @@ struct LoaderTests {
             name: ManifestLoader.standardInputName,
             text: "apiVersion: drove/v1\nkind: Template\nmetadata: { name: t }\nspec: { source: { path: img/t.qcow2 }, format: vmdk }\n",
             baseDirectory: "/srv/manifests")
-        #expect(ManifestLoader().check(sources: [source]).diagnostics.map(\.description) == [
+        #expect(ManifestLoader(policy: testPolicy).check(sources: [source]).diagnostics.map(\.description) == [
             #"<stdin>:4:48: Template/t: spec.format: "vmdk" is not one of qcow2, raw"#,
         ])
         var fixed = source
         fixed.bytes = Array(String(decoding: source.bytes, as: UTF8.self).replacingOccurrences(of: "vmdk", with: "raw").utf8)
-        let manifest = try ManifestLoader().load(sources: [fixed])
+        let manifest = try ManifestLoader(policy: testPolicy).load(sources: [fixed])
         #expect(manifest.templates.first?.spec.source.resolvedPath == "/srv/manifests/img/t.qcow2")
     }
 
     @Test("text that is not UTF-8 is refused with its position")
     func notUTF8() {
         let source = ManifestSource(name: "bin.yaml", bytes: Array("a: 1\nb: ".utf8) + [0xFF, 0xFE], baseDirectory: "/")
-        #expect(ManifestLoader().check(sources: [source]).diagnostics.map(\.description) == [
+        #expect(ManifestLoader(policy: testPolicy).check(sources: [source]).diagnostics.map(\.description) == [
             "bin.yaml:2:4: <unknown kind>: not valid UTF-8 (manifests must be UTF-8)",
         ])
     }

@@ -129,3 +129,37 @@ struct SecurityTests {
         }
     }
 }
+
+@Suite("What applied manifests may name")
+struct ApplyPolicyTests {
+    @Test("a host URI that would run a program is a 422 at its line, and nothing is stored")
+    func hostileURI() async throws {
+        try await withRouterClient { fixture, client in
+            let yaml = "apiVersion: drove/v1\nkind: Host\nmetadata: { name: evil }\nspec:\n  uri: \"qemu+ssh://node-a/system?netcat=/tmp/x\"\n"
+            let response = try await client.execute(uri: "/api/v1/apply?name=evil.yaml", method: .post,
+                                                    headers: fixture.yamlHeaders(), body: ByteBuffer(string: yaml))
+            #expect(response.status == .unprocessableContent)
+            let errors = try decode(APIErrorBody.self, response).errors ?? []
+            #expect(errors.map { "\($0.file):\($0.line):\($0.column) \($0.path)" } == ["evil.yaml:5:8 spec.uri"])
+            #expect(try await fixture.store.objects().isEmpty)
+        }
+    }
+
+    @Test("template files outside the server's template directories are a 422; inside, accepted")
+    func templateDirectories() async throws {
+        try await withRouterClient(policy: ManifestPolicy(templateFiles: .under(["/srv/images"]))) { fixture, client in
+            func apply(_ path: String) async throws -> TestResponse {
+                let yaml = "apiVersion: drove/v1\nkind: Template\nmetadata: { name: t }\nspec:\n  source: { path: \"\(path)\" }\n"
+                return try await client.execute(uri: "/api/v1/apply?name=t.yaml&base=/srv/images", method: .post,
+                                                headers: fixture.yamlHeaders(), body: ByteBuffer(string: yaml))
+            }
+            for path in ["/etc/shadow", "../secret.qcow2", "/srv/images-evil/a.qcow2"] {
+                let refused = try await apply(path)
+                #expect(refused.status == .unprocessableContent, "\(path)")
+                #expect(try decode(APIErrorBody.self, refused).errors?.first?.path == "spec.source.path", "\(path)")
+            }
+            #expect(try await fixture.store.objects().isEmpty)
+            #expect(try await apply("alpine.qcow2").status == .ok)
+        }
+    }
+}

@@ -65,7 +65,8 @@ struct Fixture: Sendable {
 
 func withFixture<T>(
     controller: FakeController = FakeController(), maxBodyBytes: Int = 64 << 10, port: Int = 0,
-    heartbeat: Duration = .seconds(15), _ body: (Fixture) async throws -> T
+    heartbeat: Duration = .seconds(15), policy: ManifestPolicy = ManifestPolicy(templateFiles: .anywhere),
+    _ body: (Fixture) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("drove-server-tests-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -75,6 +76,9 @@ func withFixture<T>(
     let store = try Store(path: directory + "/state/drove.sqlite")
     var configuration = ServerConfiguration(host: "127.0.0.1", port: port, tokenFile: tokenFile, maxBodyBytes: maxBodyBytes)
     configuration.heartbeatInterval = heartbeat
+    // The fixtures' template files are never read (the controller is a stand-in); the policy's
+    // own tests set a narrower one.
+    configuration.manifestPolicy = policy
     let fixture = Fixture(directory: directory, store: store, controller: controller, registry: PrometheusCollectorRegistry(),
                           configuration: configuration)
     do {
@@ -90,9 +94,10 @@ func withFixture<T>(
 /// The application, driven in-process without a socket.
 func withRouterClient<T: Sendable>(
     controller: FakeController = FakeController(), maxBodyBytes: Int = 64 << 10,
+    policy: ManifestPolicy = ManifestPolicy(templateFiles: .anywhere),
     _ body: @escaping @Sendable (Fixture, any TestClientProtocol) async throws -> T
 ) async throws -> T {
-    try await withFixture(controller: controller, maxBodyBytes: maxBodyBytes) { fixture in
+    try await withFixture(controller: controller, maxBodyBytes: maxBodyBytes, policy: policy) { fixture in
         try await fixture.application().test(.router) { client in try await body(fixture, client) }
     }
 }

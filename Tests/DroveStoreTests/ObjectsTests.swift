@@ -75,7 +75,7 @@ struct ObjectsTests {
 
             #expect(try await store.apply(try applied(fleetYAML(replicas: 4, labels: "{ tier: back }")))
                     == [.unchanged, .unchanged, .configured(generation: 3)])
-            #expect(try await store.desiredManifest().vmSet(named: "web")?.spec.replicas == 4)
+            #expect(try await store.desiredManifest(policy: .standard).vmSet(named: "web")?.spec.replicas == 4)
         }
     }
 
@@ -119,7 +119,7 @@ struct ObjectsTests {
             #expect(try await store.delete(kind: .vmSet, name: "ghost") == .notFound)
             let marked = try #require(try await store.object(kind: .vmSet, name: "web"))
             #expect(marked.deletionRequested)
-            let state = try await store.desiredState()
+            let state = try await store.desiredState(policy: .standard)
             #expect(state.manifest.vmSets.isEmpty)
             #expect(state.manifest.templates.map(\.metadata.name) == ["alpine"])
             #expect(state.deleting.map(\.reference) == [web])
@@ -133,7 +133,7 @@ struct ObjectsTests {
             #expect(try await store.object(kind: .vmSet, name: "web") == nil)
             #expect(try await store.status(kind: .vmSet, name: "web") == nil)
             #expect(try await store.markPruned(kind: .vmSet, name: "web") == false)
-            #expect(try await store.desiredState().deleting.isEmpty)
+            #expect(try await store.desiredState(policy: .standard).deleting.isEmpty)
         }
     }
 
@@ -145,7 +145,7 @@ struct ObjectsTests {
             #expect(try await store.apply(try applied(fleetYAML())) == [.unchanged, .unchanged, .configured(generation: 1)])
             #expect(try await store.object(kind: .vmSet, name: "web")?.deletionRequested == false)
             #expect(try await store.markPruned(kind: .vmSet, name: "web") == false)
-            #expect(try await store.desiredManifest().vmSet(named: "web") != nil)
+            #expect(try await store.desiredManifest(policy: .standard).vmSet(named: "web") != nil)
         }
     }
 
@@ -197,7 +197,7 @@ struct ObjectsTests {
         let original = try loaded(yaml)
         try await withStore { store, _ in
             _ = try await store.apply(try applied(yaml))
-            let desired = try await store.desiredManifest()
+            let desired = try await store.desiredManifest(policy: .standard)
             #expect(desired.hosts == original.hosts.sorted { $0.metadata.name < $1.metadata.name })
             #expect(desired.templates == original.templates)
             #expect(desired.vmSets == original.vmSets.sorted { $0.metadata.name < $1.metadata.name })

@@ -25,7 +25,7 @@ struct StoreTests {
             clock.advance(seconds: 5)
             let store = try Store(path: path, options: options)
             defer { try? store.close() }
-            let state = try await store.desiredState()
+            let state = try await store.desiredState(policy: .standard)
             #expect(state.manifest.vmSet(named: "web")?.spec.replicas == 4)
             #expect(state.manifest.templates.map(\.metadata.name) == ["alpine"])
             #expect(state.deleting.map(\.reference) == [nodeA])
