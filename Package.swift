@@ -103,6 +103,7 @@ let package = Package(
         .target(
             name: "DroveController",
             dependencies: [
+                "DroveAPI",
                 "DroveEngine",
                 "DroveHost",
                 "DroveManifest",
@@ -164,8 +165,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Finding the lab hosts the integration tests run against.
-        .target(name: "DroveTestSupport", path: "Tests/DroveTestSupport"),
+        // What the tests share: finding the lab hosts, and an in-memory host for tests without QEMU.
+        .target(name: "DroveTestSupport", dependencies: ["DroveEngine", "DroveHost", "DrovePlan", "DroveManifest", "Libvirt"],
+                path: "Tests/DroveTestSupport"),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "DroveTestSupport"]),
         .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "DroveManifest", "Libvirt", "DroveTestSupport"]),
         .testTarget(name: "DrovePlanTests", dependencies: ["DrovePlan", "DroveManifest"]),

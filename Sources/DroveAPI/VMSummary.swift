@@ -4,6 +4,9 @@ public enum VMPhase: String, Sendable, Hashable, Codable, CaseIterable {
     case pending = "Pending"
     /// Its disk or domain is being made.
     case creating = "Creating"
+    /// Started, and its guest has not yet said it is up (templates with `readiness: agent`).
+    case starting = "Starting"
+    /// Running and ready.
     case running = "Running"
     case stopped = "Stopped"
     /// Being removed (scale down, replacement, deletion).

@@ -7,13 +7,15 @@ import DroveStore
 import Foundation
 import Libvirt
 import Logging
+import Synchronization
 
-/// The always-on controller: it keeps every stored VM set matching its spec.
+/// The always-on controller: it keeps every stored VM set matching its spec, as one fleet.
 ///
 /// Reconciling is level-triggered. The work queue holds VM set names; an apply or delete, a
 /// domain event on any host, a host coming back, and a periodic jittered resync only add names.
-/// Each reconcile reads the desired objects from the store and the fleet from libvirt anew,
-/// plans that one set, carries the plan out, and writes the set's status and events.
+/// Each reconcile plans its set from the fleet view (kept current by host events, see
+/// `FleetView`) with the desired objects parsed once per change, claims what it plans, carries
+/// the plan out through the engine's shared host slots, and writes the set's status and events.
 public final class Controller: Sendable {
     public struct Options: Sendable {
         public var workers: Int
@@ -23,34 +25,46 @@ public final class Controller: Sendable {
         public var limits: ExecutionLimits
         /// Which host URIs and files stored manifests may name (the API's policy).
         public var policy: ManifestPolicy
+        /// How long a claim carried out may wait for the view to show it before the host is read again.
+        public var claimTimeout: Duration
 
         public init(workers: Int = 4, resync: ResyncSchedule = ResyncSchedule(interval: .seconds(30)),
                     progressRequeue: Duration = .milliseconds(500), limits: ExecutionLimits = ExecutionLimits(),
-                    policy: ManifestPolicy = ManifestPolicy(templateFiles: .nowhere)) {
-            self.policy = policy
+                    policy: ManifestPolicy = ManifestPolicy(templateFiles: .nowhere), claimTimeout: Duration = .seconds(60)) {
             self.workers = workers
             self.resync = resync
             self.progressRequeue = progressRequeue
             self.limits = limits
+            self.policy = policy
+            self.claimTimeout = claimTimeout
         }
     }
 
     public let store: Store
-    public let fleet: HostFleet
+    public let engine: Engine
     public let queue: WorkQueue<String>
+    let fleet: HostFleet
+    let view: FleetView
     let options: Options
     let logger: Logger
-    let images = ImageCache()
+    let desired: DesiredCache
+    let phases = VMPhaseBook()
+    let copies: TemplateCopyBook
     private let signals: AsyncStream<HostSignal>
 
-    public init(store: Store, options: Options = Options(), logger: Logger) {
+    /// - Parameter connector: how hosts are reached; libvirt unless a test says otherwise.
+    public init(store: Store, options: Options = Options(), connector: any HostConnector = LibvirtConnector(), logger: Logger) {
         self.store = store
         self.options = options
         self.logger = logger
+        engine = Engine(connector: connector, limits: options.limits, templateFiles: options.policy.templateFiles)
         queue = WorkQueue<String>()
+        desired = DesiredCache(store: store, policy: options.policy)
+        copies = TemplateCopyBook()
         let (signals, signalling) = AsyncStream.makeStream(of: HostSignal.self, bufferingPolicy: .bufferingNewest(10_000))
         self.signals = signals
-        fleet = HostFleet(logger: logger) { signalling.yield($0) }
+        view = FleetView(claimTimeout: options.claimTimeout)
+        fleet = HostFleet(connector: connector, view: view, logger: logger) { signalling.yield($0) }
     }
 
     /// Runs until cancelled: host supervision, the workers, the resync timer, and the store's
@@ -69,6 +83,9 @@ public final class Controller: Sendable {
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: options.resync.nextDelay())
+                    guard !Task.isCancelled else { break }
+                    // One observation of every host, then every set plans from it.
+                    await view.refreshAll()
                     await enqueueAllSets()
                 }
             }
@@ -119,10 +136,10 @@ public final class Controller: Sendable {
         case let .domain(_, vm, _):
             for set in sets where Naming.vm(vm, belongsTo: set) { await queue.add(set) }
         case let .connected(host):
-            await recordHost(host, ready: ConditionReport(status: .true, reason: "Connected", message: "libvirt answers"))
+            await recordHost(host, ready: ConditionReport(.true, .connected, "libvirt answers"))
             for set in sets { await queue.add(set) }
         case let .lost(host, reason):
-            await recordHost(host, ready: ConditionReport(status: .false, reason: "Unreachable", message: reason))
+            await recordHost(host, ready: ConditionReport(.false, .unreachable, reason))
             for set in sets { await queue.add(set) }
         }
     }
@@ -132,10 +149,9 @@ public final class Controller: Sendable {
         let reference = ObjectReference(kind: .host, name: name)
         guard let object = try? await store.object(kind: .host, name: name) else { return }
         _ = try? await store.setStatus(StatusUpdate(observedGeneration: object.generation, conditions: [.ready: ready]), for: reference)
-        if ready.status == .false {
-            _ = try? await store.appendEvent(NewEvent(object: reference, host: name, type: .warning, reason: "HostUnreachable",
-                                                      message: "\(name) does not answer: \(ready.message)"))
-        }
+        _ = try? await store.appendEvent(ready.status == .true
+            ? NewEvent(object: reference, host: name, reason: .hostConnected, message: "\(name) answers")
+            : NewEvent(object: reference, host: name, type: .warning, reason: .hostUnreachable, message: "\(name) does not answer: \(ready.message)"))
     }
 
     func enqueueAllSets() async {
@@ -144,12 +160,39 @@ public final class Controller: Sendable {
     }
 
     func refreshHosts() async {
-        guard let state = try? await store.desiredState(policy: options.policy) else { return }
+        guard let state = try? await desired.state() else { return }
+        engine.configure(state.manifest.hosts)
         fleet.update(state.manifest.hosts)
         for deleted in state.deleting where deleted.reference.kind != .vmSet {
             // Hosts and templates hold nothing of their own once no set uses them (the store
             // refuses to delete a template in use).
             _ = try? await store.markPruned(kind: deleted.reference.kind, name: deleted.reference.name)
         }
+    }
+}
+
+/// The desired objects, parsed once per change of the store: a pass reads the objects' names and
+/// generations (no parsing) and reuses the last parse while they are the same.
+final class DesiredCache: Sendable {
+    private struct Entry {
+        var fingerprint: [String]
+        var state: DroveStore.DesiredState
+    }
+
+    let store: Store
+    let policy: ManifestPolicy
+    private let cached = Mutex<Entry?>(nil)
+
+    init(store: Store, policy: ManifestPolicy) {
+        self.store = store
+        self.policy = policy
+    }
+
+    func state() async throws -> DroveStore.DesiredState {
+        let fingerprint = try await store.objects().map { "\($0.reference)@\($0.generation)\($0.deletionRequested ? "-" : "")" }
+        if let entry = cached.withLock({ $0 }), entry.fingerprint == fingerprint { return entry.state }
+        let state = try await store.desiredState(policy: policy)
+        cached.withLock { $0 = Entry(fingerprint: fingerprint, state: state) }
+        return state
     }
 }

@@ -10,61 +10,64 @@ import Synchronization
 public enum HostSignal: Sendable, Equatable {
     /// A domain on the host changed (started, stopped, defined, undefined, agent up or down).
     case domain(host: String, vm: String, kind: DomainEvent.Kind)
-    /// The host answers again (first connect, or after being unreachable).
+    /// The host answers (first connect, or after being unreachable).
     case connected(host: String)
-    /// The host stopped answering.
+    /// The host does not answer (a first connect that failed, or a connection that closed).
     case lost(host: String, reason: String)
 }
 
-/// One supervised connection per declared host: it connects, watches the connection (keepalive
-/// and libvirt's close callback notice a dead daemon within about 30 s, at once on EOF),
-/// forwards domain events, and reconnects with backoff.
+/// One supervised connection per declared host, made through the engine's connector: it
+/// connects, reads the host into the fleet view, keeps the view current from the host's events
+/// (keepalive and libvirt's close callback notice a dead daemon within about 30 s, at once on
+/// EOF), and reconnects with backoff.
 public final class HostFleet: Sendable {
-    private enum Slot {
-        case connecting(since: ContinuousClock.Instant)
-        case connected(LibvirtHost)
-        case unreachable(String)
+    private struct Supervisor {
+        var id: Int
+        var spec: HostSpec
+        var task: Task<Void, Never>
     }
 
     private struct State {
-        var slots: [String: Slot] = [:]
-        var supervisors: [String: (id: Int, uri: String, pool: String, task: Task<Void, Never>)] = [:]
+        var supervisors: [String: Supervisor] = [:]
         var nextID = 0
     }
 
     private let state = Mutex(State())
+    private let connector: any HostConnector
+    let view: FleetView
     private let signal: @Sendable (HostSignal) -> Void
     private let logger: Logger
 
-    public init(logger: Logger, signal: @escaping @Sendable (HostSignal) -> Void) {
+    init(connector: any HostConnector, view: FleetView, logger: Logger, signal: @escaping @Sendable (HostSignal) -> Void) {
+        self.connector = connector
+        self.view = view
         self.logger = logger
         self.signal = signal
     }
 
-    /// Starts supervising hosts that are new or whose URI or pool changed, and stops those no
-    /// longer declared.
-    public func update(_ hosts: [Host]) {
+    /// Starts supervising hosts that are new or whose spec changed (a new URI, pool or limits
+    /// means a new connection), and stops those no longer declared.
+    func update(_ hosts: [Host]) {
         let wanted = Dictionary(hosts.map { ($0.metadata.name, $0) }, uniquingKeysWith: { first, _ in first })
+        view.declare(Set(wanted.keys))
         state.withLock { state in
             for (name, supervisor) in state.supervisors {
-                if let host = wanted[name], host.spec.uri == supervisor.uri, host.spec.pool == supervisor.pool { continue }
+                if let host = wanted[name], host.spec == supervisor.spec { continue }
                 supervisor.task.cancel()
                 state.supervisors[name] = nil
-                state.slots[name] = nil
             }
             for (name, host) in wanted where state.supervisors[name] == nil {
-                state.slots[name] = .connecting(since: .now)
                 state.nextID += 1
                 let id = state.nextID
                 // Owned here, cancelled by `update` or `stop`, awaited by `stop`.
                 let task = Task { [self] in await supervise(host, id: id) }
-                state.supervisors[name] = (id, host.spec.uri, host.spec.pool, task)
+                state.supervisors[name] = Supervisor(id: id, spec: host.spec, task: task)
             }
         }
     }
 
     /// Stops every supervisor and closes every connection.
-    public func stop() async {
+    func stop() async {
         let tasks = state.withLock { state in
             defer { state.supervisors = [:] }
             return state.supervisors.values.map(\.task)
@@ -73,97 +76,64 @@ public final class HostFleet: Sendable {
         for task in tasks { await task.value }
     }
 
-    /// The hosts as they are now: drivers for those that answer, reasons for the others.
-    public func connections() -> FleetConnections {
-        state.withLock { state in
-            var connections = FleetConnections(drivers: [:])
-            for (name, slot) in state.slots {
-                switch slot {
-                case let .connected(driver): connections.drivers[name] = driver
-                case .connecting: connections.unreachable[name] = "connecting"
-                case let .unreachable(reason): connections.unreachable[name] = reason
-                }
-            }
-            return connections
-        }
-    }
-
-    /// Records a host's state, if `id` is still its supervisor (a replaced one may still be
-    /// winding down).
-    private func set(_ name: String, _ slot: Slot, id: Int) {
-        state.withLock { state in
-            if state.supervisors[name]?.id == id { state.slots[name] = slot }
-        }
+    private func isCurrent(_ name: String, id: Int) -> Bool {
+        state.withLock { $0.supervisors[name]?.id == id }
     }
 
     private func supervise(_ host: Host, id: Int) async {
         let name = host.metadata.name
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30), jitter: 0.2)
+        var reported: Bool?
         while !Task.isCancelled {
-            let driver: LibvirtHost
+            let driver: any HostDriver
+            let events: AsyncStream<HostEvent>
             do {
-                driver = try await LibvirtHost.connect(name: name, uri: host.spec.uri, pool: host.spec.pool,
-                                                       lanes: host.spec.maxParallel)
+                driver = try await connector.connect(host)
+                do {
+                    events = try await driver.events()
+                } catch {
+                    await driver.close()
+                    throw error
+                }
             } catch {
-                set(name, .unreachable(String(describing: error)), id: id)
-                logger.warning("host unreachable", metadata: ["host.name": "\(name)", "error": "\(error)"])
+                let reason = String(describing: error)
+                if isCurrent(name, id: id) { view.lost(name, reason: reason) }
+                if reported != false {
+                    logger.warning("host unreachable", metadata: ["host.name": "\(name)", "error": "\(reason)"])
+                    signal(.lost(host: name, reason: reason))
+                    reported = false
+                }
                 try? await Task.sleep(for: backoff.next())
                 continue
             }
-            let (closed, closing) = AsyncStream.makeStream(of: CloseReason.self)
-            do {
-                try await driver.connection.onClose { reason in
-                    closing.yield(reason)
-                    closing.finish()
+            guard isCurrent(name, id: id) else {
+                await driver.close()
+                break
+            }
+            backoff.reset()
+            await view.connected(name, driver: driver)
+            logger.info("host connected", metadata: ["host.name": "\(name)"])
+            signal(.connected(host: name))
+            reported = true
+
+            var reason = "stopped"
+            for await event in events {
+                guard !Task.isCancelled else { break }
+                switch event {
+                case let .domain(vm, kind):
+                    if view.apply(kind, domain: vm, on: name) { await view.read(vm, on: name) }
+                    signal(.domain(host: name, vm: vm, kind: kind))
+                case let .closed(why):
+                    reason = why
                 }
-                let events = try await driver.connection.domainEvents()
-                backoff.reset()
-                set(name, .connected(driver), id: id)
-                logger.info("host connected", metadata: ["host.name": "\(name)"])
-                signal(.connected(host: name))
-                let reason = await watch(name, events: events, closed: closed)
-                if Task.isCancelled {
-                    await driver.close()
-                    break
-                }
-                set(name, .unreachable(reason), id: id)
-                logger.warning("host lost", metadata: ["host.name": "\(name)", "reason": "\(reason)"])
-                signal(.lost(host: name, reason: reason))
-            } catch {
-                set(name, .unreachable(String(describing: error)), id: id)
             }
             await driver.close()
             if Task.isCancelled { break }
+            if isCurrent(name, id: id) { view.lost(name, reason: reason) }
+            logger.warning("host lost", metadata: ["host.name": "\(name)", "reason": "\(reason)"])
+            signal(.lost(host: name, reason: reason))
+            reported = false
             try? await Task.sleep(for: backoff.next())
-        }
-        state.withLock { state in
-            if state.supervisors[name] == nil { state.slots[name] = nil }
-        }
-    }
-
-    /// Forwards domain events until the connection closes or the supervisor is cancelled;
-    /// returns why it ended.
-    private func watch(_ host: String, events: AsyncStream<DomainEvent>, closed: AsyncStream<CloseReason>) async -> String {
-        await withTaskGroup(of: String?.self) { group in
-            group.addTask { [signal] in
-                for await event in events {
-                    signal(.domain(host: host, vm: event.domainName, kind: event.kind))
-                }
-                return nil
-            }
-            group.addTask {
-                for await reason in closed { return "connection closed (\(reason))" }
-                return Task.isCancelled ? "stopped" : "connection closed"
-            }
-            var reason = "stopped"
-            while let next = await group.next() {
-                if let next {
-                    reason = next
-                    break
-                }
-            }
-            group.cancelAll()
-            return reason
         }
     }
 }

@@ -7,10 +7,13 @@ public enum ConvergeEvent: Sendable {
     case observed(pass: Int, ObservedFleet)
     case planned(pass: Int, Plan)
     case execution(ExecutionEvent)
+    /// Nothing left to do, but not every guest is ready yet.
+    case waitingForGuests(ready: Int, of: Int)
 }
 
 public struct ConvergeResult: Sendable {
-    /// Every set is as declared: nothing left to do and nothing that could not be placed.
+    /// Every set is as declared: nothing left to do, nothing that could not be placed, and (when
+    /// asked to wait for it) every guest ready.
     public var converged: Bool
     public var passes: Int
     /// Mutating actions carried out (a converged fleet needs zero).
@@ -25,21 +28,30 @@ public struct ConvergeResult: Sendable {
 }
 
 /// Observe, plan, execute, and again, until the plan is empty, nothing makes progress, or time
-/// runs out. Each pass reads the fleet anew (level-triggered), so a half-done pass is finished
-/// by the next.
+/// runs out; then, if asked, until every guest is ready. Each pass reads the fleet anew
+/// (level-triggered), so a half-done pass is finished by the next.
 public struct Converger: Sendable {
-    public let connections: FleetConnections
-    public let executor: Executor
-
-    public init(connections: FleetConnections, hostLimits: [String: HostLimits], limits: ExecutionLimits = ExecutionLimits()) {
-        self.connections = connections
-        executor = Executor(hosts: connections.drivers, hostLimits: hostLimits, limits: limits)
+    /// What "done" means.
+    public enum Goal: Sendable {
+        /// Every VM defined and running (or stopped, as its set says).
+        case running
+        /// Every VM also ready: for `readiness: agent` templates, its guest has said so.
+        case ready
     }
 
-    public func converge(_ desired: DesiredState, timeout: Duration,
+    public let connections: FleetConnections
+    public let engine: Engine
+
+    public init(engine: Engine, connections: FleetConnections) {
+        self.engine = engine
+        self.connections = connections
+    }
+
+    public func converge(_ desired: DesiredState, timeout: Duration, goal: Goal = .running,
                          report: @escaping @Sendable (ConvergeEvent) -> Void = { _ in }) async -> ConvergeResult {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
+        let executor = engine.executor(connections.drivers)
         var result = ConvergeResult(converged: false, passes: 0, actionsRun: 0, failures: [], unschedulable: [],
                                     notes: [], fleet: ObservedFleet(hosts: []))
         while true {
@@ -52,9 +64,22 @@ public struct Converger: Sendable {
             result.unschedulable = plan.unschedulable
             result.notes = plan.notes
             if plan.isEmpty {
-                result.converged = plan.unschedulable.isEmpty
-                if !result.converged { result.stopReason = "\(plan.unschedulable.count) VMs could not be placed" }
-                return result
+                guard plan.unschedulable.isEmpty else {
+                    result.stopReason = "\(plan.unschedulable.count) VMs could not be placed"
+                    return result
+                }
+                let (ready, wanted) = Self.guests(desired, fleet)
+                if goal == .running || ready == wanted {
+                    result.converged = true
+                    return result
+                }
+                if clock.now >= deadline {
+                    result.stopReason = "timed out with \(ready) of \(wanted) guests ready"
+                    return result
+                }
+                report(.waitingForGuests(ready: ready, of: wanted))
+                try? await Task.sleep(for: .milliseconds(500))
+                continue
             }
             if clock.now >= deadline {
                 result.stopReason = "timed out with \(plan.actions.count) actions left"
@@ -68,5 +93,18 @@ public struct Converger: Sendable {
                 return result
             }
         }
+    }
+
+    /// Ready guests against wanted ones, over the sets that should run.
+    static func guests(_ desired: DesiredState, _ fleet: ObservedFleet) -> (ready: Int, wanted: Int) {
+        var ready = 0, wanted = 0
+        for set in desired.manifest.vmSets where !desired.removing.contains(set.metadata.name) && set.spec.runStrategy == .running {
+            let readiness = desired.manifest.template(named: set.spec.template)?.spec.readiness ?? .running
+            let tally = SetTally.of(set, readiness: readiness, image: desired.images[set.spec.template],
+                                    hosts: desired.manifest.hosts, fleet: fleet, unknown: 0)
+            ready += tally.readyAndUpdated
+            wanted += set.spec.replicas
+        }
+        return (ready, wanted)
     }
 }

@@ -5,9 +5,12 @@ import Libvirt
 
 /// What happened to an action, as the executor reports it.
 public enum ExecutionEvent: Sendable {
+    /// It holds its slots and is running.
     case started(Action)
     case progress(Action, TransferStats)
     case succeeded(Action, Duration)
+    /// A template copy that another plan was already making; this one waited for it.
+    case joined(Action, Duration)
     /// A failure; `retrying` says whether another attempt follows.
     case failed(Action, HostError, retrying: Bool)
     /// Not run because an action it depends on failed.
@@ -16,7 +19,7 @@ public enum ExecutionEvent: Sendable {
 
 /// Limits on how much runs at once.
 public struct ExecutionLimits: Sendable {
-    /// Actions in flight over the whole fleet.
+    /// Actions in flight over the whole fleet, across every plan being carried out.
     public var global: Int
     /// Attempts per action for transient failures (a lost connection, a busy pool).
     public var attempts: Int
@@ -30,29 +33,17 @@ public struct ExecutionLimits: Sendable {
     }
 }
 
-/// Per-host limits, from the Host objects.
-public struct HostLimits: Sendable {
-    public var parallel: Int
-    public var transfers: Int
-
-    public init(parallel: Int, transfers: Int) {
-        self.parallel = parallel
-        self.transfers = transfers
-    }
-}
-
-/// Carries out a plan: actions in dependency order, in parallel under a global limit and each
-/// host's own limits (operations, and template transfers). A failed action stops only what
-/// depends on it; every other host and VM goes on.
+/// Carries out a plan: actions in dependency order, each under its engine's shared slots (the
+/// global limit, and each host's `maxParallel` and `maxTransfers`), so any number of executors
+/// running at once never overrun a host. A failed action stops only what depends on it; every
+/// other host and VM goes on. Template copies are single-flight per (host, digest).
 public struct Executor: Sendable {
     public let hosts: [String: any HostDriver]
-    public let hostLimits: [String: HostLimits]
-    public let limits: ExecutionLimits
+    let engine: Engine
 
-    public init(hosts: [String: any HostDriver], hostLimits: [String: HostLimits], limits: ExecutionLimits = ExecutionLimits()) {
+    init(hosts: [String: any HostDriver], engine: Engine) {
         self.hosts = hosts
-        self.hostLimits = hostLimits
-        self.limits = limits
+        self.engine = engine
     }
 
     public struct Outcome: Sendable {
@@ -60,6 +51,8 @@ public struct Executor: Sendable {
         public var failed: [Int: HostError] = [:]
         public var skipped: [Int] = []
         public var allSucceeded: Bool { failed.isEmpty && skipped.isEmpty }
+
+        public init() {}
     }
 
     public func run(_ plan: Plan, report: @escaping @Sendable (ExecutionEvent) -> Void = { _ in }) async -> Outcome {
@@ -67,15 +60,10 @@ public struct Executor: Sendable {
         var waiting = plan.actions
         var succeeded: Set<Int> = []
         var failedOrSkipped: Set<Int> = []
-        var running = 0
-        var runningPerHost: [String: Int] = [:]
-        var transfersPerHost: [String: Int] = [:]
-
-        func limit(_ host: String) -> HostLimits { hostLimits[host] ?? HostLimits(parallel: 4, transfers: 1) }
 
         await withTaskGroup(of: (Action, Result<Void, HostError>).self) { group in
             while true {
-                // Skip what can no longer run; start what is ready, within the limits.
+                // Skip what can no longer run; start what is ready (it then waits for its slots).
                 var index = 0
                 while index < waiting.count {
                     let action = waiting[index]
@@ -86,27 +74,15 @@ public struct Executor: Sendable {
                         report(.skipped(action, because: blocker))
                         continue
                     }
-                    let isTransfer = if case .copyTemplate = action.kind { true } else { false }
-                    let ready = action.dependsOn.allSatisfy(succeeded.contains)
-                        && running < limits.global
-                        && runningPerHost[action.host, default: 0] < limit(action.host).parallel
-                        && (!isTransfer || transfersPerHost[action.host, default: 0] < limit(action.host).transfers)
-                    guard ready else {
+                    guard action.dependsOn.allSatisfy(succeeded.contains) else {
                         index += 1
                         continue
                     }
                     waiting.remove(at: index)
-                    running += 1
-                    runningPerHost[action.host, default: 0] += 1
-                    if isTransfer { transfersPerHost[action.host, default: 0] += 1 }
-                    report(.started(action))
-                    group.addTask { (action, await attempt(action, report: report)) }
+                    group.addTask { (action, await run(action, report: report)) }
                 }
 
                 guard let (action, result) = await group.next() else { break }
-                running -= 1
-                runningPerHost[action.host, default: 0] -= 1
-                if case .copyTemplate = action.kind { transfersPerHost[action.host, default: 0] -= 1 }
                 switch result {
                 case .success:
                     succeeded.insert(action.id)
@@ -120,27 +96,60 @@ public struct Executor: Sendable {
         return outcome
     }
 
-    /// Runs one action, retrying transient failures with exponential backoff.
-    private func attempt(_ action: Action, report: @escaping @Sendable (ExecutionEvent) -> Void) async -> Result<Void, HostError> {
+    /// Runs one action; a template copy already under way for the same host and digest is
+    /// joined instead of started again.
+    private func run(_ action: Action, report: @escaping @Sendable (ExecutionEvent) -> Void) async -> Result<Void, HostError> {
         guard let host = hosts[action.host] else {
             let error = HostError(host: action.host, object: action.summary, cause: "not connected", transient: false)
             report(.failed(action, error, retrying: false))
             return .failure(error)
         }
+        guard case let .copyTemplate(image) = action.kind else {
+            return await attempts(action, on: host, report: report)
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let joined = try await engine.copies.run(CopyKey(host: action.host, digest: image.digest)) {
+                try await attempts(action, on: host, report: report).get()
+            }
+            if joined { report(.joined(action, clock.now - start)) }
+            return .success(())
+        } catch {
+            let hostError = error as? HostError
+                ?? HostError(host: action.host, object: action.summary, cause: String(describing: error), transient: false)
+            return .failure(hostError)
+        }
+    }
+
+    /// Runs one action under its slots, retrying transient failures with exponential backoff
+    /// (the slots are let go while it waits to retry).
+    private func attempts(_ action: Action, on host: any HostDriver,
+                          report: @escaping @Sendable (ExecutionEvent) -> Void) async -> Result<Void, HostError> {
+        let isTransfer = if case .copyTemplate = action.kind { true } else { false }
+        let limits = engine.limits
         var delay = limits.backoff
         for attempt in 1...max(1, limits.attempts) {
-            let clock = ContinuousClock()
-            let start = clock.now
-            do {
-                try await host.perform(action) { stats in report(.progress(action, stats)) }
-                report(.succeeded(action, clock.now - start))
+            let result: Result<Duration, HostError> = await engine.slots.withSlot(host: action.host, transfer: isTransfer) {
+                report(.started(action))
+                let clock = ContinuousClock()
+                let start = clock.now
+                do {
+                    try await host.perform(action) { stats in report(.progress(action, stats)) }
+                    return .success(clock.now - start)
+                } catch {
+                    return .failure(error as? HostError
+                        ?? HostError(host: action.host, object: action.summary, cause: String(describing: error), transient: false))
+                }
+            }
+            switch result {
+            case let .success(duration):
+                report(.succeeded(action, duration))
                 return .success(())
-            } catch {
-                let hostError = error as? HostError
-                    ?? HostError(host: action.host, object: action.summary, cause: String(describing: error), transient: false)
-                let retrying = hostError.transient && attempt < limits.attempts
-                report(.failed(action, hostError, retrying: retrying))
-                guard retrying else { return .failure(hostError) }
+            case let .failure(error):
+                let retrying = error.transient && attempt < limits.attempts
+                report(.failed(action, error, retrying: retrying))
+                guard retrying else { return .failure(error) }
                 try? await Task.sleep(for: delay)
                 delay *= 2
             }

@@ -13,31 +13,6 @@ public struct FleetConnections: Sendable {
         self.unreachable = unreachable
     }
 
-    /// Connects to every host at once; a host that does not answer is reported, not fatal.
-    public static func connect(_ hosts: [Host]) async -> FleetConnections {
-        await withTaskGroup(of: (String, Result<any HostDriver, Error>).self) { group in
-            for host in hosts {
-                group.addTask {
-                    do {
-                        let driver = try await LibvirtHost.connect(
-                            name: host.metadata.name, uri: host.spec.uri, pool: host.spec.pool, lanes: host.spec.maxParallel)
-                        return (host.metadata.name, .success(driver))
-                    } catch {
-                        return (host.metadata.name, .failure(error))
-                    }
-                }
-            }
-            var connections = FleetConnections(drivers: [:])
-            for await (name, result) in group {
-                switch result {
-                case let .success(driver): connections.drivers[name] = driver
-                case let .failure(error): connections.unreachable[name] = String(describing: error)
-                }
-            }
-            return connections
-        }
-    }
-
     /// Observes every host at once.
     public func observe() async -> ObservedFleet {
         let observed = await withTaskGroup(of: ObservedHost.self) { group in

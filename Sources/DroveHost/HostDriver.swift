@@ -1,14 +1,35 @@
 import DrovePlan
 import Libvirt
 
-/// One host as the executor drives it: observe it, carry out one action on it.
-/// `LibvirtHost` is the real one; tests of the engine use an in-memory one.
+/// Something a host says on its own: a domain changed, or the connection closed.
+public enum HostEvent: Sendable, Equatable {
+    /// A domain was defined, undefined, started, stopped…, or its guest agent came or went.
+    case domain(name: String, kind: DomainEvent.Kind)
+    /// The connection is gone (the stream ends after this).
+    case closed(reason: String)
+}
+
+/// One domain as read on its own (after an event named it).
+public enum DomainObservation: Sendable, Equatable {
+    case drove(ObservedVM)
+    /// A domain without Drove's metadata.
+    case foreign
+    /// No such domain.
+    case absent
+}
+
+/// One host as the engine drives it: observe it, carry out one action on it, hear what changes
+/// on it. `LibvirtHost` is the real one; tests use an in-memory one (DroveTestSupport).
 public protocol HostDriver: Sendable {
     var name: String { get }
     /// Reads the host's state. Never throws: a host that cannot be read is reported unreachable.
     func observe() async -> ObservedHost
+    /// Reads one domain, for an event that named it.
+    func observeDomain(_ name: String) async throws -> DomainObservation
     /// Carries out one action, tolerating a half-done earlier attempt at it.
     func perform(_ action: Action, progress: TransferProgress?) async throws
+    /// The host's events from now on, ending with `.closed` when the connection goes.
+    func events() async throws -> AsyncStream<HostEvent>
     func close() async
 }
 

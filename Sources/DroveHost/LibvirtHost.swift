@@ -2,12 +2,31 @@ import DroveManifest
 import DrovePlan
 import Foundation
 import Libvirt
+import Synchronization
 
 /// A libvirt host driven through the binding: observing it and carrying out plan actions.
+///
+/// Every call is a round trip to a daemon that may be far away, so it remembers what cannot
+/// change behind its back within one connection: the pool's handle, template copies it has
+/// verified complete (content-addressed names never change content), the paths of disks it made
+/// and the domains it defined itself.
 public final class LibvirtHost: HostDriver {
     public let name: String
     public let connection: Connection
     let poolName: String
+
+    private struct Known {
+        var pool: StoragePool?
+        /// Complete template copies by digest.
+        var templates: [String: StorageVolume] = [:]
+        /// Disk paths by volume name, for disks made here.
+        var disks: [String: String] = [:]
+        /// Domains defined here, by name: Drove's by construction.
+        var domains: [String: Domain] = [:]
+        var capabilities: (cpus: Int, memoryBytes: UInt64, offersKVM: Bool)?
+    }
+
+    private let known = Mutex(Known())
 
     /// Connects to the host; `lanes` bounds the libvirt calls in flight against it.
     ///
@@ -30,7 +49,26 @@ public final class LibvirtHost: HostDriver {
     }
 
     public func close() async {
+        known.withLock { $0 = Known() }
         await connection.close()
+    }
+
+    // MARK: Events
+
+    public func events() async throws -> AsyncStream<HostEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self, bufferingPolicy: .bufferingNewest(8192))
+        try await connection.onClose { reason in
+            continuation.yield(.closed(reason: "connection closed (\(reason))"))
+            continuation.finish()
+        }
+        let domainEvents = try await connection.domainEvents()
+        let forwarding = Task {
+            for await event in domainEvents {
+                continuation.yield(.domain(name: event.domainName, kind: event.kind))
+            }
+        }
+        continuation.onTermination = { _ in forwarding.cancel() }
+        return stream
     }
 
     // MARK: Observe
@@ -43,38 +81,25 @@ public final class LibvirtHost: HostDriver {
         }
     }
 
-    /// A bounded number of calls: four for the host, two lists of domains, one list of
-    /// volumes, and one XML read per domain (its metadata and agent state together).
+    /// A bounded number of calls: the host's size once per connection, free memory, one list of
+    /// volumes, one list of domains, and one XML read per domain (its metadata, agent state and
+    /// whether it runs, together).
     private func read() async throws -> ObservedHost {
-        let info = try await connection.nodeInfo()
+        let capabilities = try await hostCapabilities()
         // Advisory only (placement uses capacity and overcommit), and not every driver can tell:
         // libvirt's test driver with a node file of its own has no NUMA cells and fails the call.
         // A host that answers everything else is reachable, with its free memory unknown (0).
         let free = (try? await connection.freeMemory()) ?? 0
-        let offersKVM = try await connection.capabilities().offers("kvm")
-        let pool = try await requirePool()
-        let volumeNames = try await pool.volumeNames()
-        let running = Set(try await connection.listAllDomains(activeOnly: true).map(\.name))
+        let volumeNames = try await requirePool().volumeNames()
 
         var vms: [String: ObservedVM] = [:]
         var foreign: Set<String> = []
         for domain in try await connection.listAllDomains() {
-            let snapshot: DomainSnapshot
-            do {
-                snapshot = DomainSnapshot(xml: try await domain.xml())
-            } catch let error as LibvirtError where error.isNoDomain {
-                continue // undefined between the listing and this read
+            switch try await observe(domain) {
+            case let .drove(vm): vms[vm.name] = vm
+            case .foreign: foreign.insert(domain.name)
+            case .absent: continue // undefined between the listing and this read
             }
-            guard let record = snapshot.metadata else {
-                foreign.insert(domain.name)
-                continue
-            }
-            let isRunning = running.contains(domain.name)
-            vms[domain.name] = ObservedVM(
-                name: domain.name, set: record.set, ordinal: record.ordinal, specHash: record.specHash,
-                templateDigest: record.templateDigest, volume: record.volume, vcpus: record.vcpus,
-                memoryBytes: record.memoryBytes, state: isRunning ? .running : .stopped,
-                ready: isRunning && snapshot.agentConnected == true)
         }
 
         var templates: [String: TemplateCopy] = [:]
@@ -91,15 +116,48 @@ public final class LibvirtHost: HostDriver {
         for digest in ready where templates[digest] != nil { templates[digest]?.complete = true }
         let used = Set(vms.values.map(\.volume))
 
-        return ObservedHost(name: name, cpus: info.cpus, memoryBytes: info.memoryBytes, freeMemoryBytes: free,
-                            offersKVM: offersKVM, templates: templates, vms: vms, foreignDomains: foreign,
+        return ObservedHost(name: name, cpus: capabilities.cpus, memoryBytes: capabilities.memoryBytes, freeMemoryBytes: free,
+                            offersKVM: capabilities.offersKVM, templates: templates, vms: vms, foreignDomains: foreign,
                             strayVolumes: disks.subtracting(used))
     }
 
+    public func observeDomain(_ name: String) async throws -> DomainObservation {
+        guard let domain = try await connection.domain(named: name) else { return .absent }
+        return try await observe(domain)
+    }
+
+    /// One XML read: ownership, whether it runs, whether its guest opened the agent channel.
+    private func observe(_ domain: Domain) async throws -> DomainObservation {
+        let snapshot: DomainSnapshot
+        do {
+            snapshot = DomainSnapshot(xml: try await domain.xml())
+        } catch let error as LibvirtError where error.isNoDomain {
+            return .absent
+        }
+        guard let record = snapshot.metadata else { return .foreign }
+        return .drove(ObservedVM(
+            name: domain.name, set: record.set, ordinal: record.ordinal, specHash: record.specHash,
+            templateDigest: record.templateDigest, volume: record.volume, vcpus: record.vcpus,
+            memoryBytes: record.memoryBytes, state: snapshot.isRunning ? .running : .stopped,
+            ready: snapshot.isRunning && snapshot.agentConnected == true))
+    }
+
+    /// CPUs, memory and whether `kvm` is offered: they do not change while a daemon runs.
+    private func hostCapabilities() async throws -> (cpus: Int, memoryBytes: UInt64, offersKVM: Bool) {
+        if let cached = known.withLock({ $0.capabilities }) { return cached }
+        let info = try await connection.nodeInfo()
+        let offersKVM = try await connection.capabilities().offers("kvm")
+        let capabilities = (cpus: info.cpus, memoryBytes: info.memoryBytes, offersKVM: offersKVM)
+        known.withLock { $0.capabilities = capabilities }
+        return capabilities
+    }
+
     private func requirePool() async throws -> StoragePool {
+        if let pool = known.withLock({ $0.pool }) { return pool }
         guard let pool = try await connection.storagePool(named: poolName) else {
             throw HostError(host: name, object: "pool \(poolName)", cause: "no such storage pool", transient: false)
         }
+        known.withLock { $0.pool = pool }
         return pool
     }
 
@@ -120,34 +178,52 @@ public final class LibvirtHost: HostDriver {
         } catch let error as HostError {
             throw error
         } catch let error as LibvirtError {
-            throw HostError(host: name, object: error.object ?? action.summary, cause: error.description,
-                            transient: error.isConnectionLost || error.message.contains("asynchronous jobs running"))
+            // A handle may have gone stale (a pool or domain redefined behind Drove's back).
+            if error.isNoStoragePool || error.isNoDomain || error.isNoStorageVolume { forgetHandles() }
+            throw HostError(host: name, object: error.object ?? action.summary, cause: error.description, transient: error.isTransient)
         } catch {
             throw HostError(host: name, object: action.summary, cause: String(describing: error), transient: false)
         }
     }
 
+    private func forgetHandles() {
+        known.withLock { known in
+            known.pool = nil
+            known.templates = [:]
+            known.domains = [:]
+        }
+    }
+
     /// Uploads the template, then writes the ready marker. A copy without its marker is partial
-    /// (an upload that was cut off) and is replaced, never used.
+    /// (an upload that was cut off) and is replaced, never used. Within one process a copy is
+    /// never made twice at once (the engine's single flight), so a copy without its marker
+    /// here is one that was cut off.
     private func copy(_ template: TemplateImage, progress: TransferProgress?) async throws {
         let pool = try await requirePool()
         let marker = Naming.templateReadyMarker(digest: template.digest)
-        if try await pool.volume(named: marker) != nil, try await pool.volume(named: template.volume) != nil { return }
-        if let partial = try await pool.volume(named: template.volume) { try await partial.delete() }
+        let existing = try await pool.volume(named: template.volume)
+        if let existing, try await pool.volume(named: marker) != nil {
+            known.withLock { $0.templates[template.digest] = existing }
+            return
+        }
+        if let existing { try await existing.delete() }
         if let staleMarker = try await pool.volume(named: marker) { try await staleMarker.delete() }
 
         let volume = try await pool.createVolume(xml: VolumeXML.image(
             name: template.volume, format: template.format, capacity: max(template.virtualBytes, template.fileBytes)))
         try await volume.upload(from: template.path, progress: progress)
         _ = try await pool.createVolume(xml: VolumeXML.marker(name: marker))
+        known.withLock { $0.templates[template.digest] = volume }
     }
 
     private func completeTemplate(_ template: TemplateImage, in pool: StoragePool) async throws -> StorageVolume {
+        if let volume = known.withLock({ $0.templates[template.digest] }) { return volume }
         guard try await pool.volume(named: Naming.templateReadyMarker(digest: template.digest)) != nil,
               let volume = try await pool.volume(named: template.volume) else {
             throw HostError(host: name, object: "template \(template.name)",
                             cause: "no complete copy of \(template.volume) in pool \(poolName)", transient: true)
         }
+        known.withLock { $0.templates[template.digest] = volume }
         return volume
     }
 
@@ -156,35 +232,53 @@ public final class LibvirtHost: HostDriver {
     private func createDisk(_ vm: VMInstance) async throws {
         let pool = try await requirePool()
         let template = try await completeTemplate(vm.template, in: pool)
-        if let stale = try await pool.volume(named: vm.volume) { try await stale.delete() }
-        switch vm.clone {
-        case .linked:
-            _ = try await pool.createVolume(xml: VolumeXML.overlay(
-                name: vm.volume, capacity: vm.template.virtualBytes, backingPath: template.path,
-                backingFormat: vm.template.format))
-        case .full:
-            _ = try await pool.createVolume(
-                xml: VolumeXML.image(name: vm.volume, format: "qcow2", capacity: vm.template.virtualBytes),
-                copying: template)
+        let make: @Sendable () async throws -> StorageVolume = {
+            switch vm.clone {
+            case .linked:
+                try await pool.createVolume(xml: VolumeXML.overlay(
+                    name: vm.volume, capacity: vm.template.virtualBytes, backingPath: template.path,
+                    backingFormat: vm.template.format))
+            case .full:
+                try await pool.createVolume(
+                    xml: VolumeXML.image(name: vm.volume, format: "qcow2", capacity: vm.template.virtualBytes),
+                    copying: template)
+            }
         }
+        let disk: StorageVolume
+        do {
+            disk = try await make()
+        } catch let error as LibvirtError where error.isVolumeExists {
+            try await pool.volume(named: vm.volume)?.delete()
+            disk = try await make()
+        }
+        known.withLock { $0.disks[vm.volume] = disk.path }
     }
 
     private func define(_ vm: VMInstance) async throws {
         if let existing = try await connection.domain(named: vm.name) {
             try await requireOwned(existing)
         }
-        let pool = try await requirePool()
-        guard let disk = try await pool.volume(named: vm.volume) else {
-            throw HostError(host: name, object: "vm \(vm.name)", cause: "its disk \(vm.volume) is missing", transient: true)
+        let diskPath: String
+        if let path = known.withLock({ $0.disks[vm.volume] }) {
+            diskPath = path
+        } else {
+            guard let disk = try await requirePool().volume(named: vm.volume) else {
+                throw HostError(host: name, object: "vm \(vm.name)", cause: "its disk \(vm.volume) is missing", transient: true)
+            }
+            diskPath = disk.path
         }
         let definition = DomainDefinition(
             name: vm.name, domainType: vm.domainType, vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory,
-            cpuMode: DomainDefinition.CPUMode(rawValue: vm.resources.cpuMode.rawValue) ?? .default, diskPath: disk.path,
+            cpuMode: DomainDefinition.CPUMode(rawValue: vm.resources.cpuMode.rawValue) ?? .default, diskPath: diskPath,
             diskFormat: "qcow2", network: network(vm.network),
             metadata: VMMetadata(set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
                                  templateDigest: vm.template.digest, volume: vm.volume,
                                  vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory))
-        _ = try await connection.defineDomain(xml: definition.xml())
+        let domain = try await connection.defineDomain(xml: definition.xml())
+        known.withLock { known in
+            known.domains[vm.name] = domain
+            known.disks[vm.volume] = nil
+        }
     }
 
     private func network(_ network: Network) -> DomainDefinition.Network {
@@ -195,7 +289,9 @@ public final class LibvirtHost: HostDriver {
         }
     }
 
+    /// A Drove domain: one defined here, or one whose metadata says so.
     private func ownedDomain(_ vm: String) async throws -> Domain? {
+        if let domain = known.withLock({ $0.domains[vm] }) { return domain }
         guard let domain = try await connection.domain(named: vm) else { return nil }
         try await requireOwned(domain)
         return domain
@@ -209,12 +305,16 @@ public final class LibvirtHost: HostDriver {
         }
     }
 
+    /// Starts the domain; one already running is what was asked for.
     private func start(_ vm: String) async throws {
         guard let domain = try await ownedDomain(vm) else {
             throw HostError(host: name, object: "vm \(vm)", cause: "is not defined", transient: true)
         }
-        if try await domain.isActive() { return }
-        try await domain.start()
+        do {
+            try await domain.start()
+        } catch let error as LibvirtError where error.isOperationInvalid {
+            if try await !domain.isActive() { throw error }
+        }
     }
 
     /// Asks the guest to power off, and pulls the plug if it has not within 10 seconds.
@@ -229,23 +329,40 @@ public final class LibvirtHost: HostDriver {
     }
 
     private func remove(_ vm: String) async throws {
-        guard let domain = try await ownedDomain(vm) else { return }
-        if try await domain.isActive() {
-            do { try await domain.destroy() } catch let error as LibvirtError where error.isOperationInvalid {}
+        let cached = known.withLock { $0.domains.removeValue(forKey: vm) }
+        let domain: Domain
+        if let cached {
+            domain = cached
+        } else {
+            guard let found = try await ownedDomain(vm) else { return }
+            domain = found
         }
-        try await domain.undefine()
+        do {
+            try await domain.destroy()
+        } catch let error as LibvirtError where error.isOperationInvalid {
+            // not running
+        } catch let error as LibvirtError where error.isNoDomain {
+            return
+        }
+        do {
+            try await domain.undefine()
+        } catch let error as LibvirtError where error.isNoDomain {
+            return
+        }
     }
 
     private func deleteVolume(_ volume: String) async throws {
         guard Naming.classify(volume: volume) == .disk else {
             throw HostError(host: name, object: "volume \(volume)", cause: "is not a Drove disk", transient: false)
         }
+        known.withLock { _ = $0.disks.removeValue(forKey: volume) }
         try await requirePool().volume(named: volume)?.delete()
     }
 
     /// Deletes the marker first: a crash in between leaves an unmarked (partial) copy, which
     /// nothing uses and the next prune removes.
     private func deleteTemplate(digest: String, volume: String) async throws {
+        known.withLock { _ = $0.templates.removeValue(forKey: digest) }
         let pool = try await requirePool()
         try await pool.volume(named: Naming.templateReadyMarker(digest: digest))?.delete()
         try await pool.volume(named: volume)?.delete()

@@ -154,13 +154,14 @@ struct ObjectDecoder {
             }
         }
         let format = reader.choice(spec, "format", DiskFormat.self)
+        let readiness = reader.choice(spec, "readiness", Readiness.self)
         var precopy = Precopy()
         if let fields = reader.section(spec, "precopy", allowed: FieldNames.precopy) {
             precopy.policy = reader.choice(fields, "policy", PrecopyPolicy.self) ?? precopy.policy
             precopy.hostSelector = reader.labels(fields, "hostSelector").map { LabelSelector($0) }
         }
         guard reader.diagnostics.count == problemsBefore, let source else { return nil }
-        return TemplateSpec(source: source, format: format ?? .qcow2, precopy: precopy)
+        return TemplateSpec(source: source, format: format ?? .qcow2, precopy: precopy, readiness: readiness ?? .running)
     }
 
     private func resolve(_ path: String) -> String {

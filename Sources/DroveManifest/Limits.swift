@@ -26,7 +26,7 @@ enum FieldNames {
     static let metadata = ["name", "labels"]
     static let hostSpec = ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit"]
     static let overcommit = ["cpu", "memory"]
-    static let templateSpec = ["source", "format", "precopy"]
+    static let templateSpec = ["source", "format", "precopy", "readiness"]
     static let templateSource = ["path"]
     static let precopy = ["policy", "hostSelector"]
     static let vmSetSpec = ["replicas", "template", "clone", "resources", "network", "placement", "updateStrategy", "runStrategy"]

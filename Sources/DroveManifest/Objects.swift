@@ -163,12 +163,23 @@ public struct TemplateSpec: Sendable, Hashable {
     public var source: TemplateSource
     public var format: DiskFormat
     public var precopy: Precopy
+    public var readiness: Readiness
 
-    public init(source: TemplateSource, format: DiskFormat = .qcow2, precopy: Precopy = Precopy()) {
+    public init(source: TemplateSource, format: DiskFormat = .qcow2, precopy: Precopy = Precopy(), readiness: Readiness = .running) {
         self.source = source
         self.format = format
         self.precopy = precopy
+        self.readiness = readiness
     }
+}
+
+/// How Drove can tell that a guest made from a template is up.
+public enum Readiness: String, Sendable, Hashable, CaseIterable {
+    /// The image opens the QEMU guest agent channel once it has booted (qemu-guest-agent, or
+    /// anything that opens `org.qemu.guest_agent.0`): a VM is ready when its guest has.
+    case agent
+    /// The image gives no sign: a VM is ready once it runs.
+    case running
 }
 
 // MARK: - VMSet

@@ -47,6 +47,8 @@ public enum ManifestSchema {
                 "source": ref("TemplateSource"),
                 "format": choice(DiskFormat.self, default: .qcow2, "Image format, named explicitly so QEMU never probes it."),
                 "precopy": ref("Precopy"),
+                "readiness": choice(Readiness.self, default: .running,
+                                    "agent: the image opens the QEMU guest agent channel once booted, and a VM is ready when its guest has; running: a VM is ready once it runs."),
             ]),
             "TemplateSource": object(FieldNames.templateSource, required: ["path"], description: "Where the image file is.", [
                 "path": ["type": "string", "minLength": 1,

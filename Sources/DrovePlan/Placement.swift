@@ -133,6 +133,7 @@ struct Loads {
 }
 
 struct PlacementFailure: Error {
+    let cause: Unschedulable.Cause
     let text: String
 }
 
@@ -155,7 +156,8 @@ extension Planner {
         guard !candidates.positions.isEmpty else {
             let selector = placement.hostSelector.matchLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             let what = selector.isEmpty ? "no host is declared" : "no host matches hostSelector \(selector.joined(separator: ","))"
-            return .failure(PlacementFailure(text: candidates.matching == 0 ? what : "all \(candidates.matching) matching hosts are unreachable"))
+            return .failure(candidates.matching == 0 ? PlacementFailure(cause: .noMatchingHost, text: what)
+                : PlacementFailure(cause: .matchingHostsUnreachable, text: "all \(candidates.matching) matching hosts are unreachable"))
         }
         if let best = loads.best(among: candidates.positions, vm: vm, set: setName, resources: set.spec.resources,
                                  maxPerHost: placement.maxPerHost, spread: placement.spread == .hosts, digest: digest) {
@@ -166,7 +168,7 @@ extension Planner {
             loads.hosts[position].misfit(vm: vm, count: counts[position], resources: set.spec.resources, maxPerHost: placement.maxPerHost)
         }
         let shown = misfits.prefix(3).joined(separator: "; ") + (misfits.count > 3 ? "; and \(misfits.count - 3) more" : "")
-        return .failure(PlacementFailure(text: "no matching host has room: \(shown)"))
+        return .failure(PlacementFailure(cause: .noRoom, text: "no matching host has room: \(shown)"))
     }
 
     /// The candidates of `set`, worked out once per pass.

@@ -19,11 +19,29 @@ public struct Plan: Sendable, Equatable {
 }
 
 public struct Unschedulable: Sendable, Equatable {
+    /// Why a replica was not placed, for code to decide on (never parsed out of `reason`).
+    public enum Cause: String, Sendable, Equatable {
+        /// Its template's file could not be read.
+        case templateUnreadable
+        /// It may still run on a host that does not answer; without fencing it is not made
+        /// elsewhere.
+        case mayBeOnUnreachableHost
+        /// No declared host matches its set's selector.
+        case noMatchingHost
+        /// Every matching host is unreachable.
+        case matchingHostsUnreachable
+        /// No matching host has room (capacity, overcommit, maxPerHost).
+        case noRoom
+    }
+
     public var vm: String
+    public var cause: Cause
+    /// For people: the cause in detail, naming hosts.
     public var reason: String
 
-    public init(vm: String, reason: String) {
+    public init(vm: String, cause: Cause, reason: String) {
         self.vm = vm
+        self.cause = cause
         self.reason = reason
     }
 }

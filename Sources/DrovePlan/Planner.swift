@@ -99,7 +99,7 @@ struct Planner {
         let spec = set.spec
         guard let image = desired.images[spec.template] else {
             for ordinal in 0..<spec.replicas where !found.contains(where: { $0.vm.ordinal == ordinal }) {
-                unschedulable.append(Unschedulable(vm: Naming.vmName(set: name, ordinal: ordinal),
+                unschedulable.append(Unschedulable(vm: Naming.vmName(set: name, ordinal: ordinal), cause: .templateUnreadable,
                                                    reason: "template \(spec.template) could not be read"))
             }
             return
@@ -158,7 +158,7 @@ struct Planner {
         for ordinal in missing.sorted() {
             if replaced[ordinal] == nil, let dark = unreachable.first {
                 unschedulable.append(Unschedulable(
-                    vm: Naming.vmName(set: name, ordinal: ordinal),
+                    vm: Naming.vmName(set: name, ordinal: ordinal), cause: .mayBeOnUnreachableHost,
                     reason: "unknown: may be on unreachable host \(dark.metadata.name); not created elsewhere"))
                 continue
             }
@@ -181,7 +181,7 @@ struct Planner {
         let vmName = Naming.vmName(set: set.metadata.name, ordinal: ordinal)
         let placement = place(vmName, set: set, digest: image.digest)
         guard case let .success(hostName) = placement else {
-            if case let .failure(reason) = placement { unschedulable.append(Unschedulable(vm: vmName, reason: reason.text)) }
+            if case let .failure(reason) = placement { unschedulable.append(Unschedulable(vm: vmName, cause: reason.cause, reason: reason.text)) }
             return
         }
         let host = hostsByName[hostName]!
@@ -202,10 +202,15 @@ struct Planner {
     }
 
     func domainType(_ host: Host) -> String {
+        Self.domainType(host, observed: reachable(host.metadata.name))
+    }
+
+    /// The domain type VMs get on `host`: its setting, or for `auto` what it offers.
+    static func domainType(_ host: Host, observed: ObservedHost?) -> String {
         switch host.spec.domainType {
         case .kvm: "kvm"
         case .qemu: "qemu"
-        case .auto: reachable(host.metadata.name)?.offersKVM == true ? "kvm" : "qemu"
+        case .auto: observed?.offersKVM == true ? "kvm" : "qemu"
         }
     }
 

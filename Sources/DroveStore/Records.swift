@@ -45,6 +45,7 @@ struct StatusRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var observedGeneration: Int
     var counters: String
     var updatedAt: Int64
+    var details: String
 }
 
 struct ConditionRow: Codable, FetchableRecord, PersistableRecord, Sendable {

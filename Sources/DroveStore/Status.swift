@@ -3,8 +3,11 @@ import DroveManifest
 import GRDB
 
 public enum ConditionType: String, Sendable, Hashable, CaseIterable, Comparable {
-    /// The object is what its spec asks for (a VMSet: every replica running and ready).
+    /// The object is what its spec asks for (a VMSet: every replica ready and made from the
+    /// current spec).
     case ready = "Ready"
+    /// A VMSet has enough ready replicas to serve: at least `replicas - maxUnavailable`.
+    case available = "Available"
     /// The controller is working towards the spec.
     case progressing = "Progressing"
     /// Something failed and keeps the object from being ready.
@@ -34,6 +37,111 @@ public struct ConditionReport: Sendable, Hashable {
         self.reason = reason
         self.message = message
     }
+
+    /// The controller's way: a reason from the closed set below, never made from a message.
+    public init(_ status: ConditionStatus, _ reason: ConditionReason, _ message: String = "") {
+        self.init(status: status, reason: reason.rawValue, message: message)
+    }
+}
+
+/// Every reason the controller gives a condition. Clients may match on them; they are never
+/// derived from message text.
+public enum ConditionReason: String, Sendable, Hashable, CaseIterable {
+    // A VM set's Ready.
+    case allReplicasReady = "AllReplicasReady"
+    case replicasNotReady = "ReplicasNotReady"
+    case rollingOut = "RollingOut"
+    case hostUnreachable = "HostUnreachable"
+    case templateUnreadable = "TemplateUnreadable"
+    case unschedulable = "Unschedulable"
+    case deleting = "Deleting"
+    // A VM set's Available.
+    case minimumReplicasAvailable = "MinimumReplicasAvailable"
+    case tooFewReplicasAvailable = "TooFewReplicasAvailable"
+    // Progressing.
+    case reconciling = "Reconciling"
+    case waitingForGuests = "WaitingForGuests"
+    case converged = "Converged"
+    case copying = "Copying"
+    // Degraded.
+    case noProblems = "NoProblems"
+    case actionsFailed = "ActionsFailed"
+    case copyFailed = "CopyFailed"
+    // A Host's Ready.
+    case connected = "Connected"
+    case unreachable = "Unreachable"
+    // A Template's Ready.
+    case readable = "Readable"
+}
+
+/// Every reason the controller gives an event.
+public enum EventReason: String, Sendable, Hashable, CaseIterable {
+    case templateCopied = "TemplateCopied"
+    case templateCopyJoined = "TemplateCopyJoined"
+    case diskCreated = "DiskCreated"
+    case defined = "Defined"
+    case started = "Started"
+    case stopped = "Stopped"
+    case removed = "Removed"
+    case volumeDeleted = "VolumeDeleted"
+    case templateDeleted = "TemplateDeleted"
+    case actionFailed = "ActionFailed"
+    case deleted = "Deleted"
+    case hostConnected = "HostConnected"
+    case hostUnreachable = "HostUnreachable"
+    case guestReady = "GuestReady"
+}
+
+extension NewEvent {
+    public init(object: ObjectReference, host: String? = nil, type: EventType = .normal, reason: EventReason, message: String) {
+        self.init(object: object, host: host, type: type, reason: reason.rawValue, message: message)
+    }
+}
+
+/// What a status says beyond conditions and counters.
+public struct StatusDetails: Codable, Sendable, Hashable {
+    /// A VM set's readiness source: `agent` (its guests said so) or `running`.
+    public var readiness: String?
+    /// A template's copy on each host, by host name.
+    public var hosts: [String: TemplateCopyStatus]?
+
+    public init(readiness: String? = nil, hosts: [String: TemplateCopyStatus]? = nil) {
+        self.readiness = readiness
+        self.hosts = hosts
+    }
+}
+
+/// One template's copy on one host.
+public struct TemplateCopyStatus: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable, Hashable, CaseIterable {
+        case present = "Present"
+        case copying = "Copying"
+        case missing = "Missing"
+        case failed = "Failed"
+    }
+
+    public var state: State
+    /// Bytes sent so far (while copying).
+    public var bytes: UInt64?
+    /// The file's size.
+    public var totalBytes: UInt64?
+    public var bytesPerSecond: UInt64?
+    /// Why it failed, naming the host and libvirt's words.
+    public var message: String?
+
+    public init(state: State, bytes: UInt64? = nil, totalBytes: UInt64? = nil, bytesPerSecond: UInt64? = nil, message: String? = nil) {
+        self.state = state
+        self.bytes = bytes
+        self.totalBytes = totalBytes
+        self.bytesPerSecond = bytesPerSecond
+        self.message = message
+    }
+
+    /// Percent copied, while copying.
+    public var percent: Int? {
+        guard let bytes, let totalBytes, totalBytes > 0 else { return nil }
+        return Int(min(100, bytes * 100 / totalBytes))
+    }
 }
 
 /// A condition as stored.
@@ -52,6 +160,8 @@ public enum StatusCounter {
     public static let present = "present"
     public static let running = "running"
     public static let ready = "ready"
+    /// Made from the current spec.
+    public static let updated = "updated"
     public static let unknown = "unknown"
 }
 
@@ -63,11 +173,14 @@ public struct StatusUpdate: Sendable, Hashable {
     public var conditions: [ConditionType: ConditionReport]
     /// Free-form counters (see `StatusCounter` for a VMSet's).
     public var counters: [String: Int]
+    public var details: StatusDetails
 
-    public init(observedGeneration: Int, conditions: [ConditionType: ConditionReport] = [:], counters: [String: Int] = [:]) {
+    public init(observedGeneration: Int, conditions: [ConditionType: ConditionReport] = [:], counters: [String: Int] = [:],
+                details: StatusDetails = StatusDetails()) {
         self.observedGeneration = observedGeneration
         self.conditions = conditions
         self.counters = counters
+        self.details = details
     }
 }
 
@@ -78,6 +191,7 @@ public struct ObjectStatus: Sendable, Hashable {
     /// Ordered Ready, Progressing, Degraded.
     public var conditions: [Condition]
     public var counters: [String: Int]
+    public var details: StatusDetails
     /// When the status last changed.
     public var updatedAt: Date
 
@@ -113,17 +227,20 @@ extension Store {
                                             message: report.message, lastTransitionTime: time))
             }
             let status = ObjectStatus(reference: reference, observedGeneration: update.observedGeneration,
-                                      conditions: conditions, counters: update.counters, updatedAt: Millis.date(now))
+                                      conditions: conditions, counters: update.counters, details: update.details,
+                                      updatedAt: Millis.date(now))
             if let old, old.observedGeneration == status.observedGeneration, old.conditions == status.conditions,
-               old.counters == status.counters {
+               old.counters == status.counters, old.details == status.details {
                 return old
             }
             let key = (kind: reference.kind.rawValue, name: reference.name)
             try db.execute(sql: """
-                INSERT INTO status (kind, name, observedGeneration, counters, updatedAt) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO status (kind, name, observedGeneration, counters, updatedAt, details) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (kind, name) DO UPDATE SET
-                    observedGeneration = excluded.observedGeneration, counters = excluded.counters, updatedAt = excluded.updatedAt
-                """, arguments: [key.kind, key.name, update.observedGeneration, try JSONCoding.encode(update.counters), now])
+                    observedGeneration = excluded.observedGeneration, counters = excluded.counters, updatedAt = excluded.updatedAt,
+                    details = excluded.details
+                """, arguments: [key.kind, key.name, update.observedGeneration, try JSONCoding.encode(update.counters), now,
+                                 try JSONCoding.encode(update.details)])
             try db.execute(sql: "DELETE FROM condition WHERE kind = ? AND name = ?", arguments: [key.kind, key.name])
             for condition in conditions {
                 try ConditionRow(kind: key.kind, name: key.name, type: condition.type.rawValue, status: condition.status.rawValue,
@@ -155,6 +272,7 @@ extension Store {
             .sorted { $0.type < $1.type }
         return ObjectStatus(reference: reference, observedGeneration: row.observedGeneration, conditions: conditions,
                             counters: try JSONCoding.decode([String: Int].self, from: row.counters),
+                            details: try JSONCoding.decode(StatusDetails.self, from: row.details),
                             updatedAt: Millis.date(row.updatedAt))
     }
 

@@ -29,6 +29,33 @@ public enum CallStatistics {
 
     private static let calls = Atomic<Int>(0)
     private static let mutating = Mutex<[String: Int]>([:])
+    private static let inFlight = Mutex<[String: (now: Int, peak: Int)]>([:])
+
+    /// The most calls that changed the host at `uri` running at once since the last reset (the
+    /// proof that a host's `maxParallel` holds across everything the process does).
+    public static func peakMutatingInFlight(uri: String) -> Int {
+        inFlight.withLock { $0[uri]?.peak ?? 0 }
+    }
+
+    /// Forgets every host's peak (not the counts).
+    public static func resetPeaks() {
+        inFlight.withLock { state in
+            for key in state.keys { state[key]!.peak = state[key]!.now }
+        }
+    }
+
+    static func beginMutating(on uri: String) {
+        inFlight.withLock { state in
+            var entry = state[uri] ?? (0, 0)
+            entry.now += 1
+            entry.peak = max(entry.peak, entry.now)
+            state[uri] = entry
+        }
+    }
+
+    static func endMutating(on uri: String) {
+        inFlight.withLock { $0[uri]?.now -= 1 }
+    }
 
     public static func snapshot() -> Snapshot {
         Snapshot(calls: calls.load(ordering: .relaxed), mutating: mutating.withLock { $0 })

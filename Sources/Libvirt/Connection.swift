@@ -31,7 +31,7 @@ public final class Connection: Sendable {
     /// - Parameter lanes: how many calls may run against this connection at once.
     public static func open(_ uri: String, lanes: Int = 4, readOnly: Bool = false) async throws -> Connection {
         Runtime.prepare()
-        let lane = Lane(width: lanes)
+        let lane = Lane(width: lanes, label: uri)
         do {
             let handle = try await lane.run {
                 let pointer = readOnly ? virConnectOpenReadOnly(uri) : virConnectOpen(uri)
@@ -95,9 +95,9 @@ public final class Connection: Sendable {
     }
 
     /// Runs a call against the raw connection on this connection's lane.
-    func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+    func call<T: Sendable>(mutating operation: String? = nil, _ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
         let handle = self.handle
-        return try await lane.run { try body(handle.raw) }
+        return try await lane.run(mutating: operation) { try body(handle.raw) }
     }
 
     // MARK: Liveness

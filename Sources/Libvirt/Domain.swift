@@ -28,22 +28,19 @@ public final class Domain: LibvirtObject {
 
     /// Boots a defined domain (`virDomainCreate`).
     public func start() async throws {
-        CallStatistics.recordMutating("virDomainCreate")
-        try await check("virDomainCreate") { virDomainCreate($0) }
+        try await check("virDomainCreate", mutating: true) { virDomainCreate($0) }
     }
 
     /// Pulls the plug (`virDomainDestroy`): the domain stops at once, its definition stays.
     public func destroy() async throws {
-        CallStatistics.recordMutating("virDomainDestroy")
-        try await check("virDomainDestroy") { virDomainDestroy($0) }
+        try await check("virDomainDestroy", mutating: true) { virDomainDestroy($0) }
     }
 
     /// Presses the guest's ACPI power button; returns before the guest is off. (libvirt's
     /// default would first try the guest agent, and wait 5 s when the agent channel is open but
     /// no agent answers.)
     public func shutdown() async throws {
-        CallStatistics.recordMutating("virDomainShutdownFlags")
-        try await check("virDomainShutdownFlags") { virDomainShutdownFlags($0, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN.rawValue) }
+        try await check("virDomainShutdownFlags", mutating: true) { virDomainShutdownFlags($0, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN.rawValue) }
     }
 
     /// Removes the definition, with its managed save image, snapshot and checkpoint metadata and
@@ -51,11 +48,10 @@ public final class Domain: LibvirtObject {
     /// Drivers that know no NVRAM or checkpoints (such as `test:///`) refuse those flags; then
     /// the domain has none of either, and it is undefined with the flags the driver knows.
     public func undefine() async throws {
-        CallStatistics.recordMutating("virDomainUndefineFlags")
         let basic = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE.rawValue | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA.rawValue
         let full = basic | VIR_DOMAIN_UNDEFINE_NVRAM.rawValue | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA.rawValue
         let subject = self.subject
-        try await call { raw in
+        try await call(mutating: "virDomainUndefineFlags") { raw in
             if virDomainUndefineFlags(raw, full) == 0 { return }
             let error = LibvirtError.last("virDomainUndefineFlags", object: subject)
             guard error.code == Int32(VIR_ERR_INVALID_ARG.rawValue), error.message.contains("unsupported flags") else {
@@ -102,9 +98,8 @@ public final class Domain: LibvirtObject {
     /// Stores `xml` (one element) as this domain's metadata under `namespace`, written with
     /// the prefix `key`. It goes into the persistent definition, and the live one if running.
     public func setMetadata(_ xml: String, key: String, namespace: String) async throws {
-        CallStatistics.recordMutating("virDomainSetMetadata")
         let subject = self.subject
-        try await call { raw in
+        try await call(mutating: "virDomainSetMetadata") { raw in
             var flags = VIR_DOMAIN_AFFECT_CONFIG.rawValue
             if virDomainIsActive(raw) == 1 { flags |= VIR_DOMAIN_AFFECT_LIVE.rawValue }
             if virDomainSetMetadata(raw, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), xml, key, namespace, flags) < 0 {
@@ -182,8 +177,7 @@ extension Connection {
 
     /// Defines (or redefines) a persistent domain from XML (`virDomainDefineXML`).
     public func defineDomain(xml: String) async throws -> Domain {
-        CallStatistics.recordMutating("virDomainDefineXML")
-        let handle: CHandle = try await call { conn in
+        let handle: CHandle = try await call(mutating: "virDomainDefineXML") { conn in
             guard let raw = virDomainDefineXML(conn, xml) else { throw LibvirtError.last("virDomainDefineXML") }
             return CHandle(raw: raw)
         }

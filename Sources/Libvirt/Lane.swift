@@ -9,18 +9,29 @@ import NIOPosix
 final class Lane: Sendable {
     private let pool: NIOThreadPool
     private let closed = Locked(false)
+    /// Names the host in call statistics: the connection's URI.
+    let label: String
 
-    init(width: Int) {
+    init(width: Int, label: String) {
         pool = NIOThreadPool(numberOfThreads: max(1, width))
         pool.start()
+        self.label = label
     }
 
     /// Runs `body` on one of the lane's threads. The body reads libvirt's last error itself, in
     /// the same synchronous closure as the failing call, because that error is thread-local.
-    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    /// `mutating` names a call that changes the host, counted by name and while it runs.
+    func run<T: Sendable>(mutating operation: String? = nil, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         guard !closed.withLock({ $0 }) else { throw Self.closedError }
         CallStatistics.recordCall()
-        return try await pool.runIfActive(body)
+        guard let operation else { return try await pool.runIfActive(body) }
+        CallStatistics.recordMutating(operation)
+        let label = label
+        return try await pool.runIfActive {
+            CallStatistics.beginMutating(on: label)
+            defer { CallStatistics.endMutating(on: label) }
+            return try body()
+        }
     }
 
     func shutdown() async {

@@ -45,6 +45,17 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
     public var isNoMetadata: Bool { code == Int32(VIR_ERR_NO_DOMAIN_METADATA.rawValue) }
     public var isOperationInvalid: Bool { code == Int32(VIR_ERR_OPERATION_INVALID.rawValue) }
     public var isUnsupported: Bool { code == Int32(VIR_ERR_NO_SUPPORT.rawValue) }
+    public var isVolumeExists: Bool { code == Int32(VIR_ERR_STORAGE_VOL_EXIST.rawValue) }
+
+    /// Worth trying again: the connection dropped, or the storage driver was busy with another
+    /// job on the pool or volume ("pool has asynchronous jobs running", "volume is still being
+    /// allocated"), which libvirt reports as an internal error or an invalid operation from its
+    /// storage domain.
+    public var isTransient: Bool {
+        isConnectionLost
+            || domain == Int32(VIR_FROM_STORAGE.rawValue)
+            && (code == Int32(VIR_ERR_INTERNAL_ERROR.rawValue) || code == Int32(VIR_ERR_OPERATION_INVALID.rawValue))
+    }
     /// The connection to the daemon is gone (a dead host, a closed socket).
     public var isConnectionLost: Bool {
         code == Int32(VIR_ERR_SYSTEM_ERROR.rawValue) && domain == Int32(VIR_FROM_RPC.rawValue)

@@ -8,15 +8,16 @@ protocol LibvirtObject: Sendable {
 
 extension LibvirtObject {
     /// Runs a call against the raw handle on the connection's lane.
-    func call<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+    /// `mutating` names a call that changes the host (see `CallStatistics`).
+    func call<T: Sendable>(mutating operation: String? = nil, _ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
         let handle = self.handle
-        return try await connection.lane.run { try body(handle.raw) }
+        return try await connection.lane.run(mutating: operation) { try body(handle.raw) }
     }
 
     /// Runs a libvirt call that returns 0 on success and -1 on failure.
-    func check(_ operation: String, _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws {
+    func check(_ operation: String, mutating: Bool = false, _ body: @escaping @Sendable (OpaquePointer) -> Int32) async throws {
         let subject = self.subject
-        try await call { raw in
+        try await call(mutating: mutating ? operation : nil) { raw in
             if body(raw) < 0 { throw LibvirtError.last(operation, object: subject) }
         }
     }

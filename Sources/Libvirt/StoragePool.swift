@@ -25,8 +25,7 @@ public final class StoragePool: LibvirtObject {
     /// pool's lock and fails while volumes are being built ("pool has asynchronous jobs
     /// running"), so call it only when something outside libvirt changed the pool.
     public func refresh() async throws {
-        CallStatistics.recordMutating("virStoragePoolRefresh")
-        try await check("virStoragePoolRefresh") { virStoragePoolRefresh($0, 0) }
+        try await check("virStoragePoolRefresh", mutating: true) { virStoragePoolRefresh($0, 0) }
     }
 
     public func info() async throws -> PoolInfo {
@@ -96,9 +95,8 @@ public final class StoragePool: LibvirtObject {
     /// Creates a volume from XML (`virStorageVolCreateXML`): an empty image, or a qcow2 overlay
     /// when the XML has a `<backingStore>` (which must name the backing format).
     public func createVolume(xml: String) async throws -> StorageVolume {
-        CallStatistics.recordMutating("virStorageVolCreateXML")
         let subject = self.subject
-        let volume: StorageVolume.Adopted = try await call { raw in
+        let volume: StorageVolume.Adopted = try await call(mutating: "virStorageVolCreateXML") { raw in
             guard let volume = virStorageVolCreateXML(raw, xml, 0) else {
                 throw LibvirtError.last("virStorageVolCreateXML", object: subject)
             }
@@ -110,10 +108,9 @@ public final class StoragePool: LibvirtObject {
     /// Creates a volume as a full copy of `source` (`virStorageVolCreateXMLFrom`); the XML names
     /// the new volume and may change its format.
     public func createVolume(xml: String, copying source: StorageVolume) async throws -> StorageVolume {
-        CallStatistics.recordMutating("virStorageVolCreateXMLFrom")
         let subject = self.subject
         let sourceHandle = source.handle
-        let volume: StorageVolume.Adopted = try await call { raw in
+        let volume: StorageVolume.Adopted = try await call(mutating: "virStorageVolCreateXMLFrom") { raw in
             guard let volume = virStorageVolCreateXMLFrom(raw, xml, sourceHandle.raw, 0) else {
                 throw LibvirtError.last("virStorageVolCreateXMLFrom", object: subject)
             }
@@ -126,30 +123,25 @@ public final class StoragePool: LibvirtObject {
 
     /// Builds the pool's target (for a `dir` pool: makes the directory).
     public func build() async throws {
-        CallStatistics.recordMutating("virStoragePoolBuild")
-        try await check("virStoragePoolBuild") { virStoragePoolBuild($0, 0) }
+        try await check("virStoragePoolBuild", mutating: true) { virStoragePoolBuild($0, 0) }
     }
 
     /// Starts (activates) the pool.
     public func start() async throws {
-        CallStatistics.recordMutating("virStoragePoolCreate")
-        try await check("virStoragePoolCreate") { virStoragePoolCreate($0, 0) }
+        try await check("virStoragePoolCreate", mutating: true) { virStoragePoolCreate($0, 0) }
     }
 
     public func setAutostart(_ on: Bool) async throws {
-        CallStatistics.recordMutating("virStoragePoolSetAutostart")
-        try await check("virStoragePoolSetAutostart") { virStoragePoolSetAutostart($0, on ? 1 : 0) }
+        try await check("virStoragePoolSetAutostart", mutating: true) { virStoragePoolSetAutostart($0, on ? 1 : 0) }
     }
 
     /// Stops the pool; its volumes stay on disk.
     public func stop() async throws {
-        CallStatistics.recordMutating("virStoragePoolDestroy")
-        try await check("virStoragePoolDestroy") { virStoragePoolDestroy($0) }
+        try await check("virStoragePoolDestroy", mutating: true) { virStoragePoolDestroy($0) }
     }
 
     public func undefine() async throws {
-        CallStatistics.recordMutating("virStoragePoolUndefine")
-        try await check("virStoragePoolUndefine") { virStoragePoolUndefine($0) }
+        try await check("virStoragePoolUndefine", mutating: true) { virStoragePoolUndefine($0) }
     }
 }
 
@@ -176,8 +168,7 @@ extension Connection {
 
     /// Defines a persistent pool from XML (`virStoragePoolDefineXML`); it still needs `start()`.
     public func defineStoragePool(xml: String) async throws -> StoragePool {
-        CallStatistics.recordMutating("virStoragePoolDefineXML")
-        let handle: CHandle = try await call { conn in
+        let handle: CHandle = try await call(mutating: "virStoragePoolDefineXML") { conn in
             guard let raw = virStoragePoolDefineXML(conn, xml, 0) else {
                 throw LibvirtError.last("virStoragePoolDefineXML")
             }

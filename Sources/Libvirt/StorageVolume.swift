@@ -65,9 +65,8 @@ public final class StorageVolume: LibvirtObject {
 
     /// Deletes the volume and its data (`virStorageVolDelete`).
     public func delete() async throws {
-        CallStatistics.recordMutating("virStorageVolDelete")
         let subject = self.subject
-        try await call { raw in
+        try await call(mutating: "virStorageVolDelete") { raw in
             if virStorageVolDelete(raw, 0) < 0 { throw LibvirtError.last("virStorageVolDelete", object: subject) }
         }
     }

@@ -27,10 +27,9 @@ extension StorageVolume {
     /// The whole transfer runs on one thread of the connection's lane.
     @discardableResult
     public func upload(from file: String, progress: TransferProgress? = nil) async throws -> TransferStats {
-        CallStatistics.recordMutating("virStorageVolUpload")
         let subject = self.subject
         let connection = connection.handle
-        return try await call { raw in
+        return try await call(mutating: "virStorageVolUpload") { raw in
             let fd = open(file, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw TransferError.file(file, errno) }
             defer { close(fd) }

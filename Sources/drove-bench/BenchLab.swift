@@ -61,12 +61,6 @@ struct BenchLab: Sendable {
         }
     }
 
-    var hostLimits: [String: HostLimits] {
-        Dictionary(uniqueKeysWithValues: manifestHosts.map {
-            ($0.metadata.name, HostLimits(parallel: $0.spec.maxParallel, transfers: $0.spec.maxTransfers))
-        })
-    }
-
     // MARK: Manifests
 
     /// The lab's hosts plus these templates and sets, read by Drove's own loader.
@@ -246,18 +240,19 @@ final class RunRecorder: Sendable {
     var actionSeconds: [String: [Double]] { state.withLock { $0.actionSeconds } }
 }
 
-enum Engine {
+enum Deploy {
     /// What `drove up` does once the manifests are read and the templates hashed: connect to
-    /// every host, converge, close. Throws unless every set converged.
-    static func converge(_ desired: DesiredState, limits: [String: HostLimits], global: Int = 32,
+    /// every host through an engine, converge, close. Throws unless every set converged.
+    static func converge(_ desired: DesiredState, global: Int = 32, goal: Converger.Goal = .running,
                          recorder: RunRecorder? = nil) async throws -> ConvergeResult {
-        let connections = await FleetConnections.connect(desired.manifest.hosts)
+        let engine = Engine(limits: ExecutionLimits(global: global))
+        let connections = await engine.connect(desired.manifest.hosts)
         if !connections.unreachable.isEmpty {
             await connections.close()
             throw BenchError("unreachable hosts: \(connections.unreachable)")
         }
-        let result = await Converger(connections: connections, hostLimits: limits, limits: ExecutionLimits(global: global))
-            .converge(desired, timeout: .seconds(3600)) { recorder?.handle($0) }
+        let result = await Converger(engine: engine, connections: connections)
+            .converge(desired, timeout: .seconds(3600), goal: goal) { recorder?.handle($0) }
         await connections.close()
         guard result.converged else {
             let failures = (result.failures.prefix(5).map(\.description) + result.unschedulable.prefix(2).map { "\($0.vm): \($0.reason)" })
@@ -270,28 +265,17 @@ enum Engine {
 
 /// Template images read once (hashing a 2 GiB file takes seconds) and reused by every manifest.
 final class ImageCache: Sendable {
-    private let images = Mutex<[String: TemplateImage]>([:])
+    private let images = TemplateImages()
 
-    /// The images of `manifest`'s templates, hashing those not seen before (by name and path).
+    /// The images of `manifest`'s templates, hashing only files not seen before.
     func images(for manifest: Manifest) async throws -> [String: TemplateImage] {
-        let known = images.withLock { $0 }
-        let missing = manifest.templates.filter { known[key($0)] == nil }
-        if !missing.isEmpty {
-            let read = await TemplateCatalog.read(missing)
-            if let failure = read.failures.first { throw BenchError("\(failure)") }
-            images.withLock { cache in
-                for template in missing { cache[key(template)] = read.images[template.metadata.name] }
-            }
-        }
-        let all = images.withLock { $0 }
-        return Dictionary(uniqueKeysWithValues: manifest.templates.compactMap { template in
-            all[key(template)].map { (template.metadata.name, $0) }
-        })
+        let read = await images.images(for: manifest.templates)
+        if let failure = read.failures.first { throw BenchError("\(failure)") }
+        return read.images
     }
 
     func desired(_ manifest: Manifest, removing: Set<String> = [], prune: TemplatePruning = .none) async throws -> DesiredState {
         DesiredState(manifest: manifest, images: try await images(for: manifest), removing: removing, pruneTemplates: prune)
     }
 
-    private func key(_ template: Template) -> String { "\(template.metadata.name)@\(template.spec.source.resolvedPath)" }
 }

@@ -92,7 +92,7 @@ struct OverheadFigure {
                 let cpuBefore = CPUMeter.read()
                 let (upSeconds, _) = try await timed {
                     switch variant {
-                    case .engine: _ = try await Engine.converge(upDesired, limits: lab.hostLimits, recorder: recorder)
+                    case .engine: _ = try await Deploy.converge(upDesired, recorder: recorder)
                     case .loop: try await HandLoop.up(lab: lab, vms: options.vmsLarge, set: setName, template: image, memoryMiB: options.memoryMiB)
                     case .cli: try await cli("up", manifestDirectory)
                     }
@@ -103,7 +103,7 @@ struct OverheadFigure {
                 cpuSamples.add("\(variant.rawValue)-machine", cpu.machineShare)
                 let (downSeconds, _) = try await timed {
                     switch variant {
-                    case .engine: _ = try await Engine.converge(downDesired, limits: lab.hostLimits, recorder: recorder)
+                    case .engine: _ = try await Deploy.converge(downDesired, recorder: recorder)
                     case .loop: try await HandLoop.down(lab: lab)
                     case .cli: try await cli("down", manifestDirectory)
                     }
@@ -140,7 +140,7 @@ struct OverheadFigure {
     private func ensureTemplate(_ template: TemplateDecl) async throws {
         var ahead = template
         ahead.precopy = .ahead
-        _ = try await Engine.converge(try await images.desired(try lab.manifest(templates: [ahead])), limits: lab.hostLimits)
+        _ = try await Deploy.converge(try await images.desired(try lab.manifest(templates: [ahead])))
     }
 
     private func cli(_ verb: String, _ directory: URL) async throws {

@@ -65,16 +65,16 @@ struct PrecopyFigure {
                     if eager {
                         let template = TemplateDecl(name: name, path: templates[size]!.path, format: "qcow2", precopy: .ahead)
                         let ahead = try await images.desired(try lab.manifest(templates: [template]))
-                        let (copy, _) = try await timed { try await Engine.converge(ahead, limits: lab.hostLimits) }
+                        let (copy, _) = try await timed { try await Deploy.converge(ahead) }
                         let deploy = try await images.desired(try lab.manifest(templates: [template], sets: [set]))
-                        let (response, _) = try await timed { try await Engine.converge(deploy, limits: lab.hostLimits) }
+                        let (response, _) = try await timed { try await Deploy.converge(deploy) }
                         samples.add("eager-precopy", copy)
                         samples.add("eager-response", response)
                         Progress.say("figure 2: \(size) eager: pre-copy \(Format.seconds(copy)), then deployment \(Format.seconds(response)) (run \(run + 1)/\(options.runs))")
                     } else {
                         let template = TemplateDecl(name: name, path: templates[size]!.path, format: "qcow2", precopy: .onDemand)
                         let deploy = try await images.desired(try lab.manifest(templates: [template], sets: [set]))
-                        let (response, _) = try await timed { try await Engine.converge(deploy, limits: lab.hostLimits) }
+                        let (response, _) = try await timed { try await Deploy.converge(deploy) }
                         samples.add("on-demand-response", response)
                         Progress.say("figure 2: \(size) on demand: deployment \(Format.seconds(response)) (run \(run + 1)/\(options.runs))")
                     }
@@ -108,7 +108,7 @@ struct PrecopyFigure {
         for run in 0..<options.runs {
             try await lab.clean(templates: true)
             let recorder = RunRecorder()
-            let (elapsed, _) = try await timed { try await Engine.converge(desired, limits: lab.hostLimits, recorder: recorder) }
+            let (elapsed, _) = try await timed { try await Deploy.converge(desired, recorder: recorder) }
             times.append(elapsed)
             let transfers = recorder.transfers
             guard transfers.count == lab.hosts.count else {

@@ -75,7 +75,7 @@ struct ResearchTable {
         try await lab.clean(templates: true)
         Progress.say("figure 1: copying the templates to the hosts (not measured)")
         let all = try lab.manifest(templates: options.sizes.map { template($0) })
-        _ = try await Engine.converge(try await images.desired(all), limits: lab.hostLimits)
+        _ = try await Deploy.converge(try await images.desired(all))
 
         var response = Samples()
         var disks = Samples()
@@ -94,7 +94,7 @@ struct ResearchTable {
                     let recorder = RunRecorder()
                     let cpuBefore = CPUMeter.read()
                     let (elapsed, _) = try await timed {
-                        try await Engine.converge(desired, limits: lab.hostLimits, global: variant.parallel ? 32 : 1,
+                        try await Deploy.converge(desired, global: variant.parallel ? 32 : 1,
                                                   recorder: recorder)
                     }
                     let cpu = CPUMeter.usage(from: cpuBefore, to: CPUMeter.read())

@@ -130,13 +130,15 @@ struct ScaleFigure {
         let setYAML = (0..<sets).map { SetDecl(name: String(format: "s%02d", $0), replicas: replicas, template: "tiny", clone: .linked, memoryMiB: 64).yaml }
         let templateYAML = TemplateDecl(name: "tiny", path: templateFile.path, format: "qcow2", precopy: .eager).yaml
         let manifest = try Manifests.load((hostYAML + [templateYAML] + setYAML).joined(separator: "\n---\n"))
-        let catalog = await TemplateCatalog.read(manifest.templates)
+        let engine = Engine()
+        let catalog = await engine.images.images(for: manifest.templates)
         guard let image = catalog.images["tiny"] else { throw BenchError("cannot read \(templateFile.path)") }
         let desired = DesiredState(manifest: manifest, images: ["tiny": image])
 
-        let connections = await FleetConnections.connect(manifest.hosts)
+        let connections = await engine.connect(manifest.hosts)
         do {
-            let pass = try await measurePass(connections, manifest: manifest, desired: desired, image: image)
+            let pass = try await measurePass(Converger(engine: engine, connections: connections), manifest: manifest,
+                                             desired: desired, image: image)
             await connections.close()
             return pass
         } catch {
@@ -145,8 +147,9 @@ struct ScaleFigure {
         }
     }
 
-    private func measurePass(_ connections: FleetConnections, manifest: Manifest, desired: DesiredState,
+    private func measurePass(_ converger: Converger, manifest: Manifest, desired: DesiredState,
                              image: TemplateImage) async throws -> Pass {
+        let connections = converger.connections
         let hostCount = options.testHosts
         let perHost = options.testVMsPerHost
         guard connections.unreachable.isEmpty else { throw BenchError("test driver hosts unreachable: \(connections.unreachable)") }
@@ -159,10 +162,6 @@ struct ScaleFigure {
             _ = try await pool.createVolume(xml: TestDriver.volumeXML(name: image.volume, format: image.format, capacity: image.virtualBytes))
             _ = try await pool.createVolume(xml: TestDriver.volumeXML(name: Naming.templateReadyMarker(digest: image.digest), format: "raw", capacity: 0))
         }
-        let limits = Dictionary(uniqueKeysWithValues: manifest.hosts.map {
-            ($0.metadata.name, HostLimits(parallel: $0.spec.maxParallel, transfers: $0.spec.maxTransfers))
-        })
-        let converger = Converger(connections: connections, hostLimits: limits)
         Progress.say("figure 4: deploying \(hostCount * perHost) VMs onto \(hostCount) test-driver hosts (not a target)")
         let (deploySeconds, deployed) = await timed { await converger.converge(desired, timeout: .seconds(1800)) }
         guard deployed.converged else { throw BenchError("test-driver fleet did not converge: \(deployed.stopReason ?? "?") \(deployed.failures.prefix(3)) \(deployed.unschedulable.prefix(2).map(\.reason)) \(deployed.notes.prefix(3))") }

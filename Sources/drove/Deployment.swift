@@ -4,15 +4,18 @@ import DroveManifest
 import DrovePlan
 import Foundation
 
-/// Loading manifests and templates, and connecting to hosts: what plan, up and down share.
+/// Loading manifests and templates, and connecting to hosts through one engine: what plan, up
+/// and down share.
 struct Deployment {
     let manifest: Manifest
     let images: [String: TemplateImage]
+    let engine: Engine
     let connections: FleetConnections
 
     /// Loads and validates the manifests (printing every error), reads the templates, and
     /// connects to every host. Exits non-zero on an invalid manifest.
-    static func open(_ options: ManifestOptions, policy: ManifestPolicy, needImages: Bool = true) async throws -> Deployment {
+    static func open(_ options: ManifestOptions, policy: ManifestPolicy, parallel: Int = ExecutionLimits().global,
+                     needImages: Bool = true) async throws -> Deployment {
         let manifest: Manifest
         do {
             manifest = try ManifestLoader(policy: policy).load(paths: options.files)
@@ -20,23 +23,22 @@ struct Deployment {
             for diagnostic in error.diagnostics { Terminal.error(diagnostic.description) }
             throw ExitCode(1)
         }
+        let engine = Engine(limits: ExecutionLimits(global: parallel), templateFiles: policy.templateFiles)
         var images: [String: TemplateImage] = [:]
         if needImages {
-            let catalog = await TemplateCatalog.read(manifest.templates, allowed: policy.templateFiles)
+            let catalog = await engine.images.images(for: manifest.templates)
             for failure in catalog.failures { Terminal.error("error: \(failure)") }
             images = catalog.images
         }
-        let connections = await FleetConnections.connect(manifest.hosts)
+        let connections = await engine.connect(manifest.hosts)
         for (host, reason) in connections.unreachable.sorted(by: { $0.key < $1.key }) {
             Terminal.error("warning: Host/\(host) is unreachable: \(reason)")
         }
-        return Deployment(manifest: manifest, images: images, connections: connections)
+        return Deployment(manifest: manifest, images: images, engine: engine, connections: connections)
     }
 
-    var hostLimits: [String: HostLimits] {
-        Dictionary(uniqueKeysWithValues: manifest.hosts.map {
-            ($0.metadata.name, HostLimits(parallel: $0.spec.maxParallel, transfers: $0.spec.maxTransfers))
-        })
+    var converger: Converger {
+        Converger(engine: engine, connections: connections)
     }
 
     func close() async {

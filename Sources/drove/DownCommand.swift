@@ -28,7 +28,7 @@ struct DownCommand: AsyncParsableCommand {
         let sets = Set(manifest.vmSets.map(\.metadata.name))
         manifest.vmSets = []
         let reporter = ProgressReporter()
-        let result = await Converger(connections: deployment.connections, hostLimits: deployment.hostLimits)
+        let result = await deployment.converger
             .converge(DesiredState(manifest: manifest, images: deployment.images, removing: sets, pruneTemplates: .declared),
                       timeout: timeout.duration) { reporter.handle($0) }
         await deployment.close()

@@ -17,6 +17,7 @@ final class ProgressReporter: Sendable {
     private struct State {
         var transfers: [Int: Transfer] = [:]
         var counts: [String: Int] = [:]
+        var lastReady: Int?
     }
 
     private let state = Mutex(State())
@@ -38,6 +39,12 @@ final class ProgressReporter: Sendable {
             }
         case let .execution(event):
             handle(event)
+        case let .waitingForGuests(ready, wanted):
+            let changed = state.withLock { state in
+                defer { state.lastReady = ready }
+                return state.lastReady != ready
+            }
+            if changed { Terminal.status("  waiting for guests: \(ready) of \(wanted) ready") }
         }
     }
 
@@ -54,6 +61,9 @@ final class ProgressReporter: Sendable {
             Terminal.clearTransient()
             state.withLock { $0.transfers[action.id] = nil; $0.counts[action.verb, default: 0] += 1 }
             Terminal.status("  \(action.host)  ✓ \(describe(action)) (\(Terminal.duration(duration)))")
+        case let .joined(action, duration):
+            Terminal.clearTransient()
+            Terminal.status("  \(action.host)  ✓ \(describe(action)) (joined a copy under way, \(Terminal.duration(duration)))")
         case let .failed(action, error, retrying):
             Terminal.clearTransient()
             Terminal.status("  \(action.host)  ✗ \(action.summary): \(error.cause)\(retrying ? " (retrying)" : "")")

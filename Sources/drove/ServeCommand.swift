@@ -79,17 +79,5 @@ struct ControllerService: Service {
     }
 }
 
-extension Controller: ControllerHandle {
-    /// Every Drove VM of a stored set on the hosts that answer, as observed now.
-    public func vms() async -> [VMSummary] {
-        let sets = Set((try? await store.objects(kind: .vmSet))?.map(\.reference.name) ?? [])
-        let fleet = await fleet.connections().observe()
-        return fleet.hosts.values.flatMap { host in
-            host.vms.values.filter { sets.contains($0.set) }.map { vm in
-                VMSummary(name: vm.name, vmSet: vm.set, ordinal: vm.ordinal, host: host.name,
-                          phase: vm.state == .running ? .running : .stopped, ready: vm.ready,
-                          templateDigest: vm.templateDigest)
-            }
-        }.sorted { ($0.vmSet, $0.ordinal) < ($1.vmSet, $1.ordinal) }
-    }
-}
+/// The API's view of the controller: enqueue, plan and the VM list (from the fleet view).
+extension Controller: ControllerHandle {}

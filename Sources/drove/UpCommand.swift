@@ -8,7 +8,11 @@ struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
         abstract: "Deploy the manifests onto their hosts and wait until every VM set matches.",
-        discussion: "Exits 0 only when every set is converged. Running it again on a converged fleet changes nothing.")
+        discussion: """
+            Exits 0 only when every set is converged: every VM made from the current spec, running, \
+            and ready (for templates with readiness: agent, its guest has said it is up; --for running \
+            stops waiting once every VM runs). Running it again on a converged fleet changes nothing.
+            """)
 
     @OptionGroup var manifests: ManifestOptions
     @OptionGroup(title: "What manifests may name") var policy: PolicyOptions
@@ -26,16 +30,20 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(help: "Also delete template copies that no VM uses and no pre-copy asks for.")
     var pruneTemplates = false
 
+    enum Goal: String, ExpressibleByArgument { case ready, running }
+
+    @Option(name: .customLong("for"), help: "Wait until every VM is ready (default), or only running.")
+    var goal: Goal = .ready
+
     func run() async throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let deployment = try await Deployment.open(manifests, policy: policy.policy())
+        let deployment = try await Deployment.open(manifests, policy: policy.policy(), parallel: parallel)
         let reporter = ProgressReporter()
         let desired = DesiredState(manifest: deployment.manifest, images: deployment.images,
                                    pruneTemplates: pruneTemplates ? .unused : .none)
-        let result = await Converger(connections: deployment.connections, hostLimits: deployment.hostLimits,
-                                     limits: ExecutionLimits(global: parallel))
-            .converge(desired, timeout: timeout.duration) { reporter.handle($0) }
+        let result = await deployment.converger
+            .converge(desired, timeout: timeout.duration, goal: goal == .ready ? .ready : .running) { reporter.handle($0) }
         await deployment.close()
 
         print(Summary.sets(deployment.manifest, result.fleet))

@@ -1,6 +1,7 @@
 import DroveHost
 import DroveManifest
 import DrovePlan
+import DroveTestSupport
 import Testing
 @testable import DroveEngine
 
@@ -18,18 +19,15 @@ import Testing
             vmSets: sets.map { VMSet(metadata: ObjectMeta(name: $0.0), spec: VMSetSpec(replicas: $0.1, template: "tiny")) })
     }
 
-    func converger(_ hosts: [FakeHost], manifest: Manifest, attempts: Int = 3) -> Converger {
-        let limits = Dictionary(uniqueKeysWithValues: manifest.hosts.map {
-            ($0.metadata.name, HostLimits(parallel: $0.spec.maxParallel, transfers: $0.spec.maxTransfers))
-        })
-        return Converger(connections: FleetConnections(drivers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0 as any HostDriver) })),
-                         hostLimits: limits, limits: ExecutionLimits(global: 16, attempts: attempts, backoff: .milliseconds(1)))
+    func converger(_ hosts: [FakeHost], manifest: Manifest, attempts: Int = 3) async -> Converger {
+        let engine = Engine(connector: FakeConnector(hosts), limits: ExecutionLimits(global: 16, attempts: attempts, backoff: .milliseconds(1)))
+        return Converger(engine: engine, connections: await engine.connect(manifest.hosts))
     }
 
     @Test func convergesThenASecondRunChangesNothing() async {
         let hosts = (1...3).map { FakeHost(name: "node-\($0)") }
         let manifest = manifest(hosts: 3, sets: [("web", 6), ("db", 3)])
-        let engine = converger(hosts, manifest: manifest)
+        let engine = await converger(hosts, manifest: manifest)
         let desired = DesiredState(manifest: manifest, images: ["tiny": image])
 
         let first = await engine.converge(desired, timeout: .seconds(30))
@@ -85,7 +83,7 @@ import Testing
         let hosts = (1...2).map { FakeHost(name: "node-1\($0)") }
         var manifest = manifest(hosts: 2, sets: [("web", 4), ("keep", 2)])
         manifest.hosts = hosts.map { Host(metadata: ObjectMeta(name: $0.name), spec: HostSpec(uri: "fake://", domainType: .qemu)) }
-        let engine = converger(hosts, manifest: manifest)
+        let engine = await converger(hosts, manifest: manifest)
         #expect(await engine.converge(DesiredState(manifest: manifest, images: ["tiny": image]), timeout: .seconds(30)).converged)
 
         var down = manifest

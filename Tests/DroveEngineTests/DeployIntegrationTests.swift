@@ -52,11 +52,6 @@ struct DeployIntegrationTests {
         return DesiredState(manifest: manifest, images: catalog.images, removing: removing, pruneTemplates: prune)
     }
 
-    func converger(_ desired: DesiredState, connections: FleetConnections) -> Converger {
-        Converger(connections: connections, hostLimits: Dictionary(uniqueKeysWithValues: desired.manifest.hosts.map {
-            ($0.metadata.name, HostLimits(parallel: $0.spec.maxParallel, transfers: $0.spec.maxTransfers))
-        }))
-    }
 
     func vms(_ fleet: ObservedFleet, set: String) -> [(host: String, vm: ObservedVM)] {
         fleet.hosts.values.flatMap { host in host.vms.values.filter { $0.set == set }.map { (host.name, $0) } }
@@ -66,9 +61,10 @@ struct DeployIntegrationTests {
         let template = try #require(LabHost.tinyTemplate, "the tiny template is missing: run scripts/build-tiny-template.sh")
         let web = "web\(suffix)", batch = "batch\(suffix)"
         let initial = try await desired(yaml(web: 12, batch: 8, template: template))
-        let connections = await FleetConnections.connect(initial.manifest.hosts)
+        let deployment = Engine()
+        let connections = await deployment.connect(initial.manifest.hosts)
         #expect(connections.unreachable.isEmpty)
-        let engine = converger(initial, connections: connections)
+        let engine = Converger(engine: deployment, connections: connections)
         let digest = try #require(initial.images["tiny"]?.digest)
 
         // Something Drove did not make, which must survive everything below.

@@ -28,7 +28,7 @@ struct DefaultsTests {
         let template = try #require(manifest.templates.first)
         #expect(template.spec == TemplateSpec(
             source: TemplateSource(path: "images/alpine.qcow2", resolvedPath: "/work/manifests/images/alpine.qcow2"),
-            format: .qcow2, precopy: Precopy(policy: .eager, hostSelector: nil)))
+            format: .qcow2, precopy: Precopy(policy: .eager, hostSelector: nil), readiness: .running))
     }
 
     @Test("an absolute template path stays as written")

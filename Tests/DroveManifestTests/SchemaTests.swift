@@ -89,7 +89,7 @@ struct SchemaTests {
         #expect(try keys("Network") == ["type", "source", "model"])
         #expect(try keys("Placement") == ["hostSelector", "spread", "maxPerHost"])
         #expect(try keys("HostSpec") == ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit"])
-        #expect(try keys("TemplateSpec") == ["source", "format", "precopy"])
+        #expect(try keys("TemplateSpec") == ["source", "format", "precopy", "readiness"])
         #expect(try keys("Precopy") == ["policy", "hostSelector"])
     }
 

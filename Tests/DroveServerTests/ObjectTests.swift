@@ -113,7 +113,7 @@ struct ObjectTests {
                                   path: "/srv/images/alpine.qcow2", fileBytes: 1 << 20, virtualBytes: 1 << 30)
         let plan = Plan(
             actions: [Action(id: 0, host: "node-a", kind: .copyTemplate(image)), Action(id: 1, host: "node-a", kind: .startVM("web-0"), dependsOn: [0])],
-            unschedulable: [Unschedulable(vm: "web-2", reason: "no host has 512 MiB free")],
+            unschedulable: [Unschedulable(vm: "web-2", cause: .noRoom, reason: "no host has 512 MiB free")],
             notes: ["Host/node-b is unreachable"])
         try await withRouterClient(controller: FakeController(plan: plan)) { fixture, client in
             _ = try await client.execute(uri: "/api/v1/apply", method: .post, headers: fixture.yamlHeaders(),

@@ -68,6 +68,27 @@ enum Schema {
                 CREATE INDEX event_time ON event(time);
                 """)
         }
+        migrator.registerMigration("v2: Available condition, status details") { db in
+            // SQLite cannot change a CHECK constraint in place: the table is made anew.
+            try db.execute(sql: """
+                CREATE TABLE condition_v2 (
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    type TEXT NOT NULL CHECK (type IN ('Ready', 'Available', 'Progressing', 'Degraded')),
+                    status TEXT NOT NULL CHECK (status IN ('True', 'False', 'Unknown')),
+                    reason TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    lastTransitionTime INTEGER NOT NULL,
+                    PRIMARY KEY (kind, name, type),
+                    FOREIGN KEY (kind, name) REFERENCES status(kind, name) ON DELETE CASCADE
+                ) STRICT, WITHOUT ROWID;
+                INSERT INTO condition_v2 SELECT kind, name, type, status, reason, message, lastTransitionTime FROM condition;
+                DROP TABLE condition;
+                ALTER TABLE condition_v2 RENAME TO condition;
+                -- JSON: a VM set's readiness source, a template's copy on each host.
+                ALTER TABLE status ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+                """)
+        }
         return migrator
     }
 }

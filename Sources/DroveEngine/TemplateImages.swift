@@ -1,12 +1,11 @@
-import DroveEngine
 import DroveManifest
 import DrovePlan
 import Foundation
 import Synchronization
 
 /// Template image facts, hashed once per file version: a template's digest is recomputed only
-/// when its file's size or modification time changes, not on every reconcile.
-final class ImageCache: Sendable {
+/// when its file's path, size or modification time changes, not on every pass or run.
+public final class TemplateImages: Sendable {
     private struct Key: Hashable {
         var path: String
         var format: DiskFormat
@@ -15,9 +14,15 @@ final class ImageCache: Sendable {
     }
 
     private let cache = Mutex([Key: TemplateImage]())
+    /// Where template files may lie (checked again on every read; see `TemplateCatalog`).
+    public let allowed: ManifestPolicy.FileRule
+
+    public init(allowed: ManifestPolicy.FileRule = .anywhere) {
+        self.allowed = allowed
+    }
 
     /// Images by template name, and the templates whose file could not be read.
-    func images(for templates: [Template], allowed: ManifestPolicy.FileRule) async -> (images: [String: TemplateImage], failures: [TemplateCatalog.Failure]) {
+    public func images(for templates: [Template]) async -> (images: [String: TemplateImage], failures: [TemplateCatalog.Failure]) {
         var images: [String: TemplateImage] = [:]
         var unread: [Template] = []
         var keys: [String: Key] = [:]

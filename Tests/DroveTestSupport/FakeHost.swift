@@ -1,0 +1,214 @@
+import DroveEngine
+import DroveHost
+import DroveManifest
+import DrovePlan
+import Foundation
+import Libvirt
+import Synchronization
+
+/// An in-memory host: it keeps templates, disks and VMs, applies actions to them the way a
+/// libvirt host does (a copy without its ready marker is partial and replaced; events for
+/// every domain change), and counts what happened, so the engine and the controller can be
+/// tested in seconds without libvirt or QEMU.
+public final class FakeHost: HostDriver {
+    public struct State: Sendable {
+        public var templates: [String: TemplateCopy] = [:]
+        public var disks: Set<String> = []
+        public var vms: [String: ObservedVM] = [:]
+        public var foreign: Set<String> = []
+        /// Actions running now, and the most that ever ran at once.
+        public var running = 0
+        public var maxRunning = 0
+        public var performed: [String] = []
+        /// Uploads started, by digest.
+        public var uploads: [String: Int] = [:]
+        /// Digests whose upload is under way.
+        public var uploading: Set<String> = []
+        /// Partial copies deleted while their upload was under way: a copy race.
+        public var deletedWhileUploading = 0
+        /// Full observations and single-domain reads made of this host.
+        public var observations = 0
+        public var domainReads = 0
+        /// Action verbs that fail (with `transient`), and how many more times.
+        public var failures: [String: (remaining: Int, transient: Bool)] = [:]
+        public var unreachable: String?
+    }
+
+    public let name: String
+    public let state = Mutex(State())
+    let delay: Duration
+    let copyDelay: Duration
+    let cpus: Int
+    let memoryBytes: UInt64
+    /// Whether a started guest opens its agent channel (a moment later), as the tiny image does.
+    let guestsReport: Bool
+    private let continuation = Mutex<AsyncStream<HostEvent>.Continuation?>(nil)
+
+    public init(name: String, delay: Duration = .zero, copyDelay: Duration = .zero, cpus: Int = 8,
+                memoryBytes: UInt64 = 16 << 30, guestsReport: Bool = true) {
+        self.name = name
+        self.delay = delay
+        self.copyDelay = copyDelay
+        self.cpus = cpus
+        self.memoryBytes = memoryBytes
+        self.guestsReport = guestsReport
+    }
+
+    public func observe() async -> ObservedHost {
+        state.withLock { state in
+            state.observations += 1
+            if let reason = state.unreachable { return ObservedHost(name: name, unreachable: reason) }
+            let used = Set(state.vms.values.map(\.volume))
+            return ObservedHost(name: name, cpus: cpus, memoryBytes: memoryBytes, freeMemoryBytes: memoryBytes,
+                                templates: state.templates, vms: state.vms, foreignDomains: state.foreign,
+                                strayVolumes: state.disks.subtracting(used))
+        }
+    }
+
+    public func observeDomain(_ name: String) async throws -> DomainObservation {
+        try state.withLock { state in
+            state.domainReads += 1
+            if let reason = state.unreachable { throw HostError(host: self.name, object: name, cause: reason, transient: true) }
+            if let vm = state.vms[name] { return .drove(vm) }
+            return state.foreign.contains(name) ? .foreign : .absent
+        }
+    }
+
+    public func events() async throws -> AsyncStream<HostEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self)
+        self.continuation.withLock { $0 = continuation }
+        return stream
+    }
+
+    /// Sends an event as libvirt would.
+    public func emit(_ event: HostEvent) {
+        _ = continuation.withLock { $0 }?.yield(event)
+    }
+
+    /// The daemon dies: the connection closes and the host answers nothing until `revive`.
+    public func kill(_ reason: String = "connection closed (endOfFile)") {
+        state.withLock { $0.unreachable = reason }
+        let continuation = continuation.withLock { current in
+            defer { current = nil }
+            return current
+        }
+        continuation?.yield(.closed(reason: reason))
+        continuation?.finish()
+    }
+
+    public func revive() {
+        state.withLock { $0.unreachable = nil }
+    }
+
+    /// Something other than Drove changes a domain (a person with virsh, a crash).
+    public func outside(_ change: @Sendable (inout State) -> Void, event vm: String, _ kind: DomainEvent.Kind) {
+        state.withLock { change(&$0) }
+        emit(.domain(name: vm, kind: kind))
+    }
+
+    public func perform(_ action: Action, progress: TransferProgress?) async throws {
+        let failure: Bool? = try state.withLock { state in
+            if let reason = state.unreachable { throw HostError(host: name, object: action.summary, cause: reason, transient: true) }
+            state.running += 1
+            state.maxRunning = max(state.maxRunning, state.running)
+            guard let planned = state.failures[action.verb], planned.remaining > 0 else { return nil }
+            state.failures[action.verb]!.remaining -= 1
+            return planned.transient
+        }
+        defer { state.withLock { $0.running -= 1 } }
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        if let transient = failure {
+            throw HostError(host: name, object: action.summary, cause: "injected failure", transient: transient)
+        }
+        if case let .copyTemplate(image) = action.kind {
+            try await copy(image, progress: progress)
+            return
+        }
+        let events: [HostEvent] = state.withLock { state in
+            state.performed.append(action.summary)
+            switch action.kind {
+            case .copyTemplate:
+                return []
+            case let .createDisk(vm):
+                state.disks.insert(vm.volume)
+                return []
+            case let .defineVM(vm):
+                state.vms[vm.name] = ObservedVM(name: vm.name, set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
+                                                templateDigest: vm.template.digest, volume: vm.volume,
+                                                vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory, state: .stopped)
+                return [.domain(name: vm.name, kind: .defined)]
+            case let .startVM(name):
+                guard state.vms[name]?.state != .running else { return [] }
+                state.vms[name]?.state = .running
+                return [.domain(name: name, kind: .started)]
+            case let .stopVM(name):
+                guard state.vms[name]?.state == .running else { return [] }
+                state.vms[name]?.state = .stopped
+                state.vms[name]?.ready = false
+                return [.domain(name: name, kind: .stopped)]
+            case let .removeVM(name):
+                guard state.vms.removeValue(forKey: name) != nil else { return [] }
+                return [.domain(name: name, kind: .undefined)]
+            case let .deleteVolume(volume):
+                state.disks.remove(volume)
+                return []
+            case let .deleteTemplateCopy(digest, _):
+                state.templates[digest] = nil
+                return []
+            }
+        }
+        for event in events { emit(event) }
+        if guestsReport, case let .startVM(vm) = action.kind {
+            Task {
+                try? await Task.sleep(for: .milliseconds(5))
+                let booted = state.withLock { state -> Bool in
+                    guard state.vms[vm]?.state == .running else { return false }
+                    state.vms[vm]?.ready = true
+                    return true
+                }
+                if booted { emit(.domain(name: vm, kind: .agentConnected)) }
+            }
+        }
+    }
+
+    /// As `LibvirtHost` copies: a complete copy is kept, a partial one is deleted and uploaded anew.
+    private func copy(_ image: TemplateImage, progress: TransferProgress?) async throws {
+        let complete = state.withLock { state -> Bool in
+            state.performed.append("copy template \(image.name)@\(image.digest.prefix(12)) to \(name)")
+            if state.templates[image.digest]?.complete == true { return true }
+            if state.templates[image.digest] != nil, state.uploading.contains(image.digest) { state.deletedWhileUploading += 1 }
+            state.templates[image.digest] = TemplateCopy(digest: image.digest, volume: image.volume, complete: false)
+            state.uploads[image.digest, default: 0] += 1
+            state.uploading.insert(image.digest)
+            return false
+        }
+        if complete { return }
+        if copyDelay > .zero { try? await Task.sleep(for: copyDelay) }
+        progress?(TransferStats(dataBytes: image.fileBytes, holeBytes: 0))
+        state.withLock { state in
+            state.uploading.remove(image.digest)
+            state.templates[image.digest]?.complete = true
+        }
+    }
+
+    public func close() async {}
+}
+
+/// Hands out fake hosts by name; an unknown name, or a killed host, does not connect.
+public struct FakeConnector: HostConnector {
+    public let hosts: [String: FakeHost]
+
+    public init(_ hosts: [FakeHost]) {
+        self.hosts = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0) })
+    }
+
+    public func connect(_ host: DroveManifest.Host) async throws -> any HostDriver {
+        guard let fake = hosts[host.metadata.name] else {
+            throw HostError(host: host.metadata.name, object: "host", cause: "no such fake host", transient: false)
+        }
+        if let reason = fake.state.withLock({ $0.unreachable }) {
+            throw HostError(host: host.metadata.name, object: "host", cause: reason, transient: true)
+        }
+        return fake
+    }
+}
