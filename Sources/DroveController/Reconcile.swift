@@ -63,8 +63,10 @@ extension Controller {
             }
             try await recordDeleting(reference, generation: generation, fleet: fleet, waitingFor: [])
         } else {
-            try await record(manifest.vmSets[0], manifest: manifest, images: catalog.images, generation: generation, fleet: fleet,
+            let set = manifest.vmSets[0]
+            try await record(set, manifest: manifest, images: catalog.images, generation: generation, fleet: fleet,
                              plan: plan, failures: failures, templateFailures: catalog.failures.map(\.description), acted: !plan.isEmpty)
+            await recordTemplate(set.spec.template)
         }
         guard !plan.isEmpty else { return .done }
         if outcome.succeeded.isEmpty, let first = outcome.failed.values.first {
