@@ -84,9 +84,7 @@ public final class Controller: Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: options.resync.nextDelay())
                     guard !Task.isCancelled else { break }
-                    // One observation of every host, then every set plans from it.
-                    await view.refreshAll()
-                    await enqueueAllSets()
+                    await resync()
                 }
             }
             group.addTask { [self] in
@@ -105,6 +103,13 @@ public final class Controller: Sendable {
             group.cancelAll()
         }
         await fleet.stop()
+    }
+
+    /// One observation of every host, then every set plans from it (no further reads for a
+    /// converged fleet).
+    public func resync() async {
+        await view.refreshAll()
+        await enqueueAllSets()
     }
 
     /// Adds a set to the queue (after an apply or delete through the API).

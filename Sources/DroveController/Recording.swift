@@ -161,6 +161,15 @@ extension Controller {
                                            phase: phase, ready: false, message: message))
             }
         }
+        // Sets being deleted: their VMs are on their way out until the set is pruned.
+        for deleting in state.deleting where deleting.reference.kind == .vmSet {
+            for host in fleet.hosts.values.sorted(by: { $0.name < $1.name }) {
+                for vm in host.vms.values where vm.set == deleting.reference.name && seen.insert(vm.name).inserted {
+                    summaries.append(VMSummary(name: vm.name, vmSet: vm.set, ordinal: vm.ordinal, host: host.name, phase: .terminating,
+                                               ready: false, templateDigest: vm.templateDigest))
+                }
+            }
+        }
         return summaries.sorted { ($0.vmSet, $0.ordinal, $0.name) < ($1.vmSet, $1.ordinal, $1.name) }
     }
 
