@@ -79,10 +79,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The wire types and paths of the HTTP API, shared by the server and its clients.
+        .target(
+            name: "DroveAPI",
+            dependencies: ["DroveManifest"]
+        ),
         // The HTTP API of `drove serve`: apply, get, delete, events, plan, watch (SSE), metrics.
         .target(
             name: "DroveServer",
             dependencies: [
+                "DroveAPI",
                 "DroveStore",
                 "DroveManifest",
                 "DrovePlan",
@@ -120,6 +126,7 @@ let package = Package(
         .executableTarget(
             name: "drove",
             dependencies: [
+                "DroveAPI",
                 "DroveServer",
                 "DroveStore",
                 "DroveController",
@@ -168,7 +175,7 @@ let package = Package(
         .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
         .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest"]),
         .testTarget(name: "DroveServerTests", dependencies: [
-            "DroveServer", "DroveStore", "DroveManifest", "DrovePlan",
+            "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),

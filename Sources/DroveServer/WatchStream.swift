@@ -1,3 +1,4 @@
+import DroveAPI
 import DroveManifest
 import DroveStore
 import Foundation

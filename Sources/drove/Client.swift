@@ -1,4 +1,5 @@
 import ArgumentParser
+import DroveAPI
 import DroveServer
 import Foundation
 #if canImport(FoundationNetworking)

@@ -1,3 +1,4 @@
+import DroveAPI
 import DroveManifest
 import DroveServer
 import Foundation

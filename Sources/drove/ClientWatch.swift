@@ -1,3 +1,4 @@
+import DroveAPI
 import DroveServer
 import Foundation
 import Synchronization

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DroveAPI
 import DroveManifest
 import DroveServer
 import Foundation

@@ -1,3 +1,4 @@
+import DroveAPI
 import DroveManifest
 import DroveServer
 import DroveStore
@@ -5,8 +6,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import Prometheus
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import Testing
 

@@ -1,8 +1,8 @@
 import DroveManifest
-import DroveStore
 import Foundation
 
-// The JSON bodies of the API (see docs/api.md). The CLI decodes the same types.
+// The JSON bodies of the API (see docs/api.md): the server encodes them, DroveClient decodes the
+// same types, so the two cannot drift apart.
 
 /// Paths and names shared by the server and its clients.
 public enum APIPaths {
@@ -206,17 +206,36 @@ public struct APIPlanAction: Codable, Sendable, Hashable {
     public var action: String
     public var summary: String
     public var dependsOn: [Int]
+
+    public init(id: Int, host: String, action: String, summary: String, dependsOn: [Int]) {
+        self.id = id
+        self.host = host
+        self.action = action
+        self.summary = summary
+        self.dependsOn = dependsOn
+    }
 }
 
 public struct APIUnschedulable: Codable, Sendable, Hashable {
     public var vm: String
     public var reason: String
+
+    public init(vm: String, reason: String) {
+        self.vm = vm
+        self.reason = reason
+    }
 }
 
 public struct APIPlan: Codable, Sendable, Hashable {
     public var actions: [APIPlanAction]
     public var unschedulable: [APIUnschedulable]
     public var notes: [String]
+
+    public init(actions: [APIPlanAction], unschedulable: [APIUnschedulable], notes: [String]) {
+        self.actions = actions
+        self.unschedulable = unschedulable
+        self.notes = notes
+    }
 }
 
 // MARK: - Objects
@@ -229,6 +248,14 @@ public struct APICondition: Codable, Sendable, Hashable {
     public var reason: String
     public var message: String
     public var lastTransitionTime: Date
+
+    public init(type: String, status: String, reason: String, message: String, lastTransitionTime: Date) {
+        self.type = type
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.lastTransitionTime = lastTransitionTime
+    }
 }
 
 public struct APIStatus: Codable, Sendable, Hashable {
@@ -237,6 +264,13 @@ public struct APIStatus: Codable, Sendable, Hashable {
     /// For a VM set: `desired`, `present`, `running`, `ready`, `unknown`.
     public var counters: [String: Int]
     public var updatedAt: Date
+
+    public init(observedGeneration: Int, conditions: [APICondition], counters: [String: Int], updatedAt: Date) {
+        self.observedGeneration = observedGeneration
+        self.conditions = conditions
+        self.counters = counters
+        self.updatedAt = updatedAt
+    }
 
     public func condition(_ type: String) -> APICondition? {
         conditions.first { $0.type == type }
@@ -260,6 +294,25 @@ public struct APIObject: Codable, Sendable, Hashable {
     public var summary: [String: String]?
     /// Nil until the controller has written one.
     public var status: APIStatus?
+
+    public init(
+        kind: String, name: String, labels: [String: String], generation: Int, createdAt: Date, updatedAt: Date,
+        deletionRequested: Bool, deletionRequestedAt: Date?, manifest: String, baseDirectory: String,
+        summary: [String: String]?, status: APIStatus?
+    ) {
+        self.kind = kind
+        self.name = name
+        self.labels = labels
+        self.generation = generation
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.deletionRequested = deletionRequested
+        self.deletionRequestedAt = deletionRequestedAt
+        self.manifest = manifest
+        self.baseDirectory = baseDirectory
+        self.summary = summary
+        self.status = status
+    }
 
     public var reference: String { "\(kind)/\(name)" }
 }
@@ -292,6 +345,17 @@ public struct APIEvent: Codable, Sendable, Hashable {
     public var type: String
     public var reason: String
     public var message: String
+
+    public init(id: Int64, time: Date, kind: String, name: String, host: String?, type: String, reason: String, message: String) {
+        self.id = id
+        self.time = time
+        self.kind = kind
+        self.name = name
+        self.host = host
+        self.type = type
+        self.reason = reason
+        self.message = message
+    }
 }
 
 public struct APIEventList: Codable, Sendable, Hashable {
@@ -313,6 +377,13 @@ public struct APIObjectChange: Codable, Sendable, Hashable {
     public var name: String
     /// For `applied`: the generation now.
     public var generation: Int?
+
+    public init(type: String, kind: String, name: String, generation: Int? = nil) {
+        self.type = type
+        self.kind = kind
+        self.name = name
+        self.generation = generation
+    }
 }
 
 /// `event: status` on the watch stream: the status as it was read just after it changed.
@@ -320,4 +391,10 @@ public struct APIStatusChange: Codable, Sendable, Hashable {
     public var kind: String
     public var name: String
     public var status: APIStatus?
+
+    public init(kind: String, name: String, status: APIStatus?) {
+        self.kind = kind
+        self.name = name
+        self.status = status
+    }
 }
