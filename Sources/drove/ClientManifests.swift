@@ -1,7 +1,6 @@
 import ArgumentParser
 import DroveAPI
 import DroveManifest
-import DroveServer
 import Foundation
 
 /// The `-f` files of the verbs that read manifests.

@@ -1,7 +1,6 @@
 import ArgumentParser
-import DroveAPI
+import DroveClient
 import DroveManifest
-import DroveServer
 import Foundation
 
 /// `drove delete -f PATH` or `drove delete KIND NAME...`: asks the controller to remove objects.
@@ -66,8 +65,7 @@ struct DeleteCommand: AsyncParsableCommand {
                 }
                 targets = manifest.references
             }
-            let body = APIDeleteRequest(objects: targets.map(APIReference.init))
-            let response = try await client.post("\(APIPaths.base)/delete", json: body, as: APIDeleteResponse.self)
+            let response = try await client.delete(targets)
             var missing = false
             var deleting: [ObjectReference] = []
             for (reference, result) in zip(targets, response.results) {
