@@ -33,7 +33,7 @@ struct ObjectDecoder {
         reader.subject = Self.peekSubject(root)
         var document = DecodedDocument(subject: reader.subject, start: start, namePosition: start)
         guard case .mapping = root else {
-            reader.report(root, FieldPath(), "expected a mapping with apiVersion, kind, metadata and spec, got \(describe(root))")
+            reader.report(root, FieldPath(), .wrongType, "expected a mapping with apiVersion, kind, metadata and spec, got \(describe(root))")
             return document
         }
         let problemsBefore = reader.diagnostics.count
@@ -42,7 +42,7 @@ struct ObjectDecoder {
         }
 
         if let apiVersion = reader.string(object, "apiVersion", required: true), apiVersion != droveAPIVersion {
-            reader.report(object["apiVersion"]!, FieldPath(components: ["apiVersion"]),
+            reader.report(object["apiVersion"]!, FieldPath(components: ["apiVersion"]), .invalidValue,
                           "unsupported apiVersion \(quoted(apiVersion)) (use \(droveAPIVersion))")
         }
         var kind: ObjectKind?
@@ -52,7 +52,7 @@ struct ObjectDecoder {
                 let names = ObjectKind.allCases.map(\.rawValue)
                 var message = "unknown kind \(quoted(text)) (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))"
                 if let close = closest(to: text, among: names) { message = "unknown kind \(quoted(text)) (did you mean \"\(close)\"?)" }
-                reader.report(object["kind"]!, FieldPath(components: ["kind"]), message)
+                reader.report(object["kind"]!, FieldPath(components: ["kind"]), .unknownKind, message)
             }
         }
         let metadata = decodeMetadata(object)
@@ -103,7 +103,7 @@ struct ObjectDecoder {
         let problemsBefore = reader.diagnostics.count
         let name = reader.string(fields, "name", required: true)
         if let name, !Names.isDNSLabel(name) {
-            reader.report(fields["name"]!, fields.path.appending("name"), "\(quoted(name)) is not a valid name: \(Names.nameRule)")
+            reader.report(fields["name"]!, fields.path.appending("name"), .invalidName, "\(quoted(name)) is not a valid name: \(Names.nameRule)")
         }
         let labels = reader.labels(fields, "labels")
         guard reader.diagnostics.count == problemsBefore, let name else { return nil }
@@ -116,7 +116,7 @@ struct ObjectDecoder {
         let problemsBefore = reader.diagnostics.count
         let uri = reader.nonEmptyString(spec, "uri", required: true)
         if let uri, case let .failure(refusal) = HostURI.check(uri, policy: policy) {
-            reader.report(spec["uri"]!, spec.path.appending("uri"), "\(quoted(uri)) \(refusal.message)")
+            reader.report(spec["uri"]!, spec.path.appending("uri"), .refusedByPolicy, "\(quoted(uri)) \(refusal.message)")
         }
         let defaults = HostSpec(uri: "")
         var overcommit = defaults.overcommit
@@ -150,7 +150,7 @@ struct ObjectDecoder {
                 case .nowhere: "this Drove reads no template files from its own disk (start it with --template-dir DIR to allow a directory)"
                 default: "template files must lie in \(policy.templateFiles)"
                 }
-                reader.report(fields["path"]!, fields.path.appending("path"), "\(quoted(path)) resolves to \(resolved): \(rule)")
+                reader.report(fields["path"]!, fields.path.appending("path"), .refusedByPolicy, "\(quoted(path)) resolves to \(resolved): \(rule)")
             }
         }
         let format = reader.choice(spec, "format", DiskFormat.self)
@@ -175,7 +175,7 @@ struct ObjectDecoder {
         let replicas = reader.integer(spec, "replicas", in: ManifestLimits.replicas, required: true)
         let template = reader.string(spec, "template", required: true)
         if let template, !Names.isDNSLabel(template) {
-            reader.report(spec["template"]!, spec.path.appending("template"),
+            reader.report(spec["template"]!, spec.path.appending("template"), .invalidName,
                           "\(quoted(template)) is not a valid Template name: \(Names.nameRule)")
         }
         let clone = reader.choice(spec, "clone", CloneMode.self)
@@ -194,11 +194,11 @@ struct ObjectDecoder {
             switch network.type {
             case .user:
                 if let node = fields["source"] {
-                    reader.report(node, fields.path.appending("source"), "not allowed when type is user (user networking has no source)")
+                    reader.report(node, fields.path.appending("source"), .invalidValue, "not allowed when type is user (user networking has no source)")
                 }
             case .network, .bridge:
                 if fields["source"] == nil {
-                    reader.report(fields.node, fields.path.appending("source"),
+                    reader.report(fields.node, fields.path.appending("source"), .missingField,
                                   "required when type is \(network.type.rawValue) (the libvirt \(network.type == .network ? "network" : "bridge") to attach to)")
                 }
                 network.source = source
@@ -207,7 +207,7 @@ struct ObjectDecoder {
                 if isNICModel(model) {
                     network.model = model
                 } else {
-                    reader.report(fields["model"]!, fields.path.appending("model"),
+                    reader.report(fields["model"]!, fields.path.appending("model"), .invalidValue,
                                   "\(quoted(model)) is not a NIC model name (letters, digits, '_', '.', '-'; e.g. virtio, e1000)")
                 }
             }

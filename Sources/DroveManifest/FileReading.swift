@@ -6,6 +6,7 @@ import Glibc
 /// Finding manifest files and reading them within the size limit.
 enum FileReading {
     struct Problem: Error {
+        var code: DiagnosticCode
         var message: String
     }
 
@@ -25,14 +26,14 @@ enum FileReading {
     static func expand(_ path: String, absolute: String) -> Result<[File], Problem> {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) else {
-            return .failure(Problem(message: "no such file or directory"))
+            return .failure(Problem(code: .unreadable, message: "no such file or directory"))
         }
         guard isDirectory.boolValue else { return .success([File(display: path, absolute: absolute)]) }
 
         let root = URL(fileURLWithPath: absolute, isDirectory: true)
         guard let enumerator = FileManager.default.enumerator(
             at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles]) else {
-            return .failure(Problem(message: "cannot list directory"))
+            return .failure(Problem(code: .unreadable, message: "cannot list directory"))
         }
         var relatives: [String] = []
         for case let url as URL in enumerator {
@@ -47,7 +48,7 @@ enum FileReading {
             relatives.append(String(full.dropFirst(prefix.count).drop { $0 == "/" }))
         }
         if relatives.isEmpty {
-            return .failure(Problem(message: "no .yaml or .yml files in this directory"))
+            return .failure(Problem(code: .unreadable, message: "no .yaml or .yml files in this directory"))
         }
         let display = path.hasSuffix("/") ? String(path.dropLast()) : path
         return .success(relatives.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map {
@@ -59,13 +60,13 @@ enum FileReading {
     static func read(_ path: String, limit: Int) -> Result<[UInt8], Problem> {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            return .failure(Problem(message: "cannot read: \(String(cString: strerror(errno)))"))
+            return .failure(Problem(code: .unreadable, message: "cannot read: \(String(cString: strerror(errno)))"))
         }
         if (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) > limit {
-            return .failure(Problem(message: tooLarge(Int(info.st_size))))
+            return .failure(Problem(code: .tooLarge, message: tooLarge(Int(info.st_size))))
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            return .failure(Problem(message: "cannot open for reading"))
+            return .failure(Problem(code: .unreadable, message: "cannot open for reading"))
         }
         defer { try? handle.close() }
         return readBounded(handle, limit: limit)
@@ -78,10 +79,10 @@ enum FileReading {
         do {
             while let chunk = try handle.read(upToCount: 64 << 10), !chunk.isEmpty {
                 bytes += chunk
-                if bytes.count > limit { return .failure(Problem(message: tooLarge(nil))) }
+                if bytes.count > limit { return .failure(Problem(code: .tooLarge, message: tooLarge(nil))) }
             }
         } catch {
-            return .failure(Problem(message: "cannot read: \(error.localizedDescription)"))
+            return .failure(Problem(code: .unreadable, message: "cannot read: \(error.localizedDescription)"))
         }
         return .success(bytes)
     }

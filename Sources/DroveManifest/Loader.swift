@@ -69,14 +69,14 @@ public struct ManifestLoader: Sendable {
                 case let .success(bytes):
                     session.read(ManifestSource(name: Self.standardInputName, bytes: bytes, baseDirectory: workingDirectory))
                 case let .failure(problem):
-                    session.fail(file: Self.standardInputName, problem.message)
+                    session.fail(file: Self.standardInputName, problem.code, problem.message)
                 }
                 continue
             }
             let absolute = FileReading.absolute(path, against: workingDirectory)
             switch FileReading.expand(path, absolute: absolute) {
             case let .failure(problem):
-                session.fail(file: path, problem.message)
+                session.fail(file: path, problem.code, problem.message)
             case let .success(files):
                 for file in files {
                     switch FileReading.read(file.absolute, limit: ManifestLimits.maxFileSize) {
@@ -84,7 +84,7 @@ public struct ManifestLoader: Sendable {
                         let base = (file.absolute as NSString).deletingLastPathComponent
                         session.read(ManifestSource(name: file.display, bytes: bytes, baseDirectory: base))
                     case let .failure(problem):
-                        session.fail(file: file.display, problem.message)
+                        session.fail(file: file.display, problem.code, problem.message)
                     }
                 }
             }
@@ -114,26 +114,26 @@ private struct LoadSession {
     /// Some file could not be read to its end, so the set of declared objects is incomplete.
     var incomplete = false
 
-    mutating func fail(file: String, _ message: String, at position: Position = Position(line: 1, column: 1)) {
+    mutating func fail(file: String, _ code: DiagnosticCode, _ message: String, at position: Position = Position(line: 1, column: 1)) {
         if !files.contains(file) { files.append(file) }
         incomplete = true
         diagnostics.append(Diagnostic(
             location: SourceLocation(file: file, line: position.line, column: position.column),
-            subject: Subject.unknownKind, path: "", message: message))
+            subject: Subject.unknownKind, path: "", code: code, message: message))
     }
 
     mutating func read(_ source: ManifestSource) {
         files.append(source.name)
         if source.bytes.count > ManifestLimits.maxFileSize {
-            fail(file: source.name, FileReading.tooLarge(source.bytes.count))
+            fail(file: source.name, .tooLarge, FileReading.tooLarge(source.bytes.count))
             return
         }
         guard let text = String(validating: source.bytes, as: UTF8.self) else {
-            fail(file: source.name, "not valid UTF-8 (manifests must be UTF-8)", at: FileReading.firstInvalidUTF8(source.bytes))
+            fail(file: source.name, .syntax, "not valid UTF-8 (manifests must be UTF-8)", at: FileReading.firstInvalidUTF8(source.bytes))
             return
         }
         if let problem = PreScan.check(source.bytes, maxDepth: ManifestLimits.maxDepth, maxNodes: ManifestLimits.maxNodesPerDocument) {
-            fail(file: source.name, problem.message, at: Position(line: problem.line, column: problem.column))
+            fail(file: source.name, problem.code, problem.message, at: Position(line: problem.line, column: problem.column))
             return
         }
         let composed = Composer.compose(text)
@@ -149,16 +149,16 @@ private struct LoadSession {
                 diagnostics += reader.diagnostics
             case .tooManyNodes:
                 reader.subject = ObjectDecoder.peekSubject(root)
-                reader.report(at: start, FieldPath(), "document has more than \(ManifestLimits.maxNodesPerDocument) nodes once aliases are expanded; refusing it")
+                reader.report(at: start, FieldPath(), .tooLarge, "document has more than \(ManifestLimits.maxNodesPerDocument) nodes once aliases are expanded; refusing it")
                 diagnostics += reader.diagnostics
             case .tooDeep:
                 reader.subject = ObjectDecoder.peekSubject(root)
-                reader.report(at: start, FieldPath(), "document nests deeper than \(ManifestLimits.maxDepth) levels once aliases are expanded; refusing it")
+                reader.report(at: start, FieldPath(), .tooDeep, "document nests deeper than \(ManifestLimits.maxDepth) levels once aliases are expanded; refusing it")
                 diagnostics += reader.diagnostics
             }
         }
         if let failure = composed.failure {
-            fail(file: source.name, failure.message, at: failure.position)
+            fail(file: source.name, failure.code, failure.message, at: failure.position)
         }
     }
 

@@ -70,7 +70,7 @@ struct ClientManifests {
         })
         // A template the server already holds is the server's to find.
         let errors = result.diagnostics.filter { diagnostic in
-            !(allowingTemplatesOnServer && diagnostic.path == "spec.template" && diagnostic.message.contains("is not declared"))
+            !(allowingTemplatesOnServer && diagnostic.code == .templateNotDeclared)
         }
         if !errors.isEmpty {
             for diagnostic in errors { Terminal.error(diagnostic.description) }

@@ -61,6 +61,10 @@ struct URIRefusalTests {
                 #expect(output.contains("host.yaml:5:8: Host/evil: spec.uri: \"\(uri)\""), "drove \(verb[0]): \(output)")
                 #expect(!FileManager.default.fileExists(atPath: marker.path), "drove \(verb[0]) with \(uri) ran the marker program")
             }
+            let (_, json) = try run(["validate", "-o", "json", "-f", "host.yaml"])
+            let report = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            let codes = (report?["diagnostics"] as? [[String: Any]])?.map { $0["code"] as? String }
+            #expect(codes == ["refusedByPolicy"], "drove validate -o json with \(uri): \(json)")
         }
     }
 

@@ -54,6 +54,7 @@ struct ClientTests {
                     #"bad.yaml:4:33: VMSet/web: spec.template: Template "alpine" is not declared (no Template is declared)"#,
                 ])
                 #expect(diagnostics.map(\.path) == ["spec.replicas", "spec.template"])
+                #expect(diagnostics.map(\.code) == ["outOfRange", "templateNotDeclared"])
             } else {
                 Issue.record("expected an API error, got \(String(describing: error))")
             }

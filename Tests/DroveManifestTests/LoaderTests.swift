@@ -85,6 +85,7 @@ struct LoaderTests {
                 "nope.yaml:1:1: <unknown kind>: no such file or directory",
                 "empty:1:1: <unknown kind>: no .yaml or .yml files in this directory",
             ])
+            #expect(result.diagnostics.map(\.code) == [.unreadable, .unreadable])
         }
     }
 
