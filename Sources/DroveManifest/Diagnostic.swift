@@ -85,6 +85,14 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension Diagnostic {
+    /// A problem with a whole file (unreadable, too large, not YAML): no object or field to name.
+    static func file(_ file: String, _ code: DiagnosticCode, _ message: String, at position: Position = Position(line: 1, column: 1)) -> Diagnostic {
+        Diagnostic(location: SourceLocation(file: file, line: position.line, column: position.column),
+                   subject: Subject.unknownKind, path: "", code: code, message: message)
+    }
+}
+
 /// Everything wrong with a set of manifests, all at once.
 public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]

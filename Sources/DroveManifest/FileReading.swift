@@ -3,6 +3,70 @@ import Foundation
 import Glibc
 #endif
 
+/// Manifest files as read from paths, not yet parsed: what the loader checks, and what a client
+/// sends to the API after checking it. Every file is read within `ManifestLimits.maxFileSize`.
+public struct ManifestFiles: Sendable {
+    /// One file, or one path that yielded none, in the order the paths were given.
+    public enum Entry: Sendable {
+        case read(ManifestSource)
+        /// A path or file that could not be read whole (`unreadable` or `tooLarge`).
+        case failed(Diagnostic)
+    }
+
+    public var entries: [Entry]
+
+    /// Reads files (whatever their extension), directories (every `*.yaml` and `*.yml` below
+    /// them, hidden ones skipped, sorted by relative path) and `-` for standard input (once).
+    /// Relative paths, and standard input's templates, resolve against `workingDirectory`.
+    public static func read(_ paths: [String], workingDirectory: String = FileManager.default.currentDirectoryPath) -> ManifestFiles {
+        var entries: [Entry] = []
+        var standardInputRead = false
+        for path in paths {
+            if path == "-" {
+                let name = ManifestLoader.standardInputName
+                if standardInputRead {
+                    entries.append(.failed(.file(name, .unreadable, "standard input is named twice")))
+                    continue
+                }
+                standardInputRead = true
+                switch FileReading.readBounded(FileHandle.standardInput, limit: ManifestLimits.maxFileSize) {
+                case let .success(bytes):
+                    entries.append(.read(ManifestSource(name: name, bytes: bytes, baseDirectory: workingDirectory)))
+                case let .failure(problem):
+                    entries.append(.failed(.file(name, problem.code, problem.message)))
+                }
+                continue
+            }
+            let absolute = FileReading.absolute(path, against: workingDirectory)
+            switch FileReading.expand(path, absolute: absolute) {
+            case let .failure(problem):
+                entries.append(.failed(.file(path, problem.code, problem.message)))
+            case let .success(files):
+                for file in files {
+                    switch FileReading.read(file.absolute, limit: ManifestLimits.maxFileSize) {
+                    case let .success(bytes):
+                        let base = (file.absolute as NSString).deletingLastPathComponent
+                        entries.append(.read(ManifestSource(name: file.display, bytes: bytes, baseDirectory: base)))
+                    case let .failure(problem):
+                        entries.append(.failed(.file(file.display, problem.code, problem.message)))
+                    }
+                }
+            }
+        }
+        return ManifestFiles(entries: entries)
+    }
+
+    /// The files read, in order.
+    public var sources: [ManifestSource] {
+        entries.compactMap { if case let .read(source) = $0 { source } else { nil } }
+    }
+
+    /// Why paths or files could not be read, in order.
+    public var diagnostics: [Diagnostic] {
+        entries.compactMap { if case let .failed(diagnostic) = $0 { diagnostic } else { nil } }
+    }
+}
+
 /// Finding manifest files and reading them within the size limit.
 enum FileReading {
     struct Problem: Error {

@@ -62,31 +62,16 @@ public struct ManifestLoader: Sendable {
 
     /// Like `load(paths:)`, but returns the diagnostics instead of throwing them.
     public func check(paths: [String]) -> LoadResult {
+        check(ManifestFiles.read(paths, workingDirectory: workingDirectory))
+    }
+
+    /// Checks files read beforehand; those that could not be read are reported in their place.
+    public func check(_ files: ManifestFiles) -> LoadResult {
         var session = LoadSession(policy: policy)
-        for path in paths {
-            if path == "-" {
-                switch FileReading.readBounded(FileHandle.standardInput, limit: ManifestLimits.maxFileSize) {
-                case let .success(bytes):
-                    session.read(ManifestSource(name: Self.standardInputName, bytes: bytes, baseDirectory: workingDirectory))
-                case let .failure(problem):
-                    session.fail(file: Self.standardInputName, problem.code, problem.message)
-                }
-                continue
-            }
-            let absolute = FileReading.absolute(path, against: workingDirectory)
-            switch FileReading.expand(path, absolute: absolute) {
-            case let .failure(problem):
-                session.fail(file: path, problem.code, problem.message)
-            case let .success(files):
-                for file in files {
-                    switch FileReading.read(file.absolute, limit: ManifestLimits.maxFileSize) {
-                    case let .success(bytes):
-                        let base = (file.absolute as NSString).deletingLastPathComponent
-                        session.read(ManifestSource(name: file.display, bytes: bytes, baseDirectory: base))
-                    case let .failure(problem):
-                        session.fail(file: file.display, problem.code, problem.message)
-                    }
-                }
+        for entry in files.entries {
+            switch entry {
+            case let .read(source): session.read(source)
+            case let .failed(diagnostic): session.fail(diagnostic)
             }
         }
         return session.finish()
@@ -115,11 +100,13 @@ private struct LoadSession {
     var incomplete = false
 
     mutating func fail(file: String, _ code: DiagnosticCode, _ message: String, at position: Position = Position(line: 1, column: 1)) {
-        if !files.contains(file) { files.append(file) }
+        fail(.file(file, code, message, at: position))
+    }
+
+    mutating func fail(_ diagnostic: Diagnostic) {
+        if !files.contains(diagnostic.location.file) { files.append(diagnostic.location.file) }
         incomplete = true
-        diagnostics.append(Diagnostic(
-            location: SourceLocation(file: file, line: position.line, column: position.column),
-            subject: Subject.unknownKind, path: "", code: code, message: message))
+        diagnostics.append(diagnostic)
     }
 
     mutating func read(_ source: ManifestSource) {
