@@ -20,6 +20,52 @@ struct DecodedDocument {
     var templateReference: (name: String, position: Position)?
 }
 
+/// What every object's document has, read the same way when loading it whole and when only
+/// listing what a file declares.
+extension DocumentReader {
+    /// The top-level mapping, its keys from `allowed` (any when nil).
+    func objectFields(_ root: Node, allowed: [String]?) -> Fields? {
+        guard case .mapping = root else {
+            report(root, FieldPath(), .wrongType, "expected a mapping with apiVersion, kind, metadata and spec, got \(describe(root))")
+            return nil
+        }
+        return fields(root, FieldPath(), allowed: allowed)
+    }
+
+    /// `kind`: required, and one of the kinds.
+    func kind(_ object: Fields) -> ObjectKind? {
+        guard let text = string(object, "kind", required: true) else { return nil }
+        if let kind = ObjectKind(rawValue: text) { return kind }
+        let names = ObjectKind.allCases.map(\.rawValue)
+        var message = "unknown kind \(quoted(text)) (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))"
+        if let close = closest(to: text, among: names) { message = "unknown kind \(quoted(text)) (did you mean \"\(close)\"?)" }
+        report(object["kind"]!, FieldPath(components: ["kind"]), .unknownKind, message)
+        return nil
+    }
+
+    /// `metadata.name`: required, and a valid name.
+    func name(_ metadata: Fields) -> String? {
+        guard let name = string(metadata, "name", required: true) else { return nil }
+        guard Names.isDNSLabel(name) else {
+            report(metadata["name"]!, metadata.path.appending("name"), .invalidName, "\(quoted(name)) is not a valid name: \(Names.nameRule)")
+            return nil
+        }
+        return name
+    }
+
+    /// The document's kind and name, and nothing else checked (no apiVersion, spec or unknown
+    /// fields); nil, with the problems reported, unless both are there and valid.
+    func declaredReference(_ root: Node) -> ObjectReference? {
+        subject = ObjectDecoder.peekSubject(root)
+        guard let object = objectFields(root, allowed: nil) else { return nil }
+        let kind = self.kind(object)
+        let metadata = required(object, "metadata").flatMap { fields($0, FieldPath(components: ["metadata"]), allowed: nil) }
+        let name = metadata.flatMap(self.name)
+        guard let kind, let name else { return nil }
+        return ObjectReference(kind: kind, name: name)
+    }
+}
+
 /// Walks one composed document into a drove/v1 object.
 struct ObjectDecoder {
     let reader: DocumentReader
@@ -32,12 +78,8 @@ struct ObjectDecoder {
         let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
         reader.subject = Self.peekSubject(root)
         var document = DecodedDocument(subject: reader.subject, start: start, namePosition: start)
-        guard case .mapping = root else {
-            reader.report(root, FieldPath(), .wrongType, "expected a mapping with apiVersion, kind, metadata and spec, got \(describe(root))")
-            return document
-        }
         let problemsBefore = reader.diagnostics.count
-        guard let object = reader.fields(root, FieldPath(), allowed: FieldNames.object) else {
+        guard let object = reader.objectFields(root, allowed: FieldNames.object) else {
             return document
         }
 
@@ -45,16 +87,7 @@ struct ObjectDecoder {
             reader.report(object["apiVersion"]!, FieldPath(components: ["apiVersion"]), .invalidValue,
                           "unsupported apiVersion \(quoted(apiVersion)) (use \(droveAPIVersion))")
         }
-        var kind: ObjectKind?
-        if let text = reader.string(object, "kind", required: true) {
-            kind = ObjectKind(rawValue: text)
-            if kind == nil {
-                let names = ObjectKind.allCases.map(\.rawValue)
-                var message = "unknown kind \(quoted(text)) (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))"
-                if let close = closest(to: text, among: names) { message = "unknown kind \(quoted(text)) (did you mean \"\(close)\"?)" }
-                reader.report(object["kind"]!, FieldPath(components: ["kind"]), .unknownKind, message)
-            }
-        }
+        let kind = reader.kind(object)
         let metadata = decodeMetadata(object)
         if let node = object["metadata"]?.mapping?.first(where: { $0.key.string == "name" })?.value {
             document.namePosition = node.mark.map(Position.init) ?? start
@@ -101,10 +134,7 @@ struct ObjectDecoder {
     private func decodeMetadata(_ object: Fields) -> ObjectMeta? {
         guard let fields = reader.section(object, "metadata", allowed: FieldNames.metadata, required: true) else { return nil }
         let problemsBefore = reader.diagnostics.count
-        let name = reader.string(fields, "name", required: true)
-        if let name, !Names.isDNSLabel(name) {
-            reader.report(fields["name"]!, fields.path.appending("name"), .invalidName, "\(quoted(name)) is not a valid name: \(Names.nameRule)")
-        }
+        let name = reader.name(fields)
         let labels = reader.labels(fields, "labels")
         guard reader.diagnostics.count == problemsBefore, let name else { return nil }
         return ObjectMeta(name: name, labels: labels ?? [:])

@@ -15,6 +15,11 @@ public struct ManifestFiles: Sendable {
 
     public var entries: [Entry]
 
+    /// Files read elsewhere (an HTTP body, a test).
+    public init(entries: [Entry]) {
+        self.entries = entries
+    }
+
     /// Reads files (whatever their extension), directories (every `*.yaml` and `*.yml` below
     /// them, hidden ones skipped, sorted by relative path) and `-` for standard input (once).
     /// Relative paths, and standard input's templates, resolve against `workingDirectory`.

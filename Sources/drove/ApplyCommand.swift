@@ -39,8 +39,8 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingClientErrors {
             let client = try connection.client()
-            let read = try ClientManifests.read(manifests.files)
-            let response = try await sendingManifests(verb: "applied") { () async throws(ClientError) in try await client.apply(read.sources) }
+            let sources = try ClientManifests.sources(manifests.files)
+            let response = try await sendingManifests(verb: "applied") { () async throws(ClientError) in try await client.apply(sources) }
             switch output {
             case .text:
                 for result in response.results {

@@ -16,32 +16,39 @@ struct ManifestOptions: ParsableArguments {
     }
 }
 
-/// Manifest files read as the loader reads them, to be sent to the API as they are.
-struct ClientManifests {
-    /// One per file, named as diagnostics name it, with its directory as base directory.
-    var sources: [APISource]
-    /// The objects they declare, when they load on their own.
-    var manifest: Manifest?
-
-    /// Reads `paths` (files, directories, `-`) within the loader's size limits and checks them
-    /// as strictly as `drove validate`, except that a VM set may name a template that only the
-    /// server holds. Prints every problem and exits 1 if there is one.
-    static func read(_ paths: [String]) throws -> ClientManifests {
+/// Manifest files read as the loader reads them (within its size limits), for the verbs that
+/// send them to the API or name objects with them.
+enum ClientManifests {
+    /// Reads `paths` (files, directories, `-`) and checks them as strictly as `drove validate`,
+    /// except that a VM set may name a template that only the server holds; returns them as the
+    /// API takes them, one per file, named as diagnostics name it, based in its directory.
+    /// Prints every problem and exits 1 if there is one.
+    static func sources(_ paths: [String]) throws -> [APISource] {
         let files = ManifestFiles.read(paths)
         // The server applies its own policy; here only what no server accepts is refused.
         let result = ManifestLoader(policy: .anyConfiguration).check(files)
         // A template the server already holds is the server's to find.
-        let errors = result.diagnostics.filter { $0.code != .templateNotDeclared }
-        if !errors.isEmpty {
-            for diagnostic in errors { Terminal.error(diagnostic.description) }
-            let count = errors.count
-            Terminal.error("\(count) \(count == 1 ? "error" : "errors") in the manifests; nothing was sent")
-            throw ExitCode(1)
-        }
+        try refuse(result.diagnostics.filter { $0.code != .templateNotDeclared })
         // Checked above: every file is UTF-8.
-        let sources = files.sources.map {
+        return files.sources.map {
             APISource(name: $0.name, text: String(decoding: $0.bytes, as: UTF8.self), baseDirectory: $0.baseDirectory)
         }
-        return ClientManifests(sources: sources, manifest: result.manifest)
+    }
+
+    /// The objects `paths` declare, each once, by kind and `metadata.name` alone: nothing else in
+    /// the files is checked, so a VM set can be named without the template it uses. Prints
+    /// every problem and exits 1 if there is one.
+    static func references(_ paths: [String]) throws -> [ObjectReference] {
+        let declarations = ManifestLoader.declarations(in: ManifestFiles.read(paths))
+        try refuse(declarations.diagnostics)
+        var seen = Set<ObjectReference>()
+        return declarations.objects.map(\.reference).filter { seen.insert($0).inserted }
+    }
+
+    private static func refuse(_ errors: [Diagnostic]) throws {
+        guard !errors.isEmpty else { return }
+        for diagnostic in errors { Terminal.error(diagnostic.description) }
+        Terminal.error("\(errors.count) \(errors.count == 1 ? "error" : "errors") in the manifests; nothing was sent")
+        throw ExitCode(1)
     }
 }

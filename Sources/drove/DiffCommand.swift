@@ -31,8 +31,8 @@ struct DiffCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingClientErrors {
             let client = try connection.client()
-            let read = try ClientManifests.read(manifests.files)
-            let plan = try await sendingManifests(verb: "planned") { () async throws(ClientError) in try await client.plan(read.sources) }
+            let sources = try ClientManifests.sources(manifests.files)
+            let plan = try await sendingManifests(verb: "planned") { () async throws(ClientError) in try await client.plan(sources) }
             switch output {
             case .json:
                 print(try ClientText.json(plan))
