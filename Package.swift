@@ -84,6 +84,11 @@ let package = Package(
             name: "DroveAPI",
             dependencies: ["DroveManifest"]
         ),
+        // A client of that API (URLSession): typed calls, the watch stream, waiting for objects.
+        .target(
+            name: "DroveClient",
+            dependencies: ["DroveAPI", "DroveManifest"]
+        ),
         // The HTTP API of `drove serve`: apply, get, delete, events, plan, watch (SSE), metrics.
         .target(
             name: "DroveServer",
@@ -128,6 +133,7 @@ let package = Package(
             name: "drove",
             dependencies: [
                 "DroveAPI",
+                "DroveClient",
                 "DroveServer",
                 "DroveStore",
                 "DroveController",
@@ -183,6 +189,14 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The client against a real server in-process (a fake controller behind it).
+        .testTarget(name: "DroveClientTests", dependencies: [
+            "DroveClient", "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The CLI binary as users run it (needs `swift build` first; `swift test` builds it).
         .testTarget(name: "DroveCLITests", dependencies: ["DroveTestSupport"]),

@@ -89,6 +89,9 @@ public struct APIDiagnostic: Codable, Sendable, Hashable {
     public var subject: String
     /// The dotted field path; empty for the whole document.
     public var path: String
+    /// What kind of problem it is (`outOfRange`, `templateNotDeclared`, … a `DiagnosticCode`):
+    /// for programs, which should not parse the message.
+    public var code: String
     public var message: String
     /// The whole rendering: `file:line:column: Kind/name: path: message`.
     public var text: String
@@ -99,6 +102,7 @@ public struct APIDiagnostic: Codable, Sendable, Hashable {
         column = diagnostic.location.column
         subject = diagnostic.subject
         path = diagnostic.path
+        code = diagnostic.code.rawValue
         message = diagnostic.message
         text = diagnostic.description
     }

@@ -27,7 +27,7 @@ struct ComposedText {
     /// again, so that the walker can report the duplicate at its later occurrence and go on.
     var renamedKeys: [Position: String] = [:]
     /// A YAML error that ended the file: everything after it is unread.
-    var failure: (position: Position, message: String)?
+    var failure: (position: Position, code: DiagnosticCode, message: String)?
 }
 
 enum Composer {
@@ -60,13 +60,13 @@ enum Composer {
                 }
                 let reason = result.renamedKeys.count < maxRecoveredDuplicates && budget >= 0
                     ? "" : " (too many duplicate keys in this file to read on)"
-                result.failure = (position, "duplicate key \(quoted(key))\(reason)")
+                result.failure = (position, .duplicateKey, "duplicate key \(quoted(key))\(reason)")
                 return result
             } catch let error as YamlError {
                 result.failure = describe(error, in: text)
                 return result
             } catch {
-                result.failure = (Position(line: 1, column: 1), "cannot read YAML: \(error)")
+                result.failure = (Position(line: 1, column: 1), .syntax, "cannot read YAML: \(error)")
                 return result
             }
         }
@@ -99,26 +99,26 @@ enum Composer {
         return String(view)
     }
 
-    static func describe(_ error: YamlError, in text: String) -> (position: Position, message: String) {
+    static func describe(_ error: YamlError, in text: String) -> (position: Position, code: DiagnosticCode, message: String) {
         func context(_ context: YamlError.Context?) -> String {
             guard let context else { return "" }
             return " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
         }
         switch error {
         case let .scanner(ctx, problem, mark, _), let .parser(ctx, problem, mark, _):
-            return (Position(mark), "YAML syntax error: \(problem)\(context(ctx))")
+            return (Position(mark), .syntax, "YAML syntax error: \(problem)\(context(ctx))")
         case let .composer(ctx, problem, mark, _):
-            return (Position(mark), "YAML error: \(problem)\(context(ctx))")
+            return (Position(mark), .syntax, "YAML error: \(problem)\(context(ctx))")
         case let .reader(problem, offset, value, _):
             let position = offset.map { TextPositions.position(ofCharacterOffset: $0, in: text) } ?? Position(line: 1, column: 1)
             let byte = value >= 0 ? " (#x\(String(value, radix: 16, uppercase: true)))" : ""
-            return (position, "cannot read YAML: \(problem)\(byte)")
+            return (position, .syntax, "cannot read YAML: \(problem)\(byte)")
         case .memory:
-            return (Position(line: 1, column: 1), "YAML error: out of memory")
+            return (Position(line: 1, column: 1), .tooLarge, "YAML error: out of memory")
         case let .duplicatedKeysInMapping(duplicates, ctx):
-            return (Position(ctx.mark), "duplicate key \(quoted(duplicates.first ?? ""))")
+            return (Position(ctx.mark), .duplicateKey, "duplicate key \(quoted(duplicates.first ?? ""))")
         default:
-            return (Position(line: 1, column: 1), "YAML error: \(error)")
+            return (Position(line: 1, column: 1), .syntax, "YAML error: \(error)")
         }
     }
 }

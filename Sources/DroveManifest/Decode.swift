@@ -20,6 +20,52 @@ struct DecodedDocument {
     var templateReference: (name: String, position: Position)?
 }
 
+/// What every object's document has, read the same way when loading it whole and when only
+/// listing what a file declares.
+extension DocumentReader {
+    /// The top-level mapping, its keys from `allowed` (any when nil).
+    func objectFields(_ root: Node, allowed: [String]?) -> Fields? {
+        guard case .mapping = root else {
+            report(root, FieldPath(), .wrongType, "expected a mapping with apiVersion, kind, metadata and spec, got \(describe(root))")
+            return nil
+        }
+        return fields(root, FieldPath(), allowed: allowed)
+    }
+
+    /// `kind`: required, and one of the kinds.
+    func kind(_ object: Fields) -> ObjectKind? {
+        guard let text = string(object, "kind", required: true) else { return nil }
+        if let kind = ObjectKind(rawValue: text) { return kind }
+        let names = ObjectKind.allCases.map(\.rawValue)
+        var message = "unknown kind \(quoted(text)) (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))"
+        if let close = closest(to: text, among: names) { message = "unknown kind \(quoted(text)) (did you mean \"\(close)\"?)" }
+        report(object["kind"]!, FieldPath(components: ["kind"]), .unknownKind, message)
+        return nil
+    }
+
+    /// `metadata.name`: required, and a valid name.
+    func name(_ metadata: Fields) -> String? {
+        guard let name = string(metadata, "name", required: true) else { return nil }
+        guard Names.isDNSLabel(name) else {
+            report(metadata["name"]!, metadata.path.appending("name"), .invalidName, "\(quoted(name)) is not a valid name: \(Names.nameRule)")
+            return nil
+        }
+        return name
+    }
+
+    /// The document's kind and name, and nothing else checked (no apiVersion, spec or unknown
+    /// fields); nil, with the problems reported, unless both are there and valid.
+    func declaredReference(_ root: Node) -> ObjectReference? {
+        subject = ObjectDecoder.peekSubject(root)
+        guard let object = objectFields(root, allowed: nil) else { return nil }
+        let kind = self.kind(object)
+        let metadata = required(object, "metadata").flatMap { fields($0, FieldPath(components: ["metadata"]), allowed: nil) }
+        let name = metadata.flatMap(self.name)
+        guard let kind, let name else { return nil }
+        return ObjectReference(kind: kind, name: name)
+    }
+}
+
 /// Walks one composed document into a drove/v1 object.
 struct ObjectDecoder {
     let reader: DocumentReader
@@ -32,29 +78,16 @@ struct ObjectDecoder {
         let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
         reader.subject = Self.peekSubject(root)
         var document = DecodedDocument(subject: reader.subject, start: start, namePosition: start)
-        guard case .mapping = root else {
-            reader.report(root, FieldPath(), "expected a mapping with apiVersion, kind, metadata and spec, got \(describe(root))")
-            return document
-        }
         let problemsBefore = reader.diagnostics.count
-        guard let object = reader.fields(root, FieldPath(), allowed: FieldNames.object) else {
+        guard let object = reader.objectFields(root, allowed: FieldNames.object) else {
             return document
         }
 
         if let apiVersion = reader.string(object, "apiVersion", required: true), apiVersion != droveAPIVersion {
-            reader.report(object["apiVersion"]!, FieldPath(components: ["apiVersion"]),
+            reader.report(object["apiVersion"]!, FieldPath(components: ["apiVersion"]), .invalidValue,
                           "unsupported apiVersion \(quoted(apiVersion)) (use \(droveAPIVersion))")
         }
-        var kind: ObjectKind?
-        if let text = reader.string(object, "kind", required: true) {
-            kind = ObjectKind(rawValue: text)
-            if kind == nil {
-                let names = ObjectKind.allCases.map(\.rawValue)
-                var message = "unknown kind \(quoted(text)) (use \(names.dropLast().joined(separator: ", ")) or \(names.last!))"
-                if let close = closest(to: text, among: names) { message = "unknown kind \(quoted(text)) (did you mean \"\(close)\"?)" }
-                reader.report(object["kind"]!, FieldPath(components: ["kind"]), message)
-            }
-        }
+        let kind = reader.kind(object)
         let metadata = decodeMetadata(object)
         if let node = object["metadata"]?.mapping?.first(where: { $0.key.string == "name" })?.value {
             document.namePosition = node.mark.map(Position.init) ?? start
@@ -101,10 +134,7 @@ struct ObjectDecoder {
     private func decodeMetadata(_ object: Fields) -> ObjectMeta? {
         guard let fields = reader.section(object, "metadata", allowed: FieldNames.metadata, required: true) else { return nil }
         let problemsBefore = reader.diagnostics.count
-        let name = reader.string(fields, "name", required: true)
-        if let name, !Names.isDNSLabel(name) {
-            reader.report(fields["name"]!, fields.path.appending("name"), "\(quoted(name)) is not a valid name: \(Names.nameRule)")
-        }
+        let name = reader.name(fields)
         let labels = reader.labels(fields, "labels")
         guard reader.diagnostics.count == problemsBefore, let name else { return nil }
         return ObjectMeta(name: name, labels: labels ?? [:])
@@ -116,7 +146,7 @@ struct ObjectDecoder {
         let problemsBefore = reader.diagnostics.count
         let uri = reader.nonEmptyString(spec, "uri", required: true)
         if let uri, case let .failure(refusal) = HostURI.check(uri, policy: policy) {
-            reader.report(spec["uri"]!, spec.path.appending("uri"), "\(quoted(uri)) \(refusal.message)")
+            reader.report(spec["uri"]!, spec.path.appending("uri"), .refusedByPolicy, "\(quoted(uri)) \(refusal.message)")
         }
         let defaults = HostSpec(uri: "")
         var overcommit = defaults.overcommit
@@ -150,7 +180,7 @@ struct ObjectDecoder {
                 case .nowhere: "this Drove reads no template files from its own disk (start it with --template-dir DIR to allow a directory)"
                 default: "template files must lie in \(policy.templateFiles)"
                 }
-                reader.report(fields["path"]!, fields.path.appending("path"), "\(quoted(path)) resolves to \(resolved): \(rule)")
+                reader.report(fields["path"]!, fields.path.appending("path"), .refusedByPolicy, "\(quoted(path)) resolves to \(resolved): \(rule)")
             }
         }
         let format = reader.choice(spec, "format", DiskFormat.self)
@@ -176,7 +206,7 @@ struct ObjectDecoder {
         let replicas = reader.integer(spec, "replicas", in: ManifestLimits.replicas, required: true)
         let template = reader.string(spec, "template", required: true)
         if let template, !Names.isDNSLabel(template) {
-            reader.report(spec["template"]!, spec.path.appending("template"),
+            reader.report(spec["template"]!, spec.path.appending("template"), .invalidName,
                           "\(quoted(template)) is not a valid Template name: \(Names.nameRule)")
         }
         let clone = reader.choice(spec, "clone", CloneMode.self)
@@ -195,11 +225,11 @@ struct ObjectDecoder {
             switch network.type {
             case .user:
                 if let node = fields["source"] {
-                    reader.report(node, fields.path.appending("source"), "not allowed when type is user (user networking has no source)")
+                    reader.report(node, fields.path.appending("source"), .invalidValue, "not allowed when type is user (user networking has no source)")
                 }
             case .network, .bridge:
                 if fields["source"] == nil {
-                    reader.report(fields.node, fields.path.appending("source"),
+                    reader.report(fields.node, fields.path.appending("source"), .missingField,
                                   "required when type is \(network.type.rawValue) (the libvirt \(network.type == .network ? "network" : "bridge") to attach to)")
                 }
                 network.source = source
@@ -208,7 +238,7 @@ struct ObjectDecoder {
                 if isNICModel(model) {
                     network.model = model
                 } else {
-                    reader.report(fields["model"]!, fields.path.appending("model"),
+                    reader.report(fields["model"]!, fields.path.appending("model"), .invalidValue,
                                   "\(quoted(model)) is not a NIC model name (letters, digits, '_', '.', '-'; e.g. virtio, e1000)")
                 }
             }

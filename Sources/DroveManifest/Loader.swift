@@ -62,31 +62,16 @@ public struct ManifestLoader: Sendable {
 
     /// Like `load(paths:)`, but returns the diagnostics instead of throwing them.
     public func check(paths: [String]) -> LoadResult {
+        check(ManifestFiles.read(paths, workingDirectory: workingDirectory))
+    }
+
+    /// Checks files read beforehand; those that could not be read are reported in their place.
+    public func check(_ files: ManifestFiles) -> LoadResult {
         var session = LoadSession(policy: policy)
-        for path in paths {
-            if path == "-" {
-                switch FileReading.readBounded(FileHandle.standardInput, limit: ManifestLimits.maxFileSize) {
-                case let .success(bytes):
-                    session.read(ManifestSource(name: Self.standardInputName, bytes: bytes, baseDirectory: workingDirectory))
-                case let .failure(problem):
-                    session.fail(file: Self.standardInputName, problem.message)
-                }
-                continue
-            }
-            let absolute = FileReading.absolute(path, against: workingDirectory)
-            switch FileReading.expand(path, absolute: absolute) {
-            case let .failure(problem):
-                session.fail(file: path, problem.message)
-            case let .success(files):
-                for file in files {
-                    switch FileReading.read(file.absolute, limit: ManifestLimits.maxFileSize) {
-                    case let .success(bytes):
-                        let base = (file.absolute as NSString).deletingLastPathComponent
-                        session.read(ManifestSource(name: file.display, bytes: bytes, baseDirectory: base))
-                    case let .failure(problem):
-                        session.fail(file: file.display, problem.message)
-                    }
-                }
+        for entry in files.entries {
+            switch entry {
+            case let .read(source): session.read(source)
+            case let .failed(diagnostic): session.fail(diagnostic)
             }
         }
         return session.finish()
@@ -114,63 +99,26 @@ private struct LoadSession {
     /// Some file could not be read to its end, so the set of declared objects is incomplete.
     var incomplete = false
 
-    mutating func fail(file: String, _ message: String, at position: Position = Position(line: 1, column: 1)) {
-        if !files.contains(file) { files.append(file) }
+    mutating func fail(_ diagnostic: Diagnostic) {
+        if !files.contains(diagnostic.location.file) { files.append(diagnostic.location.file) }
         incomplete = true
-        diagnostics.append(Diagnostic(
-            location: SourceLocation(file: file, line: position.line, column: position.column),
-            subject: Subject.unknownKind, path: "", message: message))
+        diagnostics.append(diagnostic)
     }
 
     mutating func read(_ source: ManifestSource) {
         files.append(source.name)
-        if source.bytes.count > ManifestLimits.maxFileSize {
-            fail(file: source.name, FileReading.tooLarge(source.bytes.count))
-            return
+        let composed = ComposedSource(source)
+        for (root, reader) in composed.documents {
+            let document = ObjectDecoder(reader: reader, baseDirectory: source.baseDirectory, policy: policy).decode(root)
+            entries.append(CrossValidation.Entry(file: source.name, document: document))
+            diagnostics += reader.diagnostics
         }
-        guard let text = String(validating: source.bytes, as: UTF8.self) else {
-            fail(file: source.name, "not valid UTF-8 (manifests must be UTF-8)", at: FileReading.firstInvalidUTF8(source.bytes))
-            return
-        }
-        if let problem = PreScan.check(source.bytes, maxDepth: ManifestLimits.maxDepth, maxNodes: ManifestLimits.maxNodesPerDocument) {
-            fail(file: source.name, problem.message, at: Position(line: problem.line, column: problem.column))
-            return
-        }
-        let composed = Composer.compose(text)
-        for root in composed.documents {
-            // Empty documents (nothing, or only comments, between markers) are allowed.
-            if case .scalar = root, root.tagName == .null { continue }
-            let reader = DocumentReader(file: source.name, renamedKeys: composed.renamedKeys)
-            let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
-            switch NodeBudget.check(root, maxNodes: ManifestLimits.maxNodesPerDocument, maxDepth: ManifestLimits.maxDepth) {
-            case .within:
-                let document = ObjectDecoder(reader: reader, baseDirectory: source.baseDirectory, policy: policy).decode(root)
-                entries.append(CrossValidation.Entry(file: source.name, document: document))
-                diagnostics += reader.diagnostics
-            case .tooManyNodes:
-                reader.subject = ObjectDecoder.peekSubject(root)
-                reader.report(at: start, FieldPath(), "document has more than \(ManifestLimits.maxNodesPerDocument) nodes once aliases are expanded; refusing it")
-                diagnostics += reader.diagnostics
-            case .tooDeep:
-                reader.subject = ObjectDecoder.peekSubject(root)
-                reader.report(at: start, FieldPath(), "document nests deeper than \(ManifestLimits.maxDepth) levels once aliases are expanded; refusing it")
-                diagnostics += reader.diagnostics
-            }
-        }
-        if let failure = composed.failure {
-            fail(file: source.name, failure.message, at: failure.position)
-        }
+        diagnostics += composed.diagnostics
+        if composed.incomplete { incomplete = true }
     }
 
     func finish() -> LoadResult {
-        var all = diagnostics + CrossValidation.check(entries, checkReferences: !incomplete)
-        // Files in reading order, then positions within each.
-        let order = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        all = all.enumerated().sorted { lhs, rhs in
-            let l = lhs.element.location, r = rhs.element.location
-            let key1 = (order[l.file] ?? Int.max, l.line, l.column), key2 = (order[r.file] ?? Int.max, r.line, r.column)
-            return key1 != key2 ? key1 < key2 : lhs.offset < rhs.offset
-        }.map(\.element)
+        let all = Diagnostic.inReadingOrder(diagnostics + CrossValidation.check(entries, checkReferences: !incomplete), files: files)
         guard all.isEmpty else { return LoadResult(manifest: nil, diagnostics: all, files: files) }
 
         var manifest = Manifest()
@@ -184,5 +132,71 @@ private struct LoadSession {
             manifest.origins[reference] = SourceLocation(file: entry.file, line: entry.document.start.line, column: entry.document.start.column)
         }
         return LoadResult(manifest: manifest, diagnostics: [], files: files)
+    }
+}
+
+/// One source's documents, composed within the size, depth and node limits: where loading and
+/// listing what a file declares both start.
+struct ComposedSource {
+    /// The documents within the limits (empty ones left out), each with the reader that reports
+    /// its problems.
+    var documents: [(root: Node, reader: DocumentReader)] = []
+    /// Problems with the file, or with a document as a whole.
+    var diagnostics: [Diagnostic] = []
+    /// The file could not be read to its end: documents after the problem are missing.
+    var incomplete = false
+
+    init(_ source: ManifestSource) {
+        if source.bytes.count > ManifestLimits.maxFileSize {
+            fail(.file(source.name, .tooLarge, FileReading.tooLarge(source.bytes.count)))
+            return
+        }
+        guard let text = String(validating: source.bytes, as: UTF8.self) else {
+            fail(.file(source.name, .syntax, "not valid UTF-8 (manifests must be UTF-8)", at: FileReading.firstInvalidUTF8(source.bytes)))
+            return
+        }
+        if let problem = PreScan.check(source.bytes, maxDepth: ManifestLimits.maxDepth, maxNodes: ManifestLimits.maxNodesPerDocument) {
+            fail(.file(source.name, problem.code, problem.message, at: Position(line: problem.line, column: problem.column)))
+            return
+        }
+        let composed = Composer.compose(text)
+        for root in composed.documents {
+            // Empty documents (nothing, or only comments, between markers) are allowed.
+            if case .scalar = root, root.tagName == .null { continue }
+            let reader = DocumentReader(file: source.name, renamedKeys: composed.renamedKeys)
+            let start = root.mark.map(Position.init) ?? Position(line: 1, column: 1)
+            switch NodeBudget.check(root, maxNodes: ManifestLimits.maxNodesPerDocument, maxDepth: ManifestLimits.maxDepth) {
+            case .within:
+                documents.append((root, reader))
+            case .tooManyNodes:
+                reader.subject = ObjectDecoder.peekSubject(root)
+                reader.report(at: start, FieldPath(), .tooLarge, "document has more than \(ManifestLimits.maxNodesPerDocument) nodes once aliases are expanded; refusing it")
+                diagnostics += reader.diagnostics
+            case .tooDeep:
+                reader.subject = ObjectDecoder.peekSubject(root)
+                reader.report(at: start, FieldPath(), .tooDeep, "document nests deeper than \(ManifestLimits.maxDepth) levels once aliases are expanded; refusing it")
+                diagnostics += reader.diagnostics
+            }
+        }
+        if let failure = composed.failure {
+            fail(.file(source.name, failure.code, failure.message, at: failure.position))
+        }
+    }
+
+    private mutating func fail(_ diagnostic: Diagnostic) {
+        diagnostics.append(diagnostic)
+        incomplete = true
+    }
+}
+
+extension Diagnostic {
+    /// Sorted by file, in reading order, then by position within each; ties keep their order.
+    static func inReadingOrder(_ diagnostics: [Diagnostic], files: [String]) -> [Diagnostic] {
+        let order = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return diagnostics.enumerated().sorted { lhs, rhs in
+            let l = lhs.element.location, r = rhs.element.location
+            let key1 = (order[l.file] ?? Int.max, l.line, l.column), key2 = (order[r.file] ?? Int.max, r.line, r.column)
+            return key1 != key2 ? key1 < key2 : lhs.offset < rhs.offset
+        }.map(\.element)
     }
 }

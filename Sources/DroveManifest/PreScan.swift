@@ -2,6 +2,7 @@
 struct PreScanProblem: Error, Equatable {
     var line: Int
     var column: Int
+    var code: DiagnosticCode
     var message: String
 }
 
@@ -83,7 +84,7 @@ struct PreScan {
             if startsNode(byte) {
                 nodes += 1
                 if nodes > maxNodes {
-                    throw PreScanProblem(line: line, column: column, message: "document has more than \(maxNodes) nodes; refusing it")
+                    throw PreScanProblem(line: line, column: column, code: .tooLarge, message: "document has more than \(maxNodes) nodes; refusing it")
                 }
             }
             switch byte {
@@ -101,7 +102,7 @@ struct PreScan {
                 anchoredScopes.removeAll { if case let .flow(depth) = $0 { depth >= flowDepth } else { false } }
                 advance()
                 if followedByMappingColon() {
-                    throw PreScanProblem(line: keyLine, column: keyColumn, message: "a list or mapping used as a mapping key; keys must be plain strings")
+                    throw PreScanProblem(line: keyLine, column: keyColumn, code: .unsupportedYAML, message: "a list or mapping used as a mapping key; keys must be plain strings")
                 }
             case UInt8(ascii: "\""):
                 try skipQuoted(double: true)
@@ -119,7 +120,7 @@ struct PreScan {
             case UInt8(ascii: "|") where flowDepth == 0, UInt8(ascii: ">") where flowDepth == 0:
                 skipBlockScalar()
             case UInt8(ascii: "?") where isBlankOrEnd(at: index + 1):
-                throw PreScanProblem(line: line, column: column, message: "complex mapping keys (\"? \") are not supported; keys must be plain strings")
+                throw PreScanProblem(line: line, column: column, code: .unsupportedYAML, message: "complex mapping keys (\"? \") are not supported; keys must be plain strings")
             case UInt8(ascii: "-") where flowDepth == 0 && isBlankOrEnd(at: index + 1):
                 advance()
                 try sequenceEntry()
@@ -186,7 +187,7 @@ struct PreScan {
     private mutating func checkDepth() throws(PreScanProblem) {
         let depth = blockLevels.count + flowDepth
         if depth > maxDepth {
-            throw PreScanProblem(line: line, column: column, message: "nesting deeper than \(maxDepth) levels; refusing to parse")
+            throw PreScanProblem(line: line, column: column, code: .tooDeep, message: "nesting deeper than \(maxDepth) levels; refusing to parse")
         }
     }
 
@@ -217,13 +218,13 @@ struct PreScan {
         let (aliasLine, aliasColumn) = (line, column)
         if !anchoredScopes.isEmpty {
             throw PreScanProblem(
-                line: aliasLine, column: aliasColumn,
+                line: aliasLine, column: aliasColumn, code: .unsupportedYAML,
                 message: "an alias inside an anchored collection is not allowed (it lets aliases nest and multiply, as in an alias bomb); aliases may only refer to anchored nodes that contain no aliases")
         }
         advance()
         skipAnchorName()
         if followedByMappingColon() {
-            throw PreScanProblem(line: aliasLine, column: aliasColumn, message: "an alias used as a mapping key; keys must be plain strings")
+            throw PreScanProblem(line: aliasLine, column: aliasColumn, code: .unsupportedYAML, message: "an alias used as a mapping key; keys must be plain strings")
         }
     }
 

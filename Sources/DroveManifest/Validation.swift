@@ -15,7 +15,7 @@ enum CrossValidation {
             let here = SourceLocation(file: entry.file, line: entry.document.namePosition.line, column: entry.document.namePosition.column)
             if let first = declared[reference] {
                 diagnostics.append(Diagnostic(
-                    location: here, subject: reference.description, path: "metadata.name",
+                    location: here, subject: reference.description, path: "metadata.name", code: .duplicateObject,
                     message: "\(reference.kind.rawValue) \(quoted(reference.name)) is already declared at \(first)"))
             } else {
                 declared[reference] = here
@@ -35,7 +35,7 @@ enum CrossValidation {
             }
             diagnostics.append(Diagnostic(
                 location: SourceLocation(file: entry.file, line: position.line, column: position.column),
-                subject: entry.document.subject.description, path: "spec.template", message: message))
+                subject: entry.document.subject.description, path: "spec.template", code: .templateNotDeclared, message: message))
         }
         return diagnostics
     }

@@ -47,14 +47,14 @@ final class DocumentReader {
         self.renamedKeys = renamedKeys
     }
 
-    func report(_ node: Node, _ path: FieldPath, _ message: String) {
-        report(at: node.mark.map(Position.init) ?? Position(line: 1, column: 1), path, message)
+    func report(_ node: Node, _ path: FieldPath, _ code: DiagnosticCode, _ message: String) {
+        report(at: node.mark.map(Position.init) ?? Position(line: 1, column: 1), path, code, message)
     }
 
-    func report(at position: Position, _ path: FieldPath, _ message: String) {
+    func report(at position: Position, _ path: FieldPath, _ code: DiagnosticCode, _ message: String) {
         diagnostics.append(Diagnostic(
             location: SourceLocation(file: file, line: position.line, column: position.column),
-            subject: subject.description, path: path.description, message: message))
+            subject: subject.description, path: path.description, code: code, message: message))
     }
 
     // MARK: Mappings
@@ -62,7 +62,7 @@ final class DocumentReader {
     /// The entries of a mapping whose keys must come from `allowed` (any string key when nil).
     func fields(_ node: Node, _ path: FieldPath, allowed: [String]?) -> Fields? {
         guard case let .mapping(mapping) = node else {
-            report(node, path, "expected a mapping, got \(describe(node))")
+            report(node, path, .wrongType, "expected a mapping, got \(describe(node))")
             return nil
         }
         var fields = Fields(node: node, path: path)
@@ -76,15 +76,15 @@ final class DocumentReader {
             guard case let .scalar(scalar) = key, key.tagName == .str || key.tagName == .merge else {
                 var message = "mapping keys must be strings, got \(describe(key))"
                 if case let .scalar(scalar) = key, key.tagName != .null { message += " (quote it: \(quoted(scalar.string)))" }
-                report(key, path, message)
+                report(key, path, .wrongType, message)
                 continue
             }
             let name = scalar.string
             if let first = firstSeen[name] ?? fields.entries[name]?.key.mark.map(Position.init) {
-                report(key, path.appending(name), "duplicate key \(quoted(name)) (first at line \(first.line), column \(first.column))")
+                report(key, path.appending(name), .duplicateKey, "duplicate key \(quoted(name)) (first at line \(first.line), column \(first.column))")
             }
             if let allowed, !allowed.contains(name) {
-                report(key, path.appending(name), unknownField(name, allowed: allowed))
+                report(key, path.appending(name), name == "<<" ? .unsupportedYAML : .unknownField, unknownField(name, allowed: allowed))
                 continue
             }
             fields.entries[name] = (key, value)
@@ -105,7 +105,7 @@ final class DocumentReader {
     /// A required field: reported at the start of its mapping when missing.
     func required(_ fields: Fields, _ key: String) -> Node? {
         if let node = fields[key] { return node }
-        report(fields.node, fields.path.appending(key), "required field is missing")
+        report(fields.node, fields.path.appending(key), .missingField, "required field is missing")
         return nil
     }
 
@@ -126,7 +126,7 @@ final class DocumentReader {
         guard case let .scalar(scalar) = node, node.tagName == .str else {
             var message = "expected a string, got \(describe(node))"
             if case let .scalar(scalar) = node, node.tagName != .null { message += " (quote it: \(quoted(scalar.string)))" }
-            report(node, path, message)
+            report(node, path, .wrongType, message)
             return nil
         }
         return scalar.string
@@ -135,7 +135,7 @@ final class DocumentReader {
     func nonEmptyString(_ fields: Fields, _ key: String, required isRequired: Bool = false) -> String? {
         guard let value = string(fields, key, required: isRequired) else { return nil }
         if value.isEmpty {
-            report(fields[key]!, fields.path.appending(key), "must not be empty")
+            report(fields[key]!, fields.path.appending(key), .invalidValue, "must not be empty")
             return nil
         }
         return value
@@ -146,18 +146,18 @@ final class DocumentReader {
         let path = fields.path.appending(key)
         guard case let .scalar(scalar) = node, node.tagName == .int else {
             if case let .scalar(scalar) = node, node.tagName == .str, Int(scalar.string) != nil {
-                report(node, path, "expected an integer, got the string \(quoted(scalar.string)) (remove the quotes)")
+                report(node, path, .wrongType, "expected an integer, got the string \(quoted(scalar.string)) (remove the quotes)")
             } else {
-                report(node, path, "expected an integer, got \(describe(node))")
+                report(node, path, .wrongType, "expected an integer, got \(describe(node))")
             }
             return nil
         }
         guard isDecimalInteger(scalar.string), let value = Int(scalar.string) else {
-            report(node, path, "expected a decimal integer, got \(shortened(scalar.string))")
+            report(node, path, .invalidValue, "expected a decimal integer, got \(shortened(scalar.string))")
             return nil
         }
         guard range.contains(value) else {
-            report(node, path, "\(value) is out of range \(range.lowerBound)..\(range.upperBound)")
+            report(node, path, .outOfRange, "\(value) is out of range \(range.lowerBound)..\(range.upperBound)")
             return nil
         }
         return value
@@ -168,18 +168,18 @@ final class DocumentReader {
         let path = fields.path.appending(key)
         guard case let .scalar(scalar) = node, node.tagName == .int || node.tagName == .float else {
             if case let .scalar(scalar) = node, node.tagName == .str, Double(scalar.string) != nil {
-                report(node, path, "expected a number, got the string \(quoted(scalar.string)) (remove the quotes)")
+                report(node, path, .wrongType, "expected a number, got the string \(quoted(scalar.string)) (remove the quotes)")
             } else {
-                report(node, path, "expected a number, got \(describe(node))")
+                report(node, path, .wrongType, "expected a number, got \(describe(node))")
             }
             return nil
         }
         guard isDecimalNumber(scalar.string), let value = Double(scalar.string) else {
-            report(node, path, "expected a decimal number, got \(shortened(scalar.string))")
+            report(node, path, .invalidValue, "expected a decimal number, got \(shortened(scalar.string))")
             return nil
         }
         guard range.contains(value) else {
-            report(node, path, "\(shortened(scalar.string)) is out of range \(format(range.lowerBound))..\(format(range.upperBound))")
+            report(node, path, .outOfRange, "\(shortened(scalar.string)) is out of range \(format(range.lowerBound))..\(format(range.upperBound))")
             return nil
         }
         return value
@@ -192,7 +192,7 @@ final class DocumentReader {
         let names = Choice.allCases.map(\.rawValue)
         var message = "\(quoted(text)) is not one of \(names.joined(separator: ", "))"
         if let close = closest(to: text, among: names) { message += " (did you mean \"\(close)\"?)" }
-        report(node, fields.path.appending(key), message)
+        report(node, fields.path.appending(key), .invalidValue, message)
         return nil
     }
 
@@ -200,18 +200,18 @@ final class DocumentReader {
         guard let node = fields[key] else { return nil }
         let path = fields.path.appending(key)
         guard case let .scalar(scalar) = node, [.str, .int, .float].contains(node.tagName) else {
-            report(node, path, "expected a quantity such as 512Mi, got \(describe(node))")
+            report(node, path, .wrongType, "expected a quantity such as 512Mi, got \(describe(node))")
             return nil
         }
         let bytes: UInt64
         do {
             bytes = try Quantity.parse(scalar.string)
         } catch {
-            report(node, path, Quantity.explain(scalar.string, error))
+            report(node, path, .invalidValue, Quantity.explain(scalar.string, error))
             return nil
         }
         guard range.contains(bytes) else {
-            report(node, path, "\(shortened(scalar.string)) is out of range \(Quantity.format(range.lowerBound))..\(Quantity.format(range.upperBound))")
+            report(node, path, .outOfRange, "\(shortened(scalar.string)) is out of range \(Quantity.format(range.lowerBound))..\(Quantity.format(range.upperBound))")
             return nil
         }
         return bytes
@@ -225,12 +225,12 @@ final class DocumentReader {
         for (name, entry) in map.entries.sorted(by: { $0.key < $1.key }) {
             let path = map.path.appending(name)
             if !Names.isLabelKey(name) {
-                report(entry.key, path, "\(quoted(name)) is not a valid label key: \(Names.labelKeyRule)")
+                report(entry.key, path, .invalidName, "\(quoted(name)) is not a valid label key: \(Names.labelKeyRule)")
                 valid = false
             }
             guard let value = string(entry.value, path) else { valid = false; continue }
             if !Names.isLabelValue(value) {
-                report(entry.value, path, "\(quoted(value)) is not a valid label value: \(Names.labelValueRule)")
+                report(entry.value, path, .invalidName, "\(quoted(value)) is not a valid label value: \(Names.labelValueRule)")
                 valid = false
             }
             labels[name] = value

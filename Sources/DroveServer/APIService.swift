@@ -132,10 +132,12 @@ struct APIService: Sendable {
                 }
                 return Merged(manifest: manifest, sources: sources, requested: requested, storedGenerations: generations)
             }
+            // A body object declared again over a stored one: the stored one came first.
+            let storedReferences = Set(standby.map(\.reference))
             let redeclared = Set(result.diagnostics.compactMap { diagnostic -> ObjectReference? in
-                guard names.contains(diagnostic.location.file), diagnostic.path == "metadata.name",
-                      diagnostic.message.contains("already declared at \(Self.storedSourcePrefix)") else { return nil }
-                return Self.reference(diagnostic.subject)
+                guard diagnostic.code == .duplicateObject, names.contains(diagnostic.location.file),
+                      let reference = Self.reference(diagnostic.subject), storedReferences.contains(reference) else { return nil }
+                return reference
             })
             if pass == 2 || redeclared.isEmpty {
                 throw .invalidManifests(result.diagnostics)

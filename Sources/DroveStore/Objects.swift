@@ -168,11 +168,11 @@ extension Store {
         for object in live where !loaded.contains(object.reference) {
             throw .storedManifestInvalid(path: path, diagnostics: [Diagnostic(
                 location: SourceLocation(file: "store:\(object.reference)", line: 1, column: 1),
-                subject: object.reference.description, path: "", message: "the stored text does not declare this object")])
+                subject: object.reference.description, path: "", code: .storeMismatch, message: "the stored text does not declare this object")])
         }
         if loaded.count != live.count || manifest.references.count != live.count {
             throw .storedManifestInvalid(path: path, diagnostics: [Diagnostic(
-                location: SourceLocation(file: path, line: 1, column: 1), subject: "<store>", path: "",
+                location: SourceLocation(file: path, line: 1, column: 1), subject: "<store>", path: "", code: .storeMismatch,
                 message: "the stored texts declare \(manifest.references.count) objects for \(live.count) rows")])
         }
         return DesiredState(

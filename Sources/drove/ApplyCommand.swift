@@ -1,7 +1,7 @@
 import ArgumentParser
 import DroveAPI
+import DroveClient
 import DroveManifest
-import DroveServer
 import Foundation
 
 /// `drove apply -f PATH`: sends manifests to the controller, which stores them and converges.
@@ -39,8 +39,8 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingClientErrors {
             let client = try connection.client()
-            let read = try ClientManifests.read(manifests.files)
-            let response: APIApplyResponse = try await client.postManifests("\(APIPaths.base)/apply", read, verb: "applied")
+            let sources = try ClientManifests.sources(manifests.files)
+            let response = try await sendingManifests(verb: "applied") { () async throws(ClientError) in try await client.apply(sources) }
             switch output {
             case .text:
                 for result in response.results {
@@ -85,25 +85,21 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints the server's manifest diagnostics, one per line, and a count.
-extension APIClient {
-    /// Posts manifest files to `path`. Problems only the server could find (a template it does
-    /// not hold either) are printed, and the command exits 1.
-    func postManifests<Response: Decodable>(_ path: String, _ manifests: ClientManifests, verb: String) async throws -> Response {
-        let result: Result<Response, ClientError>
-        do {
-            result = .success(try await post(path, json: APISources(sources: manifests.sources)))
-        } catch {
-            result = .failure(error)
-        }
-        if case let .failure(.api(status, _, diagnostics)) = result, status == 422, !diagnostics.isEmpty {
+/// Runs `call`, which sends manifests. Problems only the server could find (a template it does
+/// not hold either) come back as a 422 with diagnostics: they are printed, and the command exits 1.
+func sendingManifests<Response>(verb: String, _ call: () async throws(ClientError) -> Response) async throws -> Response {
+    do throws(ClientError) {
+        return try await call()
+    } catch {
+        if case let .api(422, _, diagnostics) = error, !diagnostics.isEmpty {
             printDiagnostics(diagnostics, verb: verb)
             throw ExitCode(1)
         }
-        return try result.get()
+        throw error
     }
 }
 
+/// Prints the server's manifest diagnostics, one per line, and a count.
 func printDiagnostics(_ diagnostics: [APIDiagnostic], verb: String) {
     for diagnostic in diagnostics { Terminal.error(diagnostic.text) }
     Terminal.error("\(diagnostics.count) \(diagnostics.count == 1 ? "error" : "errors") in the manifests; nothing was \(verb)")

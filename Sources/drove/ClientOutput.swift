@@ -1,6 +1,5 @@
 import ArgumentParser
 import DroveAPI
-import DroveServer
 import Foundation
 
 /// `-o` of get.

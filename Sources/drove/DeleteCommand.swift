@@ -1,7 +1,6 @@
 import ArgumentParser
-import DroveAPI
+import DroveClient
 import DroveManifest
-import DroveServer
 import Foundation
 
 /// `drove delete -f PATH` or `drove delete KIND NAME...`: asks the controller to remove objects.
@@ -10,8 +9,9 @@ struct DeleteCommand: AsyncParsableCommand {
         commandName: "delete",
         abstract: "Ask the running controller to delete objects (and the VMs they made).",
         discussion: """
-            Names the objects with -f PATH (every object the manifests declare) or as KIND \
-            NAME... or KIND/NAME... (kind: vmset, template, host). All are marked for deletion \
+            Names the objects with -f PATH (every object the manifests declare; only each \
+            document's kind and metadata.name are read) or as KIND NAME... or KIND/NAME... \
+            (kind: vmset, template, host). All are marked for deletion \
             together, so a template may go with the VM sets that use it; the controller then \
             removes their VMs and prunes them. Exits 1 if an object is not found (unless \
             --ignore-not-found) or the controller refuses (a template still in use).
@@ -54,20 +54,8 @@ struct DeleteCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingClientErrors {
             let client = try connection.client()
-            let targets: [ObjectReference]
-            if manifests.files.isEmpty {
-                targets = try references()
-            } else {
-                let read = try ClientManifests.read(manifests.files)
-                guard let manifest = read.manifest else {
-                    Terminal.error("error: the manifests name a Template declared in none of them, so they cannot be read on their own; "
-                        + "pass that Template's file too, or delete by name (drove delete vmset NAME)")
-                    throw ExitCode(1)
-                }
-                targets = manifest.references
-            }
-            let body = APIDeleteRequest(objects: targets.map(APIReference.init))
-            let response = try await client.post("\(APIPaths.base)/delete", json: body, as: APIDeleteResponse.self)
+            let targets = manifests.files.isEmpty ? try references() : try ClientManifests.references(manifests.files)
+            let response = try await client.delete(targets)
             var missing = false
             var deleting: [ObjectReference] = []
             for (reference, result) in zip(targets, response.results) {

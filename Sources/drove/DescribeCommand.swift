@@ -1,7 +1,7 @@
 import ArgumentParser
 import DroveAPI
+import DroveClient
 import DroveManifest
-import DroveServer
 import Foundation
 
 /// `drove describe KIND NAME`: one object, its conditions, its VMs and its recent events.
@@ -31,13 +31,12 @@ struct DescribeCommand: AsyncParsableCommand {
         let reference = try ObjectArguments.reference(kindWord, name)
         try await reportingClientErrors {
             let client = try connection.client()
-            let path = "\(APIPaths.base)/\(APIPaths.segment(reference.kind))/\(reference.name)"
-            let object = try await client.get(path, as: APIObject.self)
+            let object = try await client.object(reference)
             var vms: [VMSummary] = []
             if reference.kind == .vmSet {
-                vms = try await GetCommand.vms(of: reference.name, client: client)
+                vms = try await client.vms(of: reference.name)
             }
-            let recent = events > 0 ? try await client.get("\(path)/events", query: ["tail": String(events)], as: APIEventList.self).items : []
+            let recent = events > 0 ? try await client.events(of: reference, tail: events).items : []
             print(Self.render(object, vms: vms, events: recent), terminator: "")
         }
     }

@@ -1,6 +1,5 @@
 import ArgumentParser
-import DroveAPI
-import DroveServer
+import DroveClient
 import Foundation
 
 /// `drove diff -f PATH`: what the controller would do if these manifests were applied.
@@ -32,8 +31,8 @@ struct DiffCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingClientErrors {
             let client = try connection.client()
-            let read = try ClientManifests.read(manifests.files)
-            let plan: APIPlan = try await client.postManifests("\(APIPaths.base)/plan", read, verb: "planned")
+            let sources = try ClientManifests.sources(manifests.files)
+            let plan = try await sendingManifests(verb: "planned") { () async throws(ClientError) in try await client.plan(sources) }
             switch output {
             case .json:
                 print(try ClientText.json(plan))

@@ -1,7 +1,7 @@
 import ArgumentParser
 import DroveAPI
+import DroveClient
 import DroveManifest
-import DroveServer
 import Foundation
 
 /// `drove get vmsets|vms|templates|hosts|events [NAME]`: tables of what the controller holds.
@@ -81,11 +81,11 @@ struct GetCommand: AsyncParsableCommand {
                 try print(objects: objects, kind: kind, single: name != nil, wide: wide)
                 if watch { try await watchObjects(kind, client: client, wide: wide, shown: objects) }
             case .vms:
-                let vms = try await Self.vms(of: name, client: client)
+                let vms = try await client.vms(of: name)
                 try printVMs(vms, wide: wide)
                 if watch { try await watchVMs(client: client, wide: wide, shown: vms) }
             case .events:
-                let list = try await Self.events(of: name, tail: tail, client: client)
+                let list = try await client.events(of: name.map { ObjectReference(kind: .vmSet, name: $0) }, tail: tail)
                 try printEvents(list.items)
                 if watch { try await watchEvents(client: client, after: list.next) }
             }
@@ -95,20 +95,10 @@ struct GetCommand: AsyncParsableCommand {
     // MARK: - Reading
 
     static func objects(_ kind: ObjectKind, name: String?, client: APIClient) async throws(ClientError) -> [APIObject] {
-        let path = "\(APIPaths.base)/\(APIPaths.segment(kind))"
         if let name {
-            return [try await client.get("\(path)/\(name)", as: APIObject.self)]
+            return [try await client.object(ObjectReference(kind: kind, name: name))]
         }
-        return try await client.get(path, as: APIObjectList.self).items
-    }
-
-    static func vms(of set: String?, client: APIClient) async throws(ClientError) -> [VMSummary] {
-        try await client.get("\(APIPaths.base)/vms", query: set.map { ["vmset": $0] } ?? [:], as: APIVMList.self).items
-    }
-
-    static func events(of set: String?, tail: Int, client: APIClient) async throws(ClientError) -> APIEventList {
-        let path = set.map { "\(APIPaths.base)/vmsets/\($0)/events" } ?? "\(APIPaths.base)/events"
-        return try await client.get(path, query: ["tail": String(tail)], as: APIEventList.self)
+        return try await client.objects(kind)
     }
 
     // MARK: - Printing
@@ -174,7 +164,7 @@ struct GetCommand: AsyncParsableCommand {
             guard let (changedKind, changedName) = message.object, changedKind == kind.rawValue,
                   name == nil || changedName == name, message.event != "event" else { continue }
             let reference = ObjectReference(kind: kind, name: changedName)
-            guard let object = try await ObjectWaiter(client: client, condition: .deleted).read(reference) else {
+            guard let object = try await client.objectIfPresent(reference) else {
                 guard printed.removeValue(forKey: changedName) != nil else { continue }
                 Swift.print(Terminal.table([header, [changedName, "<deleted>"]]).split(separator: "\n").last.map(String.init) ?? changedName)
                 fflush(nil)
@@ -195,7 +185,7 @@ struct GetCommand: AsyncParsableCommand {
         var printed = Dictionary(shown.map { ($0.name, ClientText.vmRow($0, wide: wide)) }, uniquingKeysWith: { $1 })
         for try await message in client.watch() where message.event == "status" {
             guard let (kind, set) = message.object, kind == ObjectKind.vmSet.rawValue, name == nil || set == name else { continue }
-            let vms = try await Self.vms(of: set, client: client)
+            let vms = try await client.vms(of: set)
             let changed = vms.map { ($0.name, ClientText.vmRow($0, wide: wide)) }.filter { printed[$0.0] != $0.1 }
             guard !changed.isEmpty else { continue }
             for (name, row) in changed { printed[name] = row }

@@ -69,6 +69,7 @@ struct Validate: AsyncParsableCommand {
                 var entry = location(diagnostic.location)
                 entry["subject"] = .string(diagnostic.subject)
                 entry["path"] = .string(diagnostic.path)
+                entry["code"] = .string(diagnostic.code.rawValue)
                 entry["message"] = .string(diagnostic.message)
                 entry["text"] = .string(diagnostic.description)
                 return .object(entry)

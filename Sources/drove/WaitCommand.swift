@@ -1,7 +1,6 @@
 import ArgumentParser
-import DroveAPI
+import DroveClient
 import DroveManifest
-import DroveServer
 import Foundation
 
 /// `drove wait KIND/NAME --for condition=Ready --timeout 5m`.
@@ -59,5 +58,25 @@ struct WaitCommand: AsyncParsableCommand {
             }
             if !late.isEmpty { throw ExitCode(1) }
         }
+    }
+}
+
+extension WaitCondition {
+    /// `--for`: `condition=Ready`, `condition=Degraded=False`, `delete`.
+    init?(argument: String) {
+        if argument == "delete" || argument == "deleted" {
+            self = .deleted
+            return
+        }
+        guard argument.lowercased().hasPrefix("condition=") else { return nil }
+        let parts = argument.dropFirst("condition=".count).split(separator: "=", omittingEmptySubsequences: false)
+        guard let type = parts.first, !type.isEmpty, parts.count <= 2 else { return nil }
+        let status = parts.count == 2 ? String(parts[1]) : "True"
+        guard ["true", "false", "unknown"].contains(status.lowercased()) else { return nil }
+        self = .condition(type: Self.capitalized(String(type)), status: Self.capitalized(status))
+    }
+
+    private static func capitalized(_ word: String) -> String {
+        word.prefix(1).uppercased() + word.dropFirst().lowercased()
     }
 }

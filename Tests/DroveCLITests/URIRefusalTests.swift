@@ -1,4 +1,3 @@
-import DroveTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -11,7 +10,6 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct URIRefusalTests {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("drove-uri-\(UUID().uuidString.prefix(6))")
-    var drove: URL { LabHost.repository.appendingPathComponent(".build/debug/drove") }
     var marker: URL { scratch.appendingPathComponent("ran") }
     var program: URL { scratch.appendingPathComponent("marker.sh") }
 
@@ -36,17 +34,7 @@ struct URIRefusalTests {
     }
 
     func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = drove
-        process.arguments = arguments
-        process.currentDirectoryURL = scratch
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runDrove(arguments, in: scratch)
     }
 
     @Test("validate, plan, up and down refuse it with file:line:column and run nothing")
@@ -61,6 +49,10 @@ struct URIRefusalTests {
                 #expect(output.contains("host.yaml:5:8: Host/evil: spec.uri: \"\(uri)\""), "drove \(verb[0]): \(output)")
                 #expect(!FileManager.default.fileExists(atPath: marker.path), "drove \(verb[0]) with \(uri) ran the marker program")
             }
+            let (_, json) = try run(["validate", "-o", "json", "-f", "host.yaml"])
+            let report = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            let codes = (report?["diagnostics"] as? [[String: Any]])?.map { $0["code"] as? String }
+            #expect(codes == ["refusedByPolicy"], "drove validate -o json with \(uri): \(json)")
         }
     }
 
@@ -68,38 +60,25 @@ struct URIRefusalTests {
     func serveRefuses() async throws {
         try prepare()
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let port = Int.random(in: 30_000..<40_000)
-        let server = Process()
-        server.executableURL = drove
-        server.arguments = ["serve", "--data-dir", scratch.appendingPathComponent("state").path, "--port", String(port)]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer { server.terminate(); server.waitUntilExit() }
-        let base = URL(string: "http://127.0.0.1:\(port)/api/v1")!
-        var up = false
-        for _ in 0..<100 where !up {
-            up = (try? await URLSession.shared.data(from: base.appendingPathComponent("hosts"))) != nil
-            if !up { try await Task.sleep(for: .milliseconds(100)) }
+        try await withServe(dataDirectory: scratch.appendingPathComponent("state")) { port in
+            let base = URL(string: "http://127.0.0.1:\(port)/api/v1")!
+            for uri in hostileURIs {
+                var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/apply?name=host.yaml")!)
+                request.httpMethod = "POST"
+                request.setValue("application/yaml", forHTTPHeaderField: "Content-Type")
+                request.httpBody = Data("apiVersion: drove/v1\nkind: Host\nmetadata: { name: evil }\nspec:\n  uri: \"\(uri)\"\n".utf8)
+                let (body, response) = try await URLSession.shared.data(for: request)
+                let text = String(decoding: body, as: UTF8.self)
+                #expect((response as? HTTPURLResponse)?.statusCode == 422, "\(uri): \(text)")
+                let json = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+                let diagnostic = (json?["errors"] as? [[String: Any]])?.first
+                #expect(diagnostic?["file"] as? String == "host.yaml" && diagnostic?["line"] as? Int == 5 && diagnostic?["column"] as? Int == 8
+                        && diagnostic?["path"] as? String == "spec.uri", "\(uri): \(text)")
+            }
+            let (hosts, _) = try await URLSession.shared.data(from: base.appendingPathComponent("hosts"))
+            #expect(!String(decoding: hosts, as: UTF8.self).contains("evil"))
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!FileManager.default.fileExists(atPath: marker.path), "drove serve ran the marker program")
         }
-        try #require(up, "drove serve did not answer on port \(port)")
-
-        for uri in hostileURIs {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/apply?name=host.yaml")!)
-            request.httpMethod = "POST"
-            request.setValue("application/yaml", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data("apiVersion: drove/v1\nkind: Host\nmetadata: { name: evil }\nspec:\n  uri: \"\(uri)\"\n".utf8)
-            let (body, response) = try await URLSession.shared.data(for: request)
-            let text = String(decoding: body, as: UTF8.self)
-            #expect((response as? HTTPURLResponse)?.statusCode == 422, "\(uri): \(text)")
-            let json = try JSONSerialization.jsonObject(with: body) as? [String: Any]
-            let diagnostic = (json?["errors"] as? [[String: Any]])?.first
-            #expect(diagnostic?["file"] as? String == "host.yaml" && diagnostic?["line"] as? Int == 5 && diagnostic?["column"] as? Int == 8
-                    && diagnostic?["path"] as? String == "spec.uri", "\(uri): \(text)")
-        }
-        let (hosts, _) = try await URLSession.shared.data(from: base.appendingPathComponent("hosts"))
-        #expect(!String(decoding: hosts, as: UTF8.self).contains("evil"))
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(!FileManager.default.fileExists(atPath: marker.path), "drove serve ran the marker program")
     }
 }

@@ -166,5 +166,6 @@ struct TemplatePathPolicyTests {
     func nowhere() {
         let found = check("/srv/images/a.qcow2", base: "/srv", rule: .nowhere)
         #expect(found.map(\.message) == [#""/srv/images/a.qcow2" resolves to /srv/images/a.qcow2: this Drove reads no template files from its own disk (start it with --template-dir DIR to allow a directory)"#])
+        #expect(found.map(\.code) == [.refusedByPolicy])
     }
 }

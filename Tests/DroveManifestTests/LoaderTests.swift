@@ -85,6 +85,42 @@ struct LoaderTests {
                 "nope.yaml:1:1: <unknown kind>: no such file or directory",
                 "empty:1:1: <unknown kind>: no .yaml or .yml files in this directory",
             ])
+            #expect(result.diagnostics.map(\.code) == [.unreadable, .unreadable])
+        }
+    }
+
+    @Test("reading paths expands a directory to its manifests in order, each based in its own directory")
+    func readingDirectory() throws {
+        try withTemporaryDirectory { dir in
+            try write(host("b-host"), to: "b.yaml", in: dir)
+            try write(host("nested"), to: "sub/a.yml", in: dir)
+            try write("not: yaml we read", to: "notes.txt", in: dir)
+            try write(host("hidden"), to: ".hidden.yaml", in: dir)
+            let name = dir.lastPathComponent
+            let files = ManifestFiles.read([name, "missing.yaml"], workingDirectory: dir.deletingLastPathComponent().path)
+            #expect(files.sources.map(\.name) == ["\(name)/b.yaml", "\(name)/sub/a.yml"])
+            #expect(files.sources.map(\.baseDirectory) == [dir.path, dir.appendingPathComponent("sub").path])
+            #expect(files.sources.map { String(decoding: $0.bytes, as: UTF8.self) } == [host("b-host"), host("nested")])
+            #expect(files.diagnostics.map(\.description) == ["missing.yaml:1:1: <unknown kind>: no such file or directory"])
+            #expect(files.diagnostics.map(\.code) == [.unreadable])
+        }
+    }
+
+    @Test("reading paths refuses a file over 4 MiB without reading it, and reads the others")
+    func readingTooLarge() throws {
+        try withTemporaryDirectory { dir in
+            try Data(repeating: UInt8(ascii: "#"), count: (4 << 20) + 1).write(to: dir.appendingPathComponent("big.yaml"))
+            try write(host("small"), to: "small.yaml", in: dir)
+            let files = ManifestFiles.read(["big.yaml", "small.yaml"], workingDirectory: dir.path)
+            #expect(files.sources.map(\.name) == ["small.yaml"])
+            #expect(files.diagnostics.map(\.description) == [
+                "big.yaml:1:1: <unknown kind>: file is 4.0 MiB, over the 4 MiB limit for one manifest file; refusing it",
+            ])
+            #expect(files.diagnostics.map(\.code) == [.tooLarge])
+            // Checked, the refusal stands in the file's place.
+            let result = ManifestLoader(policy: testPolicy).check(files)
+            #expect(result.files == ["big.yaml", "small.yaml"])
+            #expect(result.diagnostics.map(\.code) == [.tooLarge])
         }
     }
 

@@ -23,8 +23,16 @@ let testPolicy = ManifestPolicy(testDriver: true)
 
 /// The rendered diagnostics of one YAML text named `name`.
 func diagnostics(_ yaml: String, name: String = "m.yaml") -> [String] {
-    let result = ManifestLoader(workingDirectory: "/work", policy: testPolicy).check(sources: [ManifestSource(name: name, text: yaml, baseDirectory: "/work/manifests")])
-    return result.diagnostics.map(\.description)
+    check(yaml, name: name).diagnostics.map(\.description)
+}
+
+/// The codes of the diagnostics of one YAML text, in order.
+func codes(_ yaml: String) -> [DiagnosticCode] {
+    check(yaml, name: "m.yaml").diagnostics.map(\.code)
+}
+
+private func check(_ yaml: String, name: String) -> LoadResult {
+    ManifestLoader(workingDirectory: "/work", policy: testPolicy).check(sources: [ManifestSource(name: name, text: yaml, baseDirectory: "/work/manifests")])
 }
 
 /// Loads one YAML text that must be valid.

@@ -207,6 +207,26 @@ struct ObjectsTests {
         }
     }
 
+    @Test("a stored text that declares another object than its row is refused with storeMismatch")
+    func storedTextMismatch() async throws {
+        var object = try #require(try applied(hostYAML).first)
+        object.manifestText = hostYAML.replacingOccurrences(of: "node-a", with: "node-b")
+        try await withStore { store, _ in
+            _ = try await store.apply([object])
+            do throws(StoreError) {
+                _ = try await store.desiredState(policy: .standard)
+                Issue.record("a mismatched stored text loaded")
+            } catch {
+                if case let .storedManifestInvalid(_, diagnostics) = error {
+                    #expect(diagnostics.map(\.code) == [.storeMismatch])
+                    #expect(diagnostics.map(\.subject) == ["Host/node-a"])
+                } else {
+                    Issue.record("expected storedManifestInvalid, got \(error)")
+                }
+            }
+        }
+    }
+
     @Test("objects of several files pair with their own documents")
     func severalSources() throws {
         let sources = [

@@ -1,5 +1,4 @@
 import DroveAPI
-import DroveServer
 import Foundation
 import Synchronization
 #if canImport(FoundationNetworking)
@@ -7,20 +6,22 @@ import FoundationNetworking
 #endif
 
 /// One server-sent event of `GET /api/v1/watch`.
-struct WatchMessage: Sendable {
+public struct WatchMessage: Sendable {
     /// `object`, `status` or `event`.
-    var event: String
+    public var event: String
     /// The JSON payload.
-    var data: String
+    public var data: String
     /// The event-log id, for `event` messages.
-    var id: Int64?
+    public var id: Int64?
 
-    func decode<T: Decodable>(_ type: T.Type) -> T? {
+    /// The payload as `type` (`APIObjectChange`, `APIStatusChange`, `APIEvent`), or nil if it
+    /// is not one.
+    public func decode<T: Decodable>(_ type: T.Type) -> T? {
         try? APIJSON.decoder().decode(T.self, from: Data(data.utf8))
     }
 
     /// The object the message is about.
-    var object: (kind: String, name: String)? {
+    public var object: (kind: String, name: String)? {
         switch event {
         case "object": decode(APIObjectChange.self).map { ($0.kind, $0.name) }
         case "status": decode(APIStatusChange.self).map { ($0.kind, $0.name) }
@@ -33,7 +34,7 @@ struct WatchMessage: Sendable {
 extension APIClient {
     /// The watch stream, message by message, until the server ends it or the caller stops
     /// iterating. Throws `ClientError` when the server cannot be reached or refuses.
-    func watch(after: Int64? = nil) -> AsyncThrowingStream<WatchMessage, any Error> {
+    public func watch(after: Int64? = nil) -> AsyncThrowingStream<WatchMessage, any Error> {
         AsyncThrowingStream { continuation in
             let delegate = EventStreamDelegate(continuation: continuation, server: server.absoluteString)
             let session = URLSession(configuration: .default, delegate: delegate, delegateQueue: nil)
