@@ -243,11 +243,13 @@ final class FleetView: Sendable {
 
     // MARK: Plans and claims
 
-    /// The fleet as observed, with every claim in flight laid over it.
-    func snapshot() -> ObservedFleet {
+    /// The fleet as observed, with every claim in flight laid over it. With `removals: false`,
+    /// VMs claimed for removal still show (they exist until libvirt says they are gone): what
+    /// people are told, where the planner's view hides them.
+    func snapshot(removals: Bool = true) -> ObservedFleet {
         state.withLock { state in
             Self.expire(&state, now: .now, timeout: claimTimeout)
-            return Self.overlaid(state)
+            return Self.overlaid(state, removals: removals)
         }
     }
 
@@ -408,7 +410,7 @@ final class FleetView: Sendable {
         }
     }
 
-    private static func overlaid(_ state: State) -> ObservedFleet {
+    private static func overlaid(_ state: State, removals: Bool = true) -> ObservedFleet {
         var hosts = state.hosts.mapValues(\.observed)
         for claim in state.claims.values {
             guard var host = hosts[claim.host], host.isReachable else { continue }
@@ -419,7 +421,7 @@ final class FleetView: Sendable {
                 host.vms[claim.vm] = vm
                 host.strayVolumes.remove(vm.volume)
             case .absent:
-                host.vms[claim.vm] = nil
+                if removals { host.vms[claim.vm] = nil }
             }
             hosts[claim.host] = host
         }

@@ -54,14 +54,14 @@ extension Controller {
                 // (and so the duty to remove that VM) until every host has been seen.
                 let dark = manifest.hosts.map(\.metadata.name).filter { fleet.hosts[$0]?.isReachable != true }
                 if !dark.isEmpty {
-                    try await recordDeleting(reference, generation: generation, fleet: fleet, waitingFor: dark)
+                    try await recordDeleting(reference, generation: generation, waitingFor: dark)
                     return .requeueAfter(.seconds(10))
                 }
                 try await store.markPruned(kind: .vmSet, name: name)
                 try await store.appendEvent(NewEvent(object: reference, reason: .deleted, message: "removed every VM of \(name)"))
                 return .done
             }
-            try await recordDeleting(reference, generation: generation, fleet: fleet, waitingFor: [])
+            try await recordDeleting(reference, generation: generation, waitingFor: [])
         } else {
             let set = manifest.vmSets[0]
             try await record(set, manifest: manifest, images: catalog.images, generation: generation, fleet: fleet,

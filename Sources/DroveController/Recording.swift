@@ -63,7 +63,8 @@ extension Controller {
     }
 
     /// A set being deleted says so while its VMs go.
-    func recordDeleting(_ reference: ObjectReference, generation: Int, fleet: ObservedFleet, waitingFor dark: [String]) async throws {
+    func recordDeleting(_ reference: ObjectReference, generation: Int, waitingFor dark: [String]) async throws {
+        let fleet = view.snapshot(removals: false)
         let left = fleet.hosts.values.reduce(0) { $0 + $1.vms.values.filter { $0.set == reference.name }.count }
         let message = dark.isEmpty ? "\(left) VMs left to remove" : "\(left) VMs left; waiting for \(dark.joined(separator: ", ")) to answer"
         guard try await store.object(kind: reference.kind, name: reference.name) != nil else { return } // pruned meanwhile
@@ -119,7 +120,7 @@ extension Controller {
     /// `GET /api/v1/vms` lists and the watch shows.
     public func vms() async -> [VMSummary] {
         guard let state = try? await desired.state() else { return [] }
-        let fleet = view.snapshot()
+        let fleet = view.snapshot(removals: false)
         let claims = view.claims()
         let lastSeen = view.lastSeen()
         var summaries: [VMSummary] = []
@@ -129,10 +130,12 @@ extension Controller {
             for host in fleet.hosts.values.sorted(by: { $0.name < $1.name }) {
                 for vm in host.vms.values where vm.set == set.metadata.name && seen.insert(vm.name).inserted {
                     let ready = SetTally.isReady(vm, readiness: readiness)
-                    let claimed = claims[vm.name].map { $0.doneAt == nil } ?? false
+                    let claim = claims[vm.name]
+                    let removing = claim.map { $0.expectation == .absent && $0.host == host.name } ?? false
                     summaries.append(VMSummary(
                         name: vm.name, vmSet: vm.set, ordinal: vm.ordinal, host: host.name,
-                        phase: phase(of: vm, ready: ready, pending: claimed), ready: ready, templateDigest: vm.templateDigest,
+                        phase: removing ? .terminating : phase(of: vm, ready: ready, pending: claim.map { $0.doneAt == nil } ?? false),
+                        ready: ready, templateDigest: vm.templateDigest,
                         message: phases.entry(vm.name).flatMap { if case let .failed(message) = $0.activity { message } else { nil } }))
                 }
             }
