@@ -222,10 +222,15 @@ public struct APIPlanAction: Codable, Sendable, Hashable {
 
 public struct APIUnschedulable: Codable, Sendable, Hashable {
     public var vm: String
+    /// Why, for programs: `templateUnreadable`, `mayBeOnUnreachableHost`, `noMatchingHost`,
+    /// `matchingHostsUnreachable`, `noRoom`.
+    public var cause: String?
+    /// Why, for people.
     public var reason: String
 
-    public init(vm: String, reason: String) {
+    public init(vm: String, cause: String? = nil, reason: String) {
         self.vm = vm
+        self.cause = cause
         self.reason = reason
     }
 }
@@ -264,20 +269,52 @@ public struct APICondition: Codable, Sendable, Hashable {
 
 public struct APIStatus: Codable, Sendable, Hashable {
     public var observedGeneration: Int
+    /// `Ready`, `Available` (VM sets), `Progressing`, `Degraded`.
     public var conditions: [APICondition]
-    /// For a VM set: `desired`, `present`, `running`, `ready`, `unknown`.
+    /// For a VM set: `desired`, `present`, `running`, `ready`, `updated`, `unknown`; for a
+    /// template: hosts `present`, `copying`, `missing`, `failed`.
     public var counters: [String: Int]
+    /// A VM set's readiness source: `agent` (its guests said they are up) or `running`.
+    public var readiness: String?
+    /// A template's copy on each host, by host name.
+    public var hosts: [String: APITemplateCopy]?
     public var updatedAt: Date
 
-    public init(observedGeneration: Int, conditions: [APICondition], counters: [String: Int], updatedAt: Date) {
+    public init(observedGeneration: Int, conditions: [APICondition], counters: [String: Int], readiness: String? = nil,
+                hosts: [String: APITemplateCopy]? = nil, updatedAt: Date) {
         self.observedGeneration = observedGeneration
         self.conditions = conditions
         self.counters = counters
+        self.readiness = readiness
+        self.hosts = hosts
         self.updatedAt = updatedAt
     }
 
     public func condition(_ type: String) -> APICondition? {
         conditions.first { $0.type == type }
+    }
+}
+
+/// One template's copy on one host.
+public struct APITemplateCopy: Codable, Sendable, Hashable {
+    /// `Present`, `Copying`, `Missing` or `Failed`.
+    public var state: String
+    /// Bytes sent so far, while copying.
+    public var bytes: UInt64?
+    public var totalBytes: UInt64?
+    public var percent: Int?
+    public var bytesPerSecond: UInt64?
+    /// Why it failed, naming the host and libvirt's words.
+    public var message: String?
+
+    public init(state: String, bytes: UInt64? = nil, totalBytes: UInt64? = nil, percent: Int? = nil,
+                bytesPerSecond: UInt64? = nil, message: String? = nil) {
+        self.state = state
+        self.bytes = bytes
+        self.totalBytes = totalBytes
+        self.percent = percent
+        self.bytesPerSecond = bytesPerSecond
+        self.message = message
     }
 }
 

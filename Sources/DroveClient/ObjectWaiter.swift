@@ -5,13 +5,19 @@ import Foundation
 /// What `drove wait` and `apply --wait` wait for.
 public enum WaitCondition: Equatable, Sendable, CustomStringConvertible {
     /// The condition has the status (`True` for `condition=Ready`), for the current generation.
+    /// A VM set is Ready when every replica is made from its current spec and ready, by its
+    /// guest's word where the template can tell.
     case condition(type: String, status: String)
+    /// A VM set's replicas are all made from the current spec and running, ready or not (what
+    /// Ready meant before guests could say so); any other object: Ready.
+    case running
     /// The object is gone (pruned by the controller).
     case deleted
 
     public var description: String {
         switch self {
         case let .condition(type, status): "\(type)=\(status)"
+        case .running: "running"
         case .deleted: "deletion"
         }
     }
@@ -25,6 +31,13 @@ public enum WaitCondition: Equatable, Sendable, CustomStringConvertible {
             guard let object, !object.deletionRequested, let observed = object.status,
                   observed.observedGeneration >= object.generation else { return false }
             return observed.condition(type)?.status == status
+        case .running:
+            guard let object, object.kind == ObjectKind.vmSet.rawValue else {
+                return WaitCondition.condition(type: "Ready", status: "True").isMet(by: object)
+            }
+            guard !object.deletionRequested, let observed = object.status, observed.observedGeneration >= object.generation,
+                  let desired = observed.counters["desired"] else { return false }
+            return observed.counters["running"] == desired && observed.counters["updated"] == desired
         }
     }
 }
@@ -110,6 +123,7 @@ public struct ObjectWaiter {
                 for reference in pending.keys.sorted() { try await check(reference) }
                 return pending.keys.sorted().map { ($0, pending[$0] ?? nil) }
             }
+            if pending.isEmpty { break }
         }
         return pending.keys.sorted().map { ($0, pending[$0] ?? nil) }
     }

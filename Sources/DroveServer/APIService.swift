@@ -79,7 +79,7 @@ struct APIService: Sendable {
             actions: plan.actions.map {
                 APIPlanAction(id: $0.id, host: $0.host, action: $0.verb, summary: $0.summary, dependsOn: $0.dependsOn)
             },
-            unschedulable: plan.unschedulable.map { APIUnschedulable(vm: $0.vm, reason: $0.reason) },
+            unschedulable: plan.unschedulable.map { APIUnschedulable(vm: $0.vm, cause: $0.cause.rawValue, reason: $0.reason) },
             notes: plan.notes)
     }
 
@@ -296,7 +296,12 @@ struct APIService: Sendable {
                 APICondition(type: $0.type.rawValue, status: $0.status.rawValue, reason: $0.reason, message: $0.message,
                              lastTransitionTime: $0.lastTransitionTime)
             },
-            counters: status.counters, updatedAt: status.updatedAt)
+            counters: status.counters, readiness: status.details.readiness,
+            hosts: status.details.hosts?.mapValues {
+                APITemplateCopy(state: $0.state.rawValue, bytes: $0.bytes, totalBytes: $0.totalBytes, percent: $0.percent,
+                                bytesPerSecond: $0.bytesPerSecond, message: $0.message)
+            },
+            updatedAt: status.updatedAt)
     }
 
     static func render(_ event: Event) -> APIEvent {

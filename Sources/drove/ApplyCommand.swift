@@ -15,7 +15,9 @@ struct ApplyCommand: AsyncParsableCommand {
             API of `drove serve`. Each object is created, configured or left unchanged. A VM set \
             may name a template applied earlier. Relative template paths resolve against each \
             file's directory, on the controller's machine. With --wait, it then waits until every \
-            VM set it sent is Ready, showing progress. Exits 1 on any error or timeout.
+            VM set it sent is Ready (every replica made from the current spec and ready, by its \
+            guest's word where the template has readiness: agent; --for running stops at running), \
+            showing progress. Exits 1 on any error or timeout.
             """)
 
     @OptionGroup var manifests: ManifestOptions
@@ -23,6 +25,11 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @Flag(help: "Wait until every VM set sent is Ready, showing progress.")
     var wait = false
+
+    enum Goal: String, ExpressibleByArgument { case ready, running }
+
+    @Option(name: .customLong("for"), help: "With --wait: until every VM is ready (default), or only running.")
+    var goal: Goal = .ready
 
     @Option(help: "How long --wait waits (like 90s, 5m, 1h).")
     var timeout: DurationOption = DurationOption(argument: "10m")!
@@ -51,21 +58,24 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             guard wait else { return }
             let sets = response.results.filter { $0.kind == ObjectKind.vmSet.rawValue }.map { ObjectReference(kind: .vmSet, name: $0.name) }
-            try await Self.waitUntilReady(sets, client: client, timeout: timeout.duration)
+            try await Self.waitUntilReady(sets, client: client, timeout: timeout.duration,
+                                          condition: goal == .ready ? .condition(type: "Ready", status: "True") : .running)
         }
     }
 
     /// Waits for `sets` to be Ready, printing each set's progress when it changes.
-    static func waitUntilReady(_ sets: [ObjectReference], client: APIClient, timeout: Duration) async throws {
+    static func waitUntilReady(_ sets: [ObjectReference], client: APIClient, timeout: Duration,
+                               condition: WaitCondition = .condition(type: "Ready", status: "True")) async throws {
         guard !sets.isEmpty else { return }
         let started = ContinuousClock.now
-        var waiter = ObjectWaiter(client: client, condition: .condition(type: "Ready", status: "True"))
+        var waiter = ObjectWaiter(client: client, condition: condition)
         waiter.progress = { reference, object in
             Terminal.status("\(ClientText.name(kind: reference.kind.rawValue, reference.name)): \(progressLine(object))")
         }
         let late = try await waiter.wait(for: sets, timeout: timeout)
         if late.isEmpty {
-            Terminal.status("\(sets.count == 1 ? "the VM set is" : "all \(sets.count) VM sets are") Ready after \(Terminal.duration(ContinuousClock.now - started))")
+            let word = condition == .running ? "running" : "Ready"
+            Terminal.status("\(sets.count == 1 ? "the VM set is" : "all \(sets.count) VM sets are") \(word) after \(Terminal.duration(ContinuousClock.now - started))")
             return
         }
         for (reference, object) in late {
@@ -78,7 +88,8 @@ struct ApplyCommand: AsyncParsableCommand {
         guard let object else { return "not found" }
         let counters = object.status?.counters ?? [:]
         let desired = counters["desired"].map(String.init) ?? object.summary?["replicas"] ?? "?"
-        var line = "\(counters["ready"] ?? 0)/\(desired) ready, \(ClientText.state(object))"
+        let readiness = object.status?.readiness.map { " (\($0))" } ?? ""
+        var line = "\(counters["running"] ?? 0)/\(desired) running, \(counters["ready"] ?? 0)/\(desired) ready\(readiness), \(ClientText.state(object))"
         let message = ClientText.message(object)
         if !message.isEmpty { line += ": \(message)" }
         return line

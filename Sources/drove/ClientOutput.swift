@@ -66,8 +66,9 @@ enum ClientText {
 
     static func objectHeader(_ kind: String, wide: Bool) -> [String] {
         switch kind {
-        case "VMSet": ["NAME", "DESIRED", "READY", "STATUS", "AGE"] + (wide ? ["TEMPLATE", "PRESENT", "RUNNING", "GENERATION", "MESSAGE"] : [])
-        case "Template": ["NAME", "FORMAT", "PATH", "STATUS", "AGE"] + (wide ? ["GENERATION", "LABELS"] : [])
+        case "VMSet": ["NAME", "DESIRED", "READY", "STATUS", "AGE"]
+            + (wide ? ["TEMPLATE", "PRESENT", "RUNNING", "UPDATED", "READINESS", "GENERATION", "MESSAGE"] : [])
+        case "Template": ["NAME", "FORMAT", "PATH", "HOSTS", "STATUS", "AGE"] + (wide ? ["COPIES", "GENERATION", "LABELS"] : [])
         default: ["NAME", "URI", "STATUS", "AGE"] + (wide ? ["POOL", "GENERATION", "LABELS", "MESSAGE"] : [])
         }
     }
@@ -82,14 +83,29 @@ enum ClientText {
             let ready = "\(counters["ready"] ?? 0)/\(desired)"
             return [object.name, desired, ready, state(object), age(since: object.createdAt, now: now)]
                 + (wide ? [summary["template"] ?? "-", counters["present"].map(String.init) ?? "-",
-                           counters["running"].map(String.init) ?? "-", generation, message(object)] : [])
+                           counters["running"].map(String.init) ?? "-", counters["updated"].map(String.init) ?? "-",
+                           object.status?.readiness ?? "-", generation, message(object)] : [])
         case "Template":
-            return [object.name, summary["format"] ?? "-", summary["path"] ?? "-", state(object), age(since: object.createdAt, now: now)]
-                + (wide ? [generation, labels(object.labels)] : [])
+            let copies = object.status?.hosts ?? [:]
+            let present = "\(copies.values.filter { $0.state == "Present" }.count)/\(copies.count)"
+            return [object.name, summary["format"] ?? "-", summary["path"] ?? "-", copies.isEmpty ? "-" : present, state(object),
+                    age(since: object.createdAt, now: now)]
+                + (wide ? [Self.copies(copies), generation, labels(object.labels)] : [])
         default:
             return [object.name, summary["uri"] ?? "-", state(object), age(since: object.createdAt, now: now)]
                 + (wide ? [summary["pool"] ?? "-", generation, labels(object.labels), message(object)] : [])
         }
+    }
+
+    /// Each host's copy of a template: `node-1:Present node-2:Copying(45%, 80 MiB/s)`.
+    static func copies(_ copies: [String: APITemplateCopy]) -> String {
+        guard !copies.isEmpty else { return "-" }
+        return copies.sorted { $0.key < $1.key }.map { host, copy in
+            var detail: [String] = []
+            if let percent = copy.percent, copy.state == "Copying" { detail.append("\(percent)%") }
+            if let rate = copy.bytesPerSecond, copy.state == "Copying" { detail.append("\(Terminal.bytes(rate))/s") }
+            return "\(host):\(copy.state)" + (detail.isEmpty ? "" : "(\(detail.joined(separator: ", ")))")
+        }.joined(separator: " ")
     }
 
     static let vmHeader = ["NAME", "VMSET", "HOST", "PHASE", "READY"]

@@ -11,14 +11,17 @@ struct WaitCommand: AsyncParsableCommand {
         discussion: """
             OBJECT is KIND/NAME (vmset/web, template/alpine, host/node-a), or KIND NAME... for \
             several of one kind. --for condition=Ready waits until the Ready condition is True for \
-            the object's current generation; condition=TYPE=STATUS for another; delete until it is \
-            gone. Exits 0 when all meet it, 1 at the timeout (naming each one that did not, and why).
+            the object's current generation (a VM set: every replica made from its current spec \
+            and ready, by its guest's word where the template has readiness: agent); running \
+            until every replica of a VM set runs, ready or not; condition=TYPE=STATUS for another \
+            condition; delete until it is gone. Exits 0 when all meet it, 1 at the timeout \
+            (naming each one that did not, and why).
             """)
 
     @Argument(help: ArgumentHelp("KIND/NAME..., or KIND NAME...", valueName: "object"))
     var objects: [String] = []
 
-    @Option(name: .customLong("for"), help: ArgumentHelp("condition=Ready, condition=TYPE=STATUS, or delete.", valueName: "condition"))
+    @Option(name: .customLong("for"), help: ArgumentHelp("condition=Ready, condition=TYPE=STATUS, running, or delete.", valueName: "condition"))
     var condition: String = "condition=Ready"
 
     @Option(help: "How long to wait (like 90s, 5m, 1h).")
@@ -29,7 +32,7 @@ struct WaitCommand: AsyncParsableCommand {
     func validate() throws {
         if objects.isEmpty { throw ValidationError("name what to wait for: KIND/NAME (like vmset/web)") }
         if WaitCondition(argument: condition) == nil {
-            throw ValidationError("--for \(condition) is not understood: use condition=Ready, condition=TYPE=STATUS (True, False, Unknown), or delete")
+            throw ValidationError("--for \(condition) is not understood: use condition=Ready, condition=TYPE=STATUS (True, False, Unknown), running, or delete")
         }
         _ = try references()
     }
@@ -62,10 +65,14 @@ struct WaitCommand: AsyncParsableCommand {
 }
 
 extension WaitCondition {
-    /// `--for`: `condition=Ready`, `condition=Degraded=False`, `delete`.
+    /// `--for`: `condition=Ready`, `condition=Degraded=False`, `running`, `delete`.
     init?(argument: String) {
         if argument == "delete" || argument == "deleted" {
             self = .deleted
+            return
+        }
+        if argument == "running" {
+            self = .running
             return
         }
         guard argument.lowercased().hasPrefix("condition=") else { return nil }

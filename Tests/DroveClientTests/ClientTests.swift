@@ -119,4 +119,25 @@ struct ClientTests {
             #expect(try await waited.isEmpty)
         }
     }
+
+    @Test("--for running: a VM set's replicas all current and running, ready or not; Ready needs the guests too")
+    func runningIsNotReady() async throws {
+        try await withServer { client, store in
+            _ = try await client.apply([source("fleet.yaml", templateYAML + "\n---\n" + vmSetYAML())])
+            func report(running: Int, ready: Int, readyCondition: ConditionStatus) async throws {
+                _ = try await store.setStatus(StatusUpdate(
+                    observedGeneration: 1,
+                    conditions: [.ready: ConditionReport(status: readyCondition, reason: readyCondition == .true ? "AllReplicasReady" : "ReplicasNotReady")],
+                    counters: ["desired": 3, "present": 3, "running": running, "ready": ready, "updated": 3]), for: web)
+            }
+            try await report(running: 2, ready: 0, readyCondition: .false)
+            #expect(try await ObjectWaiter(client: client, condition: .running).wait(for: [web], timeout: .milliseconds(200)).count == 1)
+            try await report(running: 3, ready: 1, readyCondition: .false)
+            #expect(try await ObjectWaiter(client: client, condition: .running).wait(for: [web], timeout: .seconds(5)).isEmpty)
+            let ready = WaitCondition.condition(type: "Ready", status: "True")
+            #expect(try await ObjectWaiter(client: client, condition: ready).wait(for: [web], timeout: .milliseconds(200)).count == 1)
+            try await report(running: 3, ready: 3, readyCondition: .true)
+            #expect(try await ObjectWaiter(client: client, condition: ready).wait(for: [web], timeout: .seconds(5)).isEmpty)
+        }
+    }
 }
