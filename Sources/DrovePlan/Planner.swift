@@ -116,8 +116,11 @@ struct Planner {
             }
         }
 
+        // Available means ready: a replacement that runs but whose guest has not yet said it is
+        // up still counts against maxUnavailable, so a rollout waits for it.
+        let readiness = templates[spec.template]?.spec.readiness ?? .running
         func isAvailable(_ vm: ObservedVM) -> Bool {
-            spec.runStrategy == .stopped || vm.state == .running
+            spec.runStrategy == .stopped || SetTally.isReady(vm, readiness: readiness)
         }
 
         var missing: [Int] = []

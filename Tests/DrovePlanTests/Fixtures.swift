@@ -19,10 +19,11 @@ struct Fleet {
         addTemplate("tiny", digest: Self.digest)
     }
 
-    mutating func addTemplate(_ name: String, digest: String, precopy: Precopy = Precopy()) {
+    mutating func addTemplate(_ name: String, digest: String, precopy: Precopy = Precopy(), readiness: Readiness = .running) {
+        manifest.templates.removeAll { $0.metadata.name == name }
         manifest.templates.append(Template(metadata: ObjectMeta(name: name), spec: TemplateSpec(
             source: DroveManifest.TemplateSource(path: "\(name).qcow2", resolvedPath: "/images/\(name).qcow2"),
-            precopy: precopy)))
+            precopy: precopy, readiness: readiness)))
         images[name] = TemplateImage(name: name, digest: digest, format: "qcow2", path: "/images/\(name).qcow2",
                                      fileBytes: 1 << 20, virtualBytes: 1 << 30)
     }
@@ -44,13 +45,15 @@ struct Fleet {
     }
 
     /// Puts a VM of `set` on `host` as the current spec would make it.
-    mutating func run(_ set: String, ordinal: Int, on host: String, state: ObservedVM.State = .running, specHash: String? = nil) {
+    mutating func run(_ set: String, ordinal: Int, on host: String, state: ObservedVM.State = .running, specHash: String? = nil,
+                      ready: Bool = true) {
         let spec = self.set(set).spec
         let name = Naming.vmName(set: set, ordinal: ordinal)
         let hash = specHash ?? SpecHash.of(spec, templateDigest: images[spec.template]!.digest, domainType: "qemu")
         observed[host]!.vms[name] = ObservedVM(
             name: name, set: set, ordinal: ordinal, specHash: hash, templateDigest: images[spec.template]!.digest,
-            volume: Naming.diskVolume(vm: name), vcpus: spec.resources.vcpus, memoryBytes: spec.resources.memory, state: state)
+            volume: Naming.diskVolume(vm: name), vcpus: spec.resources.vcpus, memoryBytes: spec.resources.memory, state: state,
+            ready: ready && state == .running)
     }
 
     func plan(removing: Set<String> = [], prune: TemplatePruning = .none) -> Plan {
