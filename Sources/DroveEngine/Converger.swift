@@ -54,13 +54,22 @@ public struct Converger: Sendable {
         let executor = engine.executor(connections.drivers)
         var result = ConvergeResult(converged: false, passes: 0, actionsRun: 0, failures: [], unschedulable: [],
                                     notes: [], fleet: ObservedFleet(hosts: []))
+        // Waiting for guests listens to the hosts rather than reading them again and again:
+        // subscribed before the first look, so no guest's word is missed.
+        let signals = goal == .ready ? await GuestSignals(connections.drivers) : nil
+        defer { signals?.stop() }
+        var fleet: ObservedFleet?
+        var lookedAt = clock.now
         while true {
-            result.passes += 1
-            let fleet = await connections.observe()
-            report(.observed(pass: result.passes, fleet))
-            let plan = DrovePlan.plan(desired, fleet)
+            if fleet == nil {
+                result.passes += 1
+                lookedAt = clock.now
+                fleet = await connections.observe()
+                report(.observed(pass: result.passes, fleet!))
+            }
+            let plan = DrovePlan.plan(desired, fleet!)
             report(.planned(pass: result.passes, plan))
-            result.fleet = fleet
+            result.fleet = fleet!
             result.unschedulable = plan.unschedulable
             result.notes = plan.notes
             if plan.isEmpty {
@@ -68,7 +77,7 @@ public struct Converger: Sendable {
                     result.stopReason = "\(plan.unschedulable.count) VMs could not be placed"
                     return result
                 }
-                let (ready, wanted) = Self.guests(desired, fleet)
+                let (ready, wanted) = Self.guests(desired, fleet!)
                 if goal == .running || ready == wanted {
                     result.converged = true
                     return result
@@ -78,7 +87,13 @@ public struct Converger: Sendable {
                     return result
                 }
                 report(.waitingForGuests(ready: ready, of: wanted))
-                try? await Task.sleep(for: .milliseconds(500))
+                switch await signals?.next(after: lookedAt, until: deadline) {
+                case let .agentConnected(host, vm)?:
+                    // The guest's word is all that changed: no need to read the host again.
+                    if fleet!.hosts[host]?.vms[vm]?.state == .running { fleet!.hosts[host]!.vms[vm]!.ready = true }
+                case .changed?, .tick?, nil:
+                    fleet = nil
+                }
                 continue
             }
             if clock.now >= deadline {
@@ -88,6 +103,7 @@ public struct Converger: Sendable {
             let outcome = await executor.run(plan) { report(.execution($0)) }
             result.actionsRun += outcome.succeeded.count
             result.failures = outcome.failed.keys.sorted().map { outcome.failed[$0]! }
+            fleet = nil
             if outcome.succeeded.isEmpty {
                 result.stopReason = "no action succeeded in pass \(result.passes)"
                 return result
@@ -106,5 +122,63 @@ public struct Converger: Sendable {
             wanted += set.spec.replicas
         }
         return (ready, wanted)
+    }
+}
+
+/// The hosts' events while a converge run waits for guests, merged into one stream with ticks,
+/// so the fleet is still read every `reread` (a host without events, or a lost one) and the
+/// wait ends at its deadline.
+final class GuestSignals: Sendable {
+    enum Signal: Sendable {
+        case agentConnected(host: String, vm: String)
+        /// Anything else that changed a domain or a host: read the fleet again.
+        case changed
+        case tick
+    }
+
+    private let stream: AsyncStream<(Signal, ContinuousClock.Instant)>
+    private let tasks: [Task<Void, Never>]
+    private let reread: Duration
+
+    init(_ drivers: [String: any HostDriver], reread: Duration = .seconds(5)) async {
+        self.reread = reread
+        let (stream, continuation) = AsyncStream.makeStream(of: (Signal, ContinuousClock.Instant).self)
+        self.stream = stream
+        var tasks: [Task<Void, Never>] = []
+        for (name, driver) in drivers {
+            guard let events = try? await driver.events() else { continue }
+            tasks.append(Task {
+                for await event in events {
+                    switch event {
+                    case let .domain(vm, .agentConnected): continuation.yield((.agentConnected(host: name, vm: vm), .now))
+                    case .domain, .closed: continuation.yield((.changed, .now))
+                    }
+                }
+            })
+        }
+        tasks.append(Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                continuation.yield((.tick, .now))
+            }
+        })
+        self.tasks = tasks
+    }
+
+    /// The next signal that came after `instant` (older ones are already in what was read
+    /// then), or a tick once `reread` has passed since it or `deadline` has come.
+    func next(after instant: ContinuousClock.Instant, until deadline: ContinuousClock.Instant) async -> Signal? {
+        for await (signal, at) in stream {
+            if case .tick = signal {
+                if at >= deadline || at - instant >= reread { return signal }
+                continue
+            }
+            if at >= instant { return signal }
+        }
+        return nil
+    }
+
+    func stop() {
+        for task in tasks { task.cancel() }
     }
 }

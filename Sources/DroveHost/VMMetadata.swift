@@ -51,18 +51,22 @@ public struct VMMetadata: Sendable, Equatable {
 
     /// Reads the record back from what `virDomainGetMetadata` returns; nil if it is not one.
     public init?(xml: String) {
-        guard let document = try? XMLDocument(xmlString: xml), let root = document.rootElement() else { return nil }
-        self.init(element: root)
+        var root: [String: String]?
+        XMLScan.elements(of: xml) { element in
+            if element.path.isEmpty { root = element.attributes }
+        }
+        guard let root else { return nil }
+        self.init(attributes: root)
     }
 
-    init?(element root: XMLElement) {
-        guard let set = root.attribute(forName: "set")?.stringValue,
-              let ordinal = root.attribute(forName: "ordinal")?.stringValue.flatMap({ Int($0) }),
-              let spec = root.attribute(forName: "spec")?.stringValue,
-              let template = root.attribute(forName: "template")?.stringValue,
-              let volume = root.attribute(forName: "volume")?.stringValue,
-              let vcpus = root.attribute(forName: "vcpus")?.stringValue.flatMap({ Int($0) }),
-              let memory = root.attribute(forName: "memory")?.stringValue.flatMap({ UInt64($0) })
+    init?(attributes: [String: String]) {
+        guard let set = attributes["set"],
+              let ordinal = attributes["ordinal"].flatMap({ Int($0) }),
+              let spec = attributes["spec"],
+              let template = attributes["template"],
+              let volume = attributes["volume"],
+              let vcpus = attributes["vcpus"].flatMap({ Int($0) }),
+              let memory = attributes["memory"].flatMap({ UInt64($0) })
         else { return nil }
         self.init(set: set, ordinal: ordinal, specHash: spec, templateDigest: template, volume: volume,
                   vcpus: vcpus, memoryBytes: memory)

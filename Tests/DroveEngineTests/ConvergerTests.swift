@@ -97,4 +97,39 @@ import Testing
         let templates = hosts.filter { $0.state.withLock { !$0.templates.isEmpty } }.count
         #expect(templates >= 1)
     }
+
+    @Test("waiting for guests listens to their events instead of reading the hosts again and again")
+    func waitsForGuestsOnEvents() async {
+        let hosts = (1...2).map { FakeHost(name: "node-\($0)", guestsReport: false) }
+        var manifest = manifest(hosts: 2, sets: [("web", 4)])
+        manifest.templates[0].spec.readiness = .agent
+        let engine = await converger(hosts, manifest: manifest)
+        let converging = Task { await engine.converge(DesiredState(manifest: manifest, images: ["tiny": image]), timeout: .seconds(30), goal: .ready) }
+        // The guests boot one by one, a while after they were started.
+        var reported: Set<String> = []
+        while reported.count < 4 {
+            try? await Task.sleep(for: .milliseconds(100))
+            for host in hosts {
+                let running = host.state.withLock { $0.vms.values.filter { $0.state == .running }.map(\.name) }
+                for vm in running where reported.insert(vm).inserted {
+                    host.outside({ $0.vms[vm]?.ready = true }, event: vm, .agentConnected)
+                }
+            }
+        }
+        let result = await converging.value
+        #expect(result.converged)
+        let observations = hosts.map { $0.state.withLock { $0.observations } }
+        #expect(observations.allSatisfy { $0 <= 3 }, "observed \(observations) times while waiting for guests")
+    }
+
+    @Test("a guest that never says it is up: not converged at the deadline, saying how many are ready")
+    func guestsThatNeverReport() async {
+        let hosts = [FakeHost(name: "node-1", guestsReport: false)]
+        var manifest = manifest(hosts: 1, sets: [("web", 2)])
+        manifest.templates[0].spec.readiness = .agent
+        let result = await converger(hosts, manifest: manifest)
+            .converge(DesiredState(manifest: manifest, images: ["tiny": image]), timeout: .milliseconds(500), goal: .ready)
+        #expect(!result.converged)
+        #expect(result.stopReason == "timed out with 0 of 2 guests ready")
+    }
 }

@@ -78,4 +78,24 @@ import Libvirt
         #expect(VMMetadata(xml: "<vm set='web'/>") == nil)
         #expect(VMMetadata(xml: "not xml") == nil)
     }
+
+    @Test("a live domain's XML gives its record, whether it runs, and its agent channel's state")
+    func snapshotOfLiveXML() {
+        let record = VMMetadata(set: "web", ordinal: 3, specHash: "h", templateDigest: "d", volume: "drove-vm-web-3.qcow2",
+                                vcpus: 1, memoryBytes: 96 << 20)
+        let running = """
+            <domain type='qemu' id='7'><name>web-3</name>
+              <metadata><drove:vm xmlns:drove='urn:drove:vm:v1' set='web' ordinal='3' spec='h' template='d' volume='drove-vm-web-3.qcow2' vcpus='1' memory='100663296'/></metadata>
+              <devices><channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel></devices>
+            </domain>
+            """
+        let snapshot = DomainSnapshot(xml: running)
+        #expect(snapshot.metadata == record)
+        #expect(snapshot.isRunning)
+        #expect(snapshot.agentConnected == true)
+
+        let stopped = DomainSnapshot(xml: "<domain type='qemu'><name>x</name><metadata><other:vm xmlns:other='urn:else' set='web'/></metadata></domain>")
+        #expect(stopped.metadata == nil && !stopped.isRunning && stopped.agentConnected == nil)
+        #expect(VMMetadata(xml: record.xml()) == record)
+    }
 }
