@@ -159,6 +159,9 @@ let package = Package(
                 "DroveHost",
                 "DroveEngine",
                 "DroveLab",
+                "DroveController",
+                "DroveStore",
+                "DroveQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

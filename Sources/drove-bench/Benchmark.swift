@@ -94,6 +94,11 @@ final class Benchmark: Sendable {
         if options.figures.contains(4) {
             Progress.say("figure 4: scale without QEMU")
             report.scale = try await ScaleFigure(options: options).run()
+            try? report.write(to: options.jsonPath)
+        }
+        if options.figures.contains(5) {
+            Progress.say("figure 5: the controller as one fleet")
+            report.controller = try await ControllerFigure(options: options).run()
         }
     }
 

@@ -8,23 +8,23 @@ import Foundation
 struct DroveBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drove-bench",
-        abstract: "Measure Drove: the research table, pre-copy, Drove's own overhead, and scale.",
+        abstract: "Measure Drove: the research table, pre-copy, Drove's own overhead, scale, and the controller as one fleet.",
         discussion: """
             Run it in release mode, as root, on an otherwise quiet machine:
               swift build -c release --product drove-bench --product drove
-              .build/release/drove-bench --figures 1,2,3,4 --sizes 256M,1G,2G --runs 3 --json bench.json
+              .build/release/drove-bench --figures 1,2,3,4,5 --sizes 256M,1G,2G --runs 3 --json bench.json
             Figures 1-3 start a lab of 3 libvirt hosts in --lab-dir (anything already running there
-            is taken down first) and stop it at the end; figure 4 needs no lab.
+            is taken down first) and stop it at the end; figures 4 and 5 need no lab.
             """,
-        subcommands: [Run.self, PlannerProbe.self],
+        subcommands: [Run.self, PlannerProbe.self, ControllerProbe.self],
         defaultSubcommand: Run.self)
 }
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the benchmark (the default).")
 
-    @Option(help: "Figures to run, comma-separated: 1 research table, 2 pre-copy, 3 overhead, 4 scale.")
-    var figures: FigureList = FigureList(argument: "1,2,3,4")!
+    @Option(help: "Figures to run, comma-separated: 1 research table, 2 pre-copy, 3 overhead, 4 scale, 5 the controller as one fleet.")
+    var figures: FigureList = FigureList(argument: "1,2,3,4,5")!
 
     @Option(help: "Template data sizes for figures 1 and 2, comma-separated (e.g. 256M,1G,2G).")
     var sizes: SizeList = SizeList(argument: "256M,1G,2G")!
@@ -62,6 +62,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("test-vms-per-host"), help: "Figure 4: VMs on each test-driver host.")
     var testVMsPerHost = 50
 
+    @Option(help: "Figure 5: test-driver hosts under the controller.")
+    var controllerHosts = 100
+    @Option(help: "Figure 5: VM sets applied at once.")
+    var controllerSets = 100
+    @Option(help: "Figure 5: VMs in each set.")
+    var controllerReplicas = 10
+    @Option(help: "Figure 5: the controller's workers (drove serve --workers).")
+    var controllerWorkers = 4
+
     @Option(help: "The drove CLI for figure 3's subprocess column (default: next to drove-bench; 'none' to skip).")
     var drove: String?
 
@@ -76,6 +85,9 @@ struct Run: AsyncParsableCommand {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if vms < 1 || vmsLarge < 1 { throw ValidationError("--vms and --vms-large must be at least 1") }
         if memory < 16 { throw ValidationError("--memory must be at least 16 (MiB)") }
+        if min(controllerHosts, controllerSets, controllerReplicas, controllerWorkers) < 1 {
+            throw ValidationError("--controller-hosts, --controller-sets, --controller-replicas and --controller-workers must be at least 1")
+        }
     }
 
     func run() async throws {
@@ -85,7 +97,9 @@ struct Run: AsyncParsableCommand {
             labDirectory: URL(fileURLWithPath: labDir, isDirectory: true),
             scratch: URL(fileURLWithPath: scratch, isDirectory: true), vms: vms, vmsLarge: vmsLarge,
             memoryMiB: memory, sparse: sparse, plannerHosts: plannerHosts, plannerVMs: plannerVMs,
-            testHosts: testHosts, testVMsPerHost: testVMsPerHost, droveBinary: droveBinary(), reaper: !noReaper)
+            testHosts: testHosts, testVMsPerHost: testVMsPerHost,
+            controller: ControllerShape(hosts: controllerHosts, sets: controllerSets, replicas: controllerReplicas, workers: controllerWorkers),
+            droveBinary: droveBinary(), reaper: !noReaper)
         let bench = Benchmark(options: options)
         try await bench.run()
     }
@@ -115,6 +129,7 @@ struct BenchOptions: Sendable {
     var plannerVMs: Int
     var testHosts: Int
     var testVMsPerHost: Int
+    var controller: ControllerShape
     var droveBinary: String?
     var reaper: Bool
 
@@ -127,7 +142,7 @@ struct FigureList: ExpressibleByArgument, Sendable {
     let values: [Int]
     init?(argument: String) {
         let parsed = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (1...4).contains($0) } ?? false }) else { return nil }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (1...5).contains($0) } ?? false }) else { return nil }
         values = Array(Set(parsed.compactMap { $0 })).sorted()
     }
 }

@@ -192,12 +192,13 @@ struct ScaleFigure {
 }
 
 enum TestDriver {
-    static func nodeXML(pool: String, cpus: Int, memoryKiB: Int) -> String {
+    /// A host's node file; `volumes` (see `volumeXML`) are in its pool from the start.
+    static func nodeXML(pool: String, cpus: Int, memoryKiB: Int, volumes: [String] = []) -> String {
         """
         <node>
           <cpu><mhz>2000</mhz><model>x86_64</model><nodes>1</nodes><sockets>1</sockets><cores>\(cpus)</cores><threads>1</threads><active>\(cpus)</active></cpu>
           <memory>\(memoryKiB)</memory>
-          <pool type='dir'><name>default</name><target><path>\(pool)</path></target></pool>
+          <pool type='dir'><name>default</name><target><path>\(pool)</path></target>\(volumes.joined())</pool>
         </node>
         """
     }
@@ -303,10 +304,6 @@ struct PlannerProbe: ParsableCommand {
         default:
             throw ValidationError("unknown mode \(mode)")
         }
-        // VmHWM, the peak resident set of this process's own address space. (getrusage's
-        // ru_maxrss would not do: across exec it keeps the peak of the parent it was spawned from.)
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-        print("maxrss-kib \(line.split(separator: " ").dropFirst().first ?? "0")")
+        print("maxrss-kib \(Memory.peakResidentBytes() / 1024)")
     }
 }

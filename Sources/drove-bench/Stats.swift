@@ -138,6 +138,22 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// This process's memory, as the kernel counts it (/proc/self/status).
+enum Memory {
+    /// VmHWM, the peak resident set of this process's own address space, in bytes. (getrusage's
+    /// ru_maxrss would not do: across exec it keeps the peak of the parent it was spawned from.)
+    static func peakResidentBytes() -> Int { status("VmHWM:") }
+
+    /// VmRSS, the resident set now, in bytes.
+    static func residentBytes() -> Int { status("VmRSS:") }
+
+    private static func status(_ field: String) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix(field) } ?? ""
+        return (line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
+    }
+}
+
 /// CPU time spent while something ran: the whole machine's (from /proc/stat) and this
 /// process's own (Drove's engine runs in it), to tell a CPU-bound deployment from one that waits.
 struct CPUMeter {

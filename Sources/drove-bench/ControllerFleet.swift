@@ -1,0 +1,288 @@
+import ArgumentParser
+import DroveController
+import DroveEngine
+import DroveManifest
+import DrovePlan
+import DroveQueue
+import DroveStore
+import Foundation
+import Libvirt
+import Logging
+
+/// Figure 5, the controller as one fleet: many VM sets applied at once to a real `Controller`
+/// (the one `drove serve` runs, with its default libvirt connector) over hosts of libvirt's test
+/// driver: the time until every set is Ready, the libvirt calls of the rollout, and those of a
+/// resync once the fleet has converged.
+///
+/// Each run is a `drove-bench controller-probe` process of its own, so its peak memory is that of
+/// the controller and its hosts alone (not of the figures before it), and every run starts from
+/// fresh test-driver hosts and an empty store.
+struct ControllerFigure {
+    /// What one run measured, as the probe reports it.
+    struct Sample: Codable, Sendable {
+        /// Connecting to every host and reading it, before any set is applied (not a target).
+        var connectSeconds: Double
+        /// From the store apply of every set until every set's Ready reason is AllReplicasReady.
+        var readySeconds: Double
+        /// libvirt calls from that apply until the controller is quiet again: the whole rollout.
+        var rolloutCalls: Int
+        var rolloutMutating: [String: Int]
+        /// One resync of the converged fleet, from `Controller.resync()` until every set's pass is done.
+        var resyncSeconds: Double
+        var resyncCalls: Int
+        var resyncMutating: [String: Int]
+        /// Resident memory after the resync less before it: what one resync of a converged fleet
+        /// leaves behind (near zero unless something leaks).
+        var resyncGrowthBytes: Int
+        /// The process's peak resident set (VmHWM) with the store open and the manifests loaded,
+        /// before the controller started; and at the end.
+        var baselinePeakBytes: Int
+        var peakBytes: Int
+    }
+
+    struct Result: Codable, Sendable {
+        var hosts: Int
+        var sets: Int
+        var replicas: Int
+        var workers: Int
+        var driver: String
+        var connectSeconds: Summary
+        var readySeconds: Summary
+        var rolloutCallsPerVM: Summary
+        var rolloutMutatingPerVM: Summary
+        var resyncSeconds: Summary
+        var resyncCallsPerVM: Summary
+        /// Every run's mutating calls during its resync, by operation (empty when none changed anything).
+        var resyncMutatingByOperation: [String: Int]
+        var resyncGrowthBytes: Summary
+        var peakBytes: Summary
+        var baselinePeakBytes: Summary
+        var samples: [Sample]
+
+        var vms: Int { sets * replicas }
+        var resyncMutatingCalls: Int { resyncMutatingByOperation.values.reduce(0, +) }
+    }
+
+    let options: BenchOptions
+
+    func run() async throws -> Result {
+        let shape = options.controller
+        var samples: [Sample] = []
+        for run in 0..<options.runs {
+            let directory = options.scratch.appendingPathComponent("controller-\(run)", isDirectory: true)
+            let sample = try await probe(shape, directory: directory)
+            try? FileManager.default.removeItem(at: directory)
+            samples.append(sample)
+            Progress.say("figure 5: \(shape.sets) sets × \(shape.replicas) VMs on \(shape.hosts) hosts: Ready in \(Format.seconds(sample.readySeconds)), "
+                + "\(sample.rolloutCalls) calls; resync \(Format.seconds(sample.resyncSeconds)), \(sample.resyncCalls) calls, "
+                + "\(sample.resyncMutating.values.reduce(0, +)) mutating, \(Format.bytes(UInt64(max(0, sample.resyncGrowthBytes)))) more resident; peak \(Format.bytes(UInt64(sample.peakBytes))) (run \(run + 1)/\(options.runs))")
+        }
+        let vms = Double(shape.sets * shape.replicas)
+        return Result(
+            hosts: shape.hosts, sets: shape.sets, replicas: shape.replicas, workers: shape.workers,
+            driver: "test:///<node file> (libvirt's test driver, one private instance per host, in the controller's process)",
+            connectSeconds: Summary(samples.map(\.connectSeconds)), readySeconds: Summary(samples.map(\.readySeconds)),
+            rolloutCallsPerVM: Summary(samples.map { Double($0.rolloutCalls) / vms }),
+            rolloutMutatingPerVM: Summary(samples.map { Double($0.rolloutMutating.values.reduce(0, +)) / vms }),
+            resyncSeconds: Summary(samples.map(\.resyncSeconds)),
+            resyncCallsPerVM: Summary(samples.map { Double($0.resyncCalls) / vms }),
+            resyncMutatingByOperation: samples.reduce(into: [:]) { $0.merge($1.resyncMutating, uniquingKeysWith: +) },
+            resyncGrowthBytes: Summary(samples.map { Double($0.resyncGrowthBytes) }),
+            peakBytes: Summary(samples.map { Double($0.peakBytes) }),
+            baselinePeakBytes: Summary(samples.map { Double($0.baselinePeakBytes) }), samples: samples)
+    }
+
+    /// Runs `drove-bench controller-probe` and reads the sample it prints.
+    private func probe(_ shape: ControllerShape, directory: URL) async throws -> Sample {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let output = try await Subprocess.check(me, ["controller-probe", "--hosts", String(shape.hosts), "--sets", String(shape.sets),
+                                                     "--replicas", String(shape.replicas), "--workers", String(shape.workers),
+                                                     "--directory", directory.path])
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix(ControllerProbe.prefix) }) else {
+            throw BenchError("controller-probe printed no sample: \(output.suffix(2000))")
+        }
+        return try JSONDecoder().decode(Sample.self, from: Data(line.dropFirst(ControllerProbe.prefix.count).utf8))
+    }
+}
+
+/// The fleet figure 5 deploys.
+struct ControllerShape: Sendable {
+    var hosts: Int
+    var sets: Int
+    var replicas: Int
+    var workers: Int
+}
+
+/// `drove-bench controller-probe`: one run of figure 5 in a process of its own; prints its sample
+/// as one JSON line.
+struct ControllerProbe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "controller-probe", shouldDisplay: false)
+    static let prefix = "controller-sample "
+
+    @Option var hosts = 100
+    @Option var sets = 100
+    @Option var replicas = 10
+    @Option var workers = 4
+    @Option var directory: String
+
+    func run() async throws {
+        let run = ControllerRun(shape: ControllerShape(hosts: hosts, sets: sets, replicas: replicas, workers: workers),
+                                directory: URL(fileURLWithPath: directory, isDirectory: true))
+        let sample = try await run.measure()
+        print(Self.prefix + String(decoding: try JSONEncoder().encode(sample), as: UTF8.self))
+    }
+}
+
+/// One run: hosts and a template stored and connected, then every set applied at once, then a
+/// resync of the converged fleet.
+struct ControllerRun {
+    let shape: ControllerShape
+    let directory: URL
+
+    private var templateName: String { "tiny" }
+    private var hostNames: [String] { (1...shape.hosts).map { String(format: "h%03d", $0) } }
+    private var setNames: [String] { (1...shape.sets).map { String(format: "s%03d", $0) } }
+
+    func measure() async throws -> ControllerFigure.Sample {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (infrastructure, sets) = try await objects()
+        let store = try Store(path: directory.appendingPathComponent("drove.sqlite").path)
+        defer { try? store.close() }
+        _ = try await store.apply(infrastructure)
+        let baseline = Memory.peakResidentBytes()
+
+        let options = Controller.Options(
+            workers: shape.workers, resync: ResyncSchedule(interval: .seconds(3600)), // only the resync measured here
+            policy: ManifestPolicy(testDriver: true, templateFiles: .anywhere))
+        let logger = Logger(label: "drove-bench.controller") { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let controller = Controller(store: store, options: options, logger: logger)
+        let task = Task { await controller.run() }
+        do {
+            let sample = try await measure(controller, store: store, sets: sets, baseline: baseline)
+            task.cancel()
+            await task.value
+            return sample
+        } catch {
+            task.cancel()
+            await task.value
+            throw error
+        }
+    }
+
+    private func measure(_ controller: Controller, store: Store, sets: [AppliedObject], baseline: Int) async throws -> ControllerFigure.Sample {
+        let (connectSeconds, _) = try await timed {
+            try await waitForAll("every host connected", hostNames, timeout: .seconds(600)) { name in
+                try await store.status(kind: .host, name: name)?.condition(.ready)?.reason == ConditionReason.connected.rawValue
+            }
+        }
+        try await quiet(controller)
+
+        let beforeRollout = CallStatistics.snapshot()
+        let (readySeconds, _) = try await timed {
+            _ = try await store.apply(sets)
+            try await waitForAll("every set Ready", setNames, timeout: .seconds(1800)) { name in
+                try await store.status(kind: .vmSet, name: name)?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue
+            }
+        }
+        try await quiet(controller)
+        let rollout = CallStatistics.snapshot().since(beforeRollout)
+
+        let beforeResync = CallStatistics.snapshot()
+        let residentBefore = Memory.residentBytes()
+        let (resyncSeconds, _) = try await timed {
+            await controller.resync()
+            while await controller.queue.depth + controller.queue.processingCount > 0 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        try await quiet(controller)
+        let resync = CallStatistics.snapshot().since(beforeResync)
+        let growth = Memory.residentBytes() - residentBefore
+        return ControllerFigure.Sample(
+            connectSeconds: connectSeconds, readySeconds: readySeconds, rolloutCalls: rollout.calls, rolloutMutating: rollout.mutating,
+            resyncSeconds: resyncSeconds, resyncCalls: resync.calls, resyncMutating: resync.mutating, resyncGrowthBytes: growth,
+            baselinePeakBytes: baseline, peakBytes: Memory.peakResidentBytes())
+    }
+
+    /// The stored objects: hosts and the template first, then the sets, read by Drove's own
+    /// loader as the API reads them. Writes each host's node file, holding the template's copy
+    /// and its ready marker: the test driver cannot take an upload, and each connection to a
+    /// `test:///<node file>` host starts from that file.
+    private func objects() async throws -> (infrastructure: [AppliedObject], sets: [AppliedObject]) {
+        let templateFile = directory.appendingPathComponent("tiny.qcow2")
+        try await TemplateMaker.emptyQcow2(at: templateFile, virtualBytes: 1 << 30)
+        let nodes = hostNames.map { directory.appendingPathComponent("\($0).xml") }
+        let infrastructure = zip(hostNames, nodes).map { name, node in
+            """
+            apiVersion: drove/v1
+            kind: Host
+            metadata: { name: \(name) }
+            spec: { uri: "test://\(node.path)", domainType: qemu }
+            """
+        } + ["""
+            apiVersion: drove/v1
+            kind: Template
+            metadata: { name: \(templateName) }
+            spec: { source: { path: "\(templateFile.path)" }, format: qcow2, readiness: running }
+            """]
+        let sets = setNames.map { SetDecl(name: $0, replicas: shape.replicas, template: templateName, clone: .linked, memoryMiB: 64).yaml }
+        let sources = [ManifestSource(name: "fleet.yaml", text: infrastructure.joined(separator: "\n---\n"), baseDirectory: directory.path),
+                       ManifestSource(name: "sets.yaml", text: sets.joined(separator: "\n---\n"), baseDirectory: directory.path)]
+        let manifest = try ManifestLoader(policy: ManifestPolicy(testDriver: true)).load(sources: sources)
+
+        let read = await TemplateImages().images(for: manifest.templates)
+        guard let image = read.images[templateName] else { throw BenchError("cannot read \(templateFile.path): \(read.failures)") }
+        let volumes = [TestDriver.volumeXML(name: image.volume, format: image.format, capacity: image.virtualBytes),
+                       TestDriver.volumeXML(name: Naming.templateReadyMarker(digest: image.digest), format: "raw", capacity: 0)]
+        let vmsPerHost = (shape.sets * shape.replicas + shape.hosts - 1) / shape.hosts
+        for (name, node) in zip(hostNames, nodes) {
+            let xml = TestDriver.nodeXML(pool: "/drove-bench-\(name)", cpus: max(16, vmsPerHost), memoryKiB: 256 << 20, volumes: volumes)
+            try Data(xml.utf8).write(to: node)
+        }
+        let objects = try AppliedObject.objects(in: manifest, sources: sources)
+        return (objects.filter { $0.reference.kind != .vmSet }, objects.filter { $0.reference.kind == .vmSet })
+    }
+
+    /// Polls until `isDone` holds for every name, asking again only about those not done yet.
+    private func waitForAll(_ what: String, _ names: [String], timeout: Duration,
+                            _ isDone: (String) async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var pending = names
+        while true {
+            var left: [String] = []
+            for name in pending {
+                if try await !isDone(name) { left.append(name) }
+            }
+            pending = left
+            if pending.isEmpty { return }
+            guard ContinuousClock.now < deadline else {
+                throw BenchError("timed out waiting for \(what): \(pending.count) not yet, e.g. \(pending.prefix(3))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits until the controller has nothing queued, in hand or scheduled, and has made no
+    /// libvirt call for a second: what a rollout or resync set off is then counted in full.
+    private func quiet(_ controller: Controller) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(600)
+        var calls = CallStatistics.snapshot().calls
+        var since = clock.now
+        while clock.now - since < .seconds(1) {
+            guard clock.now < deadline else { throw BenchError("the controller did not settle") }
+            try await Task.sleep(for: .milliseconds(50))
+            let now = CallStatistics.snapshot().calls
+            let queue = controller.queue
+            let busy = await queue.depth + queue.processingCount + queue.delayedCount > 0
+            if busy || now != calls {
+                calls = now
+                since = clock.now
+            }
+        }
+    }
+}
