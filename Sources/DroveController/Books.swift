@@ -63,6 +63,8 @@ final class TemplateCopyBook: Sendable {
     private struct State {
         var copies: [String: [String: Copy]] = [:] // template name → host → copy
         var lastWritten: [String: ContinuousClock.Instant] = [:]
+        /// The status last written for each template, so an unchanged one is not written again.
+        var written: [String: StatusUpdate] = [:]
     }
 
     private let state = Mutex(State())
@@ -101,6 +103,15 @@ final class TemplateCopyBook: Sendable {
                 return nil
             }
         }
+    }
+
+    /// Whether `update` differs from what was last written for `template`.
+    func differs(_ template: String, _ update: StatusUpdate) -> Bool {
+        state.withLock { $0.written[template] != update }
+    }
+
+    func written(_ template: String, _ update: StatusUpdate) {
+        state.withLock { $0.written[template] = update }
     }
 
     /// Copies under way or failed for `template`, by host.

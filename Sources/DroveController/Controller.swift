@@ -88,8 +88,19 @@ public final class Controller: Sendable {
                 }
             }
             group.addTask { [self] in
-                for await change in changes {
-                    await handle(change)
+                var changes = changes
+                while !Task.isCancelled {
+                    for await change in changes {
+                        await handle(change)
+                    }
+                    // The feed ends when this watcher fell too far behind (or the store closes):
+                    // watch again, and look at everything, since changes may have been missed.
+                    guard !Task.isCancelled else { break }
+                    changes = store.changes()
+                    desired.invalidate()
+                    await refreshHosts()
+                    await enqueueAllSets()
+                    try? await Task.sleep(for: .milliseconds(100))
                 }
             }
             group.addTask { [self] in
@@ -105,9 +116,10 @@ public final class Controller: Sendable {
         await fleet.stop()
     }
 
-    /// One observation of every host, then every set plans from it (no further reads for a
-    /// converged fleet).
+    /// The hosts as stored, one observation of every host, then every set plans from it (no
+    /// further reads for a converged fleet).
     public func resync() async {
+        await refreshHosts()
         await view.refreshAll()
         await enqueueAllSets()
     }
@@ -127,25 +139,28 @@ public final class Controller: Sendable {
     private func handle(_ change: StoreChange) async {
         switch change {
         case let .objectApplied(reference, _), let .objectDeletionRequested(reference):
+            desired.invalidate()
             await enqueue(reference)
+        case .objectPruned:
+            desired.invalidate()
         default:
             break
         }
     }
 
-    /// A domain event names a VM; its set is the name without the ordinal. Any other signal
+    /// A domain event names a VM; its set is the name without the ordinal (a pass for a set
+    /// that is not stored ends at once, so no store read is spent per event). Any other signal
     /// (a host connected or lost) may concern every set.
     private func route(_ signal: HostSignal) async {
-        guard let sets = try? await store.objects(kind: .vmSet).map(\.reference.name) else { return }
         switch signal {
         case let .domain(_, vm, _):
-            for set in sets where Naming.vm(vm, belongsTo: set) { await queue.add(set) }
+            if let set = Naming.set(ofVM: vm) { await queue.add(set) }
         case let .connected(host):
             await recordHost(host, ready: ConditionReport(.true, .connected, "libvirt answers"))
-            for set in sets { await queue.add(set) }
+            await enqueueAllSets()
         case let .lost(host, reason):
             await recordHost(host, ready: ConditionReport(.false, .unreachable, reason))
-            for set in sets { await queue.add(set) }
+            await enqueueAllSets()
         }
     }
 
@@ -176,28 +191,37 @@ public final class Controller: Sendable {
     }
 }
 
-/// The desired objects, parsed once per change of the store: a pass reads the objects' names and
-/// generations (no parsing) and reuses the last parse while they are the same.
+/// The desired objects, read and parsed once per change of the store: the store's change feed
+/// marks them stale (`invalidate`), and passes reuse the last parse until then.
 final class DesiredCache: Sendable {
     private struct Entry {
-        var fingerprint: [String]
-        var state: DroveStore.DesiredState
+        var state: DroveStore.DesiredState?
+        var stale = true
     }
 
     let store: Store
     let policy: ManifestPolicy
-    private let cached = Mutex<Entry?>(nil)
+    private let entry = Mutex(Entry())
 
     init(store: Store, policy: ManifestPolicy) {
         self.store = store
         self.policy = policy
     }
 
+    func invalidate() {
+        entry.withLock { $0.stale = true }
+    }
+
     func state() async throws -> DroveStore.DesiredState {
-        let fingerprint = try await store.objects().map { "\($0.reference)@\($0.generation)\($0.deletionRequested ? "-" : "")" }
-        if let entry = cached.withLock({ $0 }), entry.fingerprint == fingerprint { return entry.state }
+        let cached = entry.withLock { entry -> DroveStore.DesiredState? in
+            if entry.stale { return nil }
+            return entry.state
+        }
+        if let cached { return cached }
+        // Marked fresh before reading: a change committed meanwhile marks it stale again.
+        entry.withLock { $0.stale = false }
         let state = try await store.desiredState(policy: policy)
-        cached.withLock { $0 = Entry(fingerprint: fingerprint, state: state) }
+        entry.withLock { $0.state = state }
         return state
     }
 }

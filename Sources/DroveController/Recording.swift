@@ -79,8 +79,9 @@ extension Controller {
     /// and rate, failed with the cause, or missing), Progressing while a copy runs, Degraded when
     /// one failed or the file cannot be read.
     func recordTemplate(_ name: String) async {
+        let reference = ObjectReference(kind: .template, name: name)
         guard let state = try? await desired.state(), let template = state.manifest.template(named: name),
-              let object = try? await store.object(kind: .template, name: name), !object.deletionRequested else { return }
+              let generation = state.generations[reference] else { return }
         let images = await engine.images.images(for: [template])
         let image = images.images[name]
         let fleet = view.snapshot()
@@ -110,10 +111,12 @@ extension Controller {
             ? ConditionReport(.true, .templateUnreadable, conditions[.ready]!.message)
             : failed.isEmpty ? ConditionReport(.false, .noProblems)
             : ConditionReport(.true, .copyFailed, failed.compactMap(\.value.message).prefix(3).joined(separator: "; "))
-        _ = try? await store.setStatus(StatusUpdate(
-            observedGeneration: object.generation, conditions: conditions,
+        let update = StatusUpdate(
+            observedGeneration: generation, conditions: conditions,
             counters: ["present": count(.present), "copying": count(.copying), "missing": count(.missing), "failed": count(.failed)],
-            details: StatusDetails(hosts: hosts)), for: object.reference)
+            details: StatusDetails(hosts: hosts))
+        guard copies.differs(name, update) else { return }
+        if (try? await store.setStatus(update, for: reference)) != nil { copies.written(name, update) }
     }
 
     /// Every VM of a stored set, with its phase, from the fleet view (no libvirt call): what

@@ -45,6 +45,14 @@ extension Naming {
         return String(volume.dropFirst(diskPrefix.count).dropLast(".qcow2".count))
     }
 
+    /// The set a VM name names (`web` for `web-3`), or nil for a name that is not `<set>-<ordinal>`.
+    public static func set(ofVM vm: String) -> String? {
+        guard let dash = vm.lastIndex(of: "-") else { return nil }
+        let ordinal = vm[vm.index(after: dash)...]
+        guard dash > vm.startIndex, !ordinal.isEmpty, ordinal.allSatisfy(\.isASCIIDigit) else { return nil }
+        return String(vm[..<dash])
+    }
+
     /// Whether `vm` is named as a member of `set`: `<set>-<ordinal>`.
     public static func vm(_ vm: String, belongsTo set: String) -> Bool {
         guard vm.hasPrefix(set + "-") else { return false }

@@ -27,6 +27,15 @@ import Testing
         #expect(plan.unschedulable.isEmpty)
     }
 
+    @Test func aVMNameNamesItsSet() {
+        #expect(Naming.set(ofVM: "web-3") == "web")
+        #expect(Naming.set(ofVM: "web-api-12") == "web-api")
+        #expect(Naming.set(ofVM: "web") == nil)
+        #expect(Naming.set(ofVM: "web-") == nil)
+        #expect(Naming.set(ofVM: "-3") == nil)
+        #expect(Naming.set(ofVM: "web-x1") == nil)
+    }
+
     @Test func planningIsDeterministic() {
         var fleet = Fleet()
         fleet.addSet("web", replicas: 7)
