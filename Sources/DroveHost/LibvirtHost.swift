@@ -81,15 +81,11 @@ public final class LibvirtHost: HostDriver {
         }
     }
 
-    /// A bounded number of calls: the host's size once per connection, free memory, one list of
-    /// volumes, one list of domains, and one XML read per domain (its metadata, agent state and
-    /// whether it runs, together).
+    /// A bounded number of calls: the host's size once per connection, then one list of volumes,
+    /// one list of domains, and one XML read per domain (its metadata, agent state and whether
+    /// it runs, together). Placement goes by capacity and overcommit, so free memory is not read.
     private func read() async throws -> ObservedHost {
         let capabilities = try await hostCapabilities()
-        // Advisory only (placement uses capacity and overcommit), and not every driver can tell:
-        // libvirt's test driver with a node file of its own has no NUMA cells and fails the call.
-        // A host that answers everything else is reachable, with its free memory unknown (0).
-        let free = (try? await connection.freeMemory()) ?? 0
         let volumeNames = try await requirePool().volumeNames()
 
         var vms: [String: ObservedVM] = [:]
@@ -116,7 +112,7 @@ public final class LibvirtHost: HostDriver {
         for digest in ready where templates[digest] != nil { templates[digest]?.complete = true }
         let used = Set(vms.values.map(\.volume))
 
-        return ObservedHost(name: name, cpus: capabilities.cpus, memoryBytes: capabilities.memoryBytes, freeMemoryBytes: free,
+        return ObservedHost(name: name, cpus: capabilities.cpus, memoryBytes: capabilities.memoryBytes,
                             offersKVM: capabilities.offersKVM, templates: templates, vms: vms, foreignDomains: foreign,
                             strayVolumes: disks.subtracting(used))
     }

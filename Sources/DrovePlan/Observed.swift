@@ -13,7 +13,6 @@ public struct ObservedHost: Sendable, Equatable {
     public var unreachable: String?
     public var cpus: Int
     public var memoryBytes: UInt64
-    public var freeMemoryBytes: UInt64
     /// Whether the host offers the `kvm` domain type (used when a Host says `domainType: auto`).
     public var offersKVM: Bool
     /// Template copies in the host's pool, by content digest.
@@ -26,13 +25,12 @@ public struct ObservedHost: Sendable, Equatable {
     public var strayVolumes: Set<String>
 
     public init(name: String, unreachable: String? = nil, cpus: Int = 0, memoryBytes: UInt64 = 0,
-                freeMemoryBytes: UInt64 = 0, offersKVM: Bool = false, templates: [String: TemplateCopy] = [:],
+                offersKVM: Bool = false, templates: [String: TemplateCopy] = [:],
                 vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = []) {
         self.name = name
         self.unreachable = unreachable
         self.cpus = cpus
         self.memoryBytes = memoryBytes
-        self.freeMemoryBytes = freeMemoryBytes
         self.offersKVM = offersKVM
         self.templates = templates
         self.vms = vms

@@ -246,7 +246,7 @@ struct PlannerInputs {
                                   fileBytes: 1 << 30, virtualBytes: 10 << 30)
         desired = DesiredState(manifest: manifest, images: ["tpl": image])
         fleet = ObservedFleet(hosts: manifest.hosts.map {
-            ObservedHost(name: $0.metadata.name, cpus: 64, memoryBytes: 1 << 40, freeMemoryBytes: 1 << 40,
+            ObservedHost(name: $0.metadata.name, cpus: 64, memoryBytes: 1 << 40,
                          templates: [digest: TemplateCopy(digest: digest, volume: image.volume, complete: true)])
         })
     }

@@ -14,7 +14,7 @@ struct Fleet {
         for (name, labels) in hosts {
             manifest.hosts.append(Host(metadata: ObjectMeta(name: name, labels: labels),
                                        spec: HostSpec(uri: "test:///\(name)", domainType: .qemu)))
-            observed[name] = ObservedHost(name: name, cpus: cpus, memoryBytes: memory, freeMemoryBytes: memory)
+            observed[name] = ObservedHost(name: name, cpus: cpus, memoryBytes: memory)
         }
         addTemplate("tiny", digest: Self.digest)
     }

@@ -59,7 +59,7 @@ public final class FakeHost: HostDriver {
             state.observations += 1
             if let reason = state.unreachable { return ObservedHost(name: name, unreachable: reason) }
             let used = Set(state.vms.values.map(\.volume))
-            return ObservedHost(name: name, cpus: cpus, memoryBytes: memoryBytes, freeMemoryBytes: memoryBytes,
+            return ObservedHost(name: name, cpus: cpus, memoryBytes: memoryBytes,
                                 templates: state.templates, vms: state.vms, foreignDomains: state.foreign,
                                 strayVolumes: state.disks.subtracting(used))
         }
