@@ -16,6 +16,9 @@ public final class Connection: Sendable {
     let handle: CHandle
     let lane: Lane
     private let state = Locked(State())
+    /// Held on a lane thread around deregistering callbacks and around `virConnectClose`, which
+    /// may otherwise run at once on two of the lane's threads; true once the handle is closed.
+    let handleClosed = Locked(false)
 
     private struct State {
         var closed = false
@@ -71,10 +74,13 @@ public final class Connection: Sendable {
             return (state.closeCallbackRegistered, Array(state.eventStreams.values))
         }
         let callbackIDs = streams.flatMap(\.ids)
-        _ = try? await lane.run {
-            callbackIDs.forEach { virConnectDomainEventDeregisterAny(handle.raw, $0) }
-            if unregister { virConnectUnregisterCloseCallback(handle.raw, closeTrampoline) }
-            virConnectClose(handle.raw)
+        _ = try? await lane.run { [handleClosed] in
+            handleClosed.withLock { closed in
+                callbackIDs.forEach { virConnectDomainEventDeregisterAny(handle.raw, $0) }
+                if unregister { virConnectUnregisterCloseCallback(handle.raw, closeTrampoline) }
+                virConnectClose(handle.raw)
+                closed = true
+            }
         }
         streams.forEach { $0.continuation.finish() }
         await lane.shutdown()

@@ -57,8 +57,10 @@ extension Connection {
         let handle = self.handle
         continuation.onTermination = { [weak self] _ in
             guard let self, self.untrackEvents(registration) else { return }
-            self.lane.submit {
-                ids.forEach { virConnectDomainEventDeregisterAny(handle.raw, $0) }
+            self.lane.submit { [handleClosed = self.handleClosed] in
+                handleClosed.withLock { closed in
+                    if !closed { ids.forEach { virConnectDomainEventDeregisterAny(handle.raw, $0) } }
+                }
             }
         }
         return stream
