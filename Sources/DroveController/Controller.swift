@@ -192,11 +192,13 @@ public final class Controller: Sendable {
 }
 
 /// The desired objects, read and parsed once per change of the store: the store's change feed
-/// marks them stale (`invalidate`), and passes reuse the last parse until then.
+/// moves the version on (`invalidate`), and passes reuse the parse made at the current version.
 final class DesiredCache: Sendable {
     private struct Entry {
+        var version = 0
         var state: DroveStore.DesiredState?
-        var stale = true
+        /// The version `state` was read at.
+        var readAt = -1
     }
 
     let store: Store
@@ -209,19 +211,21 @@ final class DesiredCache: Sendable {
     }
 
     func invalidate() {
-        entry.withLock { $0.stale = true }
+        entry.withLock { $0.version += 1 }
     }
 
     func state() async throws -> DroveStore.DesiredState {
-        let cached = entry.withLock { entry -> DroveStore.DesiredState? in
-            if entry.stale { return nil }
-            return entry.state
-        }
+        let (cached, version) = entry.withLock { entry in (entry.readAt == entry.version ? entry.state : nil, entry.version) }
         if let cached { return cached }
-        // Marked fresh before reading: a change committed meanwhile marks it stale again.
-        entry.withLock { $0.stale = false }
+        // Read after the change that moved the version on, so it holds that change; a change
+        // that comes during the read moves the version again, and the next caller reads anew.
         let state = try await store.desiredState(policy: policy)
-        entry.withLock { $0.state = state }
+        entry.withLock { entry in
+            if version > entry.readAt {
+                entry.state = state
+                entry.readAt = version
+            }
+        }
         return state
     }
 }

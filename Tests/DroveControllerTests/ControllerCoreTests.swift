@@ -200,6 +200,24 @@ struct ControllerCoreTests {
         }
     }
 
+    @Test("forty sets in one apply, eight workers: every one is reconciled (no pass plans from a stale read)")
+    func manySetsAtOnce() async throws {
+        let hosts = (1...4).map { FakeHost(name: "node-\($0)", cpus: 64) }
+        let harness = try Harness(hosts: hosts, workers: 8)
+        await harness.run {
+            // Hosts first, read and connected; then the sets, as one apply that every worker races on.
+            try await harness.apply([harness.hostsYAML(), harness.templateYAML()])
+            try await harness.wait("hosts connected") {
+                var connected = 0
+                for host in hosts where await harness.reason(host.name, .ready, kind: .host) == ConditionReason.connected.rawValue { connected += 1 }
+                return connected == hosts.count
+            }
+            try await harness.apply([harness.templateYAML()] + (0..<40).map { harness.setYAML("m\($0)", replicas: 2) })
+            try await harness.wait("all 80 VMs") { harness.allVMs().count == 80 }
+            for index in 0..<40 { try await harness.wait("m\(index) ready") { await harness.isReady("m\(index)") } }
+        }
+    }
+
     @Test("a converged resync observes each host once and changes nothing")
     func resyncReadsEachHostOnce() async throws {
         let hosts = (1...3).map { FakeHost(name: "node-\($0)") }
