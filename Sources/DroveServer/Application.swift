@@ -66,6 +66,15 @@ struct APIRoutes: Sendable {
             let results = try await service.delete(references)
             return JSONResponse.make(.accepted, APIDeleteResponse(results: zip(results, references).map { APIService.render($0, for: $1) }))
         }
+        api.post("gitsources/{name}/sync") { _, context in
+            JSONResponse.make(.accepted, try await service.sync(context.parameters.get("name") ?? ""))
+        }
+        // Authenticated by its signature, not the bearer token (see BearerTokenMiddleware).
+        api.post("hooks/{name}") { request, context in
+            let body = try await body(of: request)
+            return JSONResponse.make(.accepted, try await service.webhook(context.parameters.get("name") ?? "", headers: request.headers,
+                                                                          body: Array(buffer: body)))
+        }
         api.get("events") { request, _ in
             let query = request.uri.queryParameters
             var object: ObjectReference?
