@@ -203,9 +203,20 @@ let package = Package(
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
         .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
         .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
+        // GitOps over real git repositories the tests make, and in-memory hosts: no QEMU.
+        .testTarget(name: "DroveGitOpsTests", dependencies: [
+            "DroveGitOps", "DroveGit", "DroveController", "DroveStore", "DroveManifest", "DroveServer", "DroveAPI", "DroveEngine",
+            "DrovePlan", "DroveTestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DroveServerTests", dependencies: [
             "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -134,29 +134,34 @@ public struct GitRunner: Sendable {
     }
 
     /// git's exit status, or nil when it had to be stopped: at the time limit, or when the
-    /// calling task is cancelled, git gets SIGTERM, and SIGKILL two seconds later.
+    /// calling task is cancelled, its process group (git and whatever it started: ssh, a
+    /// remote helper; `Process` makes each child a group leader) gets SIGTERM, and SIGKILL
+    /// once git has gone or two seconds later, so nothing of it is left holding its pipes.
     private static func wait(for process: Process, exit: ProcessExit, timeout: Duration) async -> Int32? {
-        let pid = process.processIdentifier
-        return await withTaskGroup(of: Int32?.self) { group -> Int32? in
-            group.addTask { await exit.status }
-            group.addTask {
+        let group = -process.processIdentifier
+        return await withTaskGroup(of: Int32?.self) { tasks -> Int32? in
+            tasks.addTask { await exit.status }
+            tasks.addTask {
                 try? await Task.sleep(for: timeout)
                 return nil
             }
-            var stopped = false
-            while let next = await group.next() {
-                if let status = next {
-                    group.cancelAll()
-                    return stopped ? nil : status
+            var stopping = false
+            while let next = await tasks.next() {
+                if let status = next, !stopping {
+                    tasks.cancelAll()
+                    return status
                 }
-                guard !stopped else { continue }
-                stopped = true
-                process.terminate()
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(2))
-                    if process.isRunning { kill(pid, SIGKILL) }
-                    return nil
+                if !stopping {
+                    stopping = true
+                    kill(group, SIGTERM)
+                    tasks.addTask {
+                        try? await Task.sleep(for: .seconds(2))
+                        return nil
+                    }
+                    continue
                 }
+                kill(group, SIGKILL)
+                tasks.cancelAll()
             }
             return nil
         }
