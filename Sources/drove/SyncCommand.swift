@@ -46,11 +46,14 @@ struct SyncCommand: AsyncParsableCommand {
             guard wait, let requested = answer.requestedAt else { return }
 
             var waiter = ObjectWaiter(client: client, condition: .synced(after: requested))
+            var printed = ""
             waiter.progress = { _, object in
                 guard let git = object?.status?.git else { return }
                 let applied = git.appliedRevision.map { "applied \($0.prefix(12))" } ?? "nothing applied"
                 let waiting = git.waitingFor.map { ", waiting for \($0.joined(separator: ", "))" } ?? ""
-                Terminal.status("\(shown): \(applied)\(waiting)")
+                let line = "\(shown): \(applied)\(waiting)"
+                if line != printed { Terminal.status(line) }
+                printed = line
             }
             let late = try await waiter.wait(for: [reference], timeout: timeout.duration)
             if let (_, object) = late.first {

@@ -85,7 +85,8 @@ struct WebhookTests {
                 let ready = ContinuousClock.now - pushed
                 #expect(harness.vms(of: "web").count == 3)
                 // What docs/benchmarks.md quotes for in-memory hosts.
-                print("gitops latency on fake hosts: webhook to first VM running \(firstRunning.map { "\($0)" } ?? "-"), to set Ready \(ready)")
+                print("gitops latency on fake hosts: webhook to sync start \(started.timeIntervalSince(sent)) s, "
+                    + "to first VM running \(firstRunning.map { "\($0)" } ?? "-"), to set Ready \(ready)")
             }
         }
     }
