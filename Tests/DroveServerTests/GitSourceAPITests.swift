@@ -187,6 +187,35 @@ struct GitSourceAPITests {
         }
     }
 
+    @Test("the watch stream carries a git source's status, revisions included")
+    func watched() async throws {
+        try await Self.withCredentials { _, policy in
+            try await withFixture(policy: policy) { fixture in
+                let source = ManifestSource(name: "source.yaml", text: Self.sourceYAML(hook: nil), baseDirectory: "/srv")
+                _ = try await fixture.store.apply(try AppliedObject.objects(in: try ManifestLoader(policy: policy).load(sources: [source]),
+                                                                             sources: [source]))
+                try await fixture.application().test(.live) { client in
+                    let port = try #require(client.port)
+                    let store = fixture.store
+                    let received = try await withTimeout(20, "the git source's status on the watch stream") {
+                        try await withStreamingGet(port: port, path: "/api/v1/watch") { reader in
+                            try await reader.read(until: ["200 OK", ": watching"])
+                            try await store.setStatus(StatusUpdate(
+                                observedGeneration: 1, conditions: [.ready: ConditionReport(.true, .revisionApplied, "applied 1a")],
+                                details: StatusDetails(git: GitSourceStatus(appliedRevision: "1a2b", objects: 2, converged: true))),
+                                for: ObjectReference(kind: .gitSource, name: "fleet"))
+                            try await reader.read(until: ["event: status", "\"RevisionApplied\""])
+                            return reader.received
+                        }
+                    }
+                    let line = try #require(received.split(separator: "\n").first { $0.hasPrefix("data: ") && $0.contains("RevisionApplied") })
+                    let change = try APIJSON.decoder().decode(APIStatusChange.self, from: Data(line.dropFirst(6).utf8))
+                    #expect(change.kind == "GitSource" && change.status?.git?.appliedRevision == "1a2b" && change.status?.git?.converged == true)
+                }
+            }
+        }
+    }
+
     @Test("a git source lists with its summary and its revisions, errors with file:line:column")
     func listed() async throws {
         try await Self.withCredentials { _, policy in
