@@ -89,7 +89,8 @@ let package = Package(
             name: "DroveClient",
             dependencies: ["DroveAPI", "DroveManifest"]
         ),
-        // The HTTP API of `drove serve`: apply, get, delete, events, plan, watch (SSE), metrics.
+        // The HTTP API of `drove serve`: apply, get, delete, events, plan, watch (SSE), metrics,
+        // git syncs and push webhooks.
         .target(
             name: "DroveServer",
             dependencies: [
@@ -97,6 +98,7 @@ let package = Package(
                 "DroveStore",
                 "DroveManifest",
                 "DrovePlan",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -116,6 +118,25 @@ let package = Package(
                 "DroveQueue",
                 "DroveStore",
                 "Libvirt",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // git itself, as a child process with a fixed environment: one bare mirror per source,
+        // fetched into; revisions read from its objects without a checkout.
+        .target(
+            name: "DroveGit",
+            dependencies: ["DroveManifest"]
+        ),
+        // GitOps: keeps the store in step with each GitSource's repository (fetch, validate,
+        // apply as one transaction, prune, status).
+        .target(
+            name: "DroveGitOps",
+            dependencies: [
+                "DroveGit",
+                "DroveManifest",
+                "DroveQueue",
+                "DroveStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -142,6 +163,7 @@ let package = Package(
                 "DroveLab",
                 "DrovePlan",
                 "DroveEngine",
+                "DroveGitOps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -184,9 +206,20 @@ let package = Package(
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
         .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
         .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
-        .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest"]),
+        // GitOps over real git repositories the tests make, and in-memory hosts: no QEMU.
+        .testTarget(name: "DroveGitOpsTests", dependencies: [
+            "DroveGitOps", "DroveGit", "DroveController", "DroveStore", "DroveManifest", "DroveServer", "DroveAPI", "DroveEngine",
+            "DrovePlan", "DroveTestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DroveServerTests", dependencies: [
             "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -8,27 +8,35 @@ import Foundation
 public enum APIPaths {
     public static let base = "/api/v1"
 
-    /// The path segment of a kind: `hosts`, `templates`, `vmsets`.
+    /// The path segment of a kind: `hosts`, `templates`, `vmsets`, `gitsources`.
     public static func segment(_ kind: ObjectKind) -> String {
         switch kind {
         case .host: "hosts"
         case .template: "templates"
         case .vmSet: "vmsets"
+        case .gitSource: "gitsources"
         }
     }
 
     /// The kind a path segment or command-line word names: plural or singular, any case
-    /// (`vmsets`, `vmset`, `VMSet`, `hosts`, `Host`); nil for anything else.
+    /// (`vmsets`, `vmset`, `VMSet`, `hosts`, `Host`, `gitsources`); nil for anything else.
     public static func kind(_ word: String) -> ObjectKind? {
         switch word.lowercased() {
         case "hosts", "host": .host
         case "templates", "template": .template
         case "vmsets", "vmset": .vmSet
+        case "gitsources", "gitsource": .gitSource
         default: nil
         }
     }
 
-    public static let kindWords = "hosts, templates or vmsets"
+    public static let kindWords = "hosts, templates, vmsets or gitsources"
+
+    /// `POST`: ask for a sync of a GitSource now (needs the bearer token).
+    public static func sync(gitSource name: String) -> String { "\(base)/gitsources/\(name)/sync" }
+
+    /// Where push webhooks for a GitSource go; authenticated by their signature, not the token.
+    public static let hooks = "\(base)/hooks"
 }
 
 /// JSON as the API writes and reads it: keys sorted, times in ISO 8601 with milliseconds (UTC).
@@ -278,20 +286,76 @@ public struct APIStatus: Codable, Sendable, Hashable {
     public var readiness: String?
     /// A template's copy on each host, by host name.
     public var hosts: [String: APITemplateCopy]?
+    /// A GitSource's revisions and syncs.
+    public var git: APIGitSourceStatus?
     public var updatedAt: Date
 
     public init(observedGeneration: Int, conditions: [APICondition], counters: [String: Int], readiness: String? = nil,
-                hosts: [String: APITemplateCopy]? = nil, updatedAt: Date) {
+                hosts: [String: APITemplateCopy]? = nil, git: APIGitSourceStatus? = nil, updatedAt: Date) {
         self.observedGeneration = observedGeneration
         self.conditions = conditions
         self.counters = counters
         self.readiness = readiness
         self.hosts = hosts
+        self.git = git
         self.updatedAt = updatedAt
     }
 
     public func condition(_ type: String) -> APICondition? {
         conditions.first { $0.type == type }
+    }
+}
+
+/// Where a GitSource stands (docs/gitops.md).
+public struct APIGitSourceStatus: Codable, Sendable, Hashable {
+    /// The newest revision fetched for the source's ref.
+    public var fetchedRevision: String?
+    /// The revision whose objects the controller holds: what the fleet is made to match.
+    public var appliedRevision: String?
+    /// The revision last tried, and why it was not applied (absent when it was).
+    public var attemptedRevision: String?
+    public var attemptError: String?
+    /// Every problem of the attempted revision's manifests, paths relative to the repository.
+    public var errors: [APIDiagnostic]?
+    /// When the last sync started (it saw the repository as it was then), and when the next is due.
+    public var lastSyncAt: Date?
+    public var nextSyncAt: Date?
+    /// Objects the source owns.
+    public var objects: Int
+    /// Every VM set the source owns is Ready at the generation the applied revision gave it.
+    public var converged: Bool
+    /// The owned VM sets not Ready yet.
+    public var waitingFor: [String]?
+
+    public init(fetchedRevision: String?, appliedRevision: String?, attemptedRevision: String?, attemptError: String?,
+                errors: [APIDiagnostic]?, lastSyncAt: Date?, nextSyncAt: Date?, objects: Int, converged: Bool, waitingFor: [String]?) {
+        self.fetchedRevision = fetchedRevision
+        self.appliedRevision = appliedRevision
+        self.attemptedRevision = attemptedRevision
+        self.attemptError = attemptError
+        self.errors = errors
+        self.lastSyncAt = lastSyncAt
+        self.nextSyncAt = nextSyncAt
+        self.objects = objects
+        self.converged = converged
+        self.waitingFor = waitingFor
+    }
+}
+
+/// The answer to `POST /api/v1/gitsources/{name}/sync` and to a webhook.
+public struct APISyncResponse: Codable, Sendable, Hashable {
+    public var name: String
+    /// `requested`, or `ignored` (a webhook for another branch, or a ping).
+    public var result: String
+    /// When the sync was asked for: the sync that answers it has `lastSyncAt` at or after it.
+    public var requestedAt: Date?
+    public var message: String?
+
+    public init(name: String, result: String, requestedAt: Date?, message: String? = nil) {
+        self.name = name
+        self.result = result
+        self.requestedAt = requestedAt
+        self.message = message
     }
 }
 
@@ -335,12 +399,18 @@ public struct APIObject: Codable, Sendable, Hashable {
     public var summary: [String: String]?
     /// Nil until the controller has written one.
     public var status: APIStatus?
+    /// The GitSource that applied and owns it; absent for an object applied by hand.
+    public var source: String?
+    /// The revision of `source` that last applied it.
+    public var revision: String?
 
     public init(
         kind: String, name: String, labels: [String: String], generation: Int, createdAt: Date, updatedAt: Date,
         deletionRequested: Bool, deletionRequestedAt: Date?, manifest: String, baseDirectory: String,
-        summary: [String: String]?, status: APIStatus?
+        summary: [String: String]?, status: APIStatus?, source: String? = nil, revision: String? = nil
     ) {
+        self.source = source
+        self.revision = revision
         self.kind = kind
         self.name = name
         self.labels = labels

@@ -95,6 +95,11 @@ public struct APIClient: Sendable {
         try await post("\(APIPaths.base)/delete", json: APIDeleteRequest(objects: references.map(APIReference.init)))
     }
 
+    /// `POST /api/v1/gitsources/{name}/sync`: asks for a sync of a GitSource now.
+    public func sync(gitSource name: String) async throws(ClientError) -> APISyncResponse {
+        try await post(APIPaths.sync(gitSource: name), json: [String: String]())
+    }
+
     /// Every object of `kind`.
     public func objects(_ kind: ObjectKind) async throws(ClientError) -> [APIObject] {
         try await get("\(APIPaths.base)/\(APIPaths.segment(kind))", as: APIObjectList.self).items

@@ -13,12 +13,16 @@ public enum WaitCondition: Equatable, Sendable, CustomStringConvertible {
     case running
     /// The object is gone (pruned by the controller).
     case deleted
+    /// A GitSource has synced since `after` and settled: its revision applied and the fleet
+    /// converged on it, or the revision refused (Ready False, for the caller to report).
+    case synced(after: Date)
 
     public var description: String {
         switch self {
         case let .condition(type, status): "\(type)=\(status)"
         case .running: "running"
         case .deleted: "deletion"
+        case .synced: "a sync and convergence"
         }
     }
 
@@ -31,6 +35,11 @@ public enum WaitCondition: Equatable, Sendable, CustomStringConvertible {
             guard let object, !object.deletionRequested, let observed = object.status,
                   observed.observedGeneration >= object.generation else { return false }
             return observed.condition(type)?.status == status
+        case let .synced(after):
+            guard let object, !object.deletionRequested, let observed = object.status, observed.observedGeneration >= object.generation,
+                  let git = observed.git, let synced = git.lastSyncAt, synced >= after else { return false }
+            let ready = observed.condition("Ready")?.status
+            return ready == "False" || (ready == "True" && git.converged)
         case .running:
             guard let object, object.kind == ObjectKind.vmSet.rawValue else {
                 return WaitCondition.condition(type: "Ready", status: "True").isMet(by: object)

@@ -126,11 +126,14 @@ public final class Controller: Sendable {
 
     /// Adds a set to the queue (after an apply or delete through the API).
     public func enqueue(_ reference: ObjectReference) async {
-        if reference.kind == .vmSet {
+        switch reference.kind {
+        case .vmSet:
             await queue.add(reference.name)
-        } else {
+        case .host, .template:
             await refreshHosts()
             await enqueueAllSets()
+        case .gitSource:
+            break // GitSync's; what it applies arrives as objects of the other kinds
         }
     }
 
@@ -183,7 +186,7 @@ public final class Controller: Sendable {
         guard let state = try? await desired.state() else { return }
         engine.configure(state.manifest.hosts)
         fleet.update(state.manifest.hosts)
-        for deleted in state.deleting where deleted.reference.kind != .vmSet {
+        for deleted in state.deleting where [.host, .template].contains(deleted.reference.kind) {
             // Hosts and templates hold nothing of their own once no set uses them (the store
             // refuses to delete a template in use).
             _ = try? await store.markPruned(kind: deleted.reference.kind, name: deleted.reference.name)

@@ -7,6 +7,7 @@ struct DecodedDocument {
         case host(Host)
         case template(Template)
         case vmSet(VMSet)
+        case gitSource(GitSource)
     }
 
     /// The object, when its document had no problem at all.
@@ -112,6 +113,11 @@ struct ObjectDecoder {
                 document.templateReference = (scalar.string, node.mark.map(Position.init) ?? start)
             }
             if let spec = fields.flatMap(decodeVMSetSpec), let metadata { decoded = .vmSet(VMSet(metadata: metadata, spec: spec)) }
+        case .gitSource:
+            let fields = spec.flatMap { reader.fields($0, FieldPath(components: ["spec"]), allowed: FieldNames.gitSourceSpec) }
+            if let spec = fields.flatMap(decodeGitSourceSpec), let metadata {
+                decoded = .gitSource(GitSource(metadata: metadata, spec: spec))
+            }
         case nil:
             break
         }

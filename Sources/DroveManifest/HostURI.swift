@@ -198,7 +198,7 @@ public struct HostURI: Sendable, Hashable {
 
     /// `[user@]host[:port]`, with a host name, an IPv4 address or a bracketed IPv6 address.
     /// Neither may start with `-`, which ssh would read as an option.
-    private static func parseAuthority(_ authority: String) -> Result<(String?, String, Int?), Refusal> {
+    static func parseAuthority(_ authority: String) -> Result<(String?, String, Int?), Refusal> {
         func refuse(_ message: String) -> Result<(String?, String, Int?), Refusal> {
             .failure(Refusal(reason: .authority, message: message))
         }

@@ -10,6 +10,8 @@ public enum ManifestLimits {
     public static let memory: ClosedRange<UInt64> = (16 << 20)...(1 << 40)
     public static let maxPerHost = 1...10_000
     public static let maxUnavailable = 1...10_000
+    /// A GitSource's interval, in seconds: at least 10 s, so no source hammers its server.
+    public static let gitInterval = 10...86_400
 
     /// Files larger than this are refused before they are read.
     public static let maxFileSize = 4 << 20
@@ -34,4 +36,8 @@ enum FieldNames {
     static let network = ["type", "source", "model"]
     static let placement = ["hostSelector", "spread", "maxPerHost"]
     static let updateStrategy = ["maxUnavailable"]
+    static let gitSourceSpec = ["url", "ref", "path", "interval", "prune", "suspend", "allowEmpty", "secretRef", "webhookSecretRef"]
+    static let gitReference = ["branch", "tag", "commit"]
+    static let gitCredentials = ["path", "username", "knownHosts"]
+    static let gitWebhookSecret = ["path"]
 }

@@ -128,6 +128,7 @@ private struct LoadSession {
             case let .host(host): manifest.hosts.append(host)
             case let .template(template): manifest.templates.append(template)
             case let .vmSet(vmSet): manifest.vmSets.append(vmSet)
+            case let .gitSource(source): manifest.gitSources.append(source)
             }
             manifest.origins[reference] = SourceLocation(file: entry.file, line: entry.document.start.line, column: entry.document.start.column)
         }

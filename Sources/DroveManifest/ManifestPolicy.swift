@@ -5,7 +5,8 @@ import Foundation
 /// operator who starts Drove decides which of them Drove will open.
 ///
 /// Whatever the policy, no manifest can make Drove run a program: libvirt's `ext` transport and
-/// the `command` and `netcat` URI parameters are refused always (see `HostURI`).
+/// the `command` and `netcat` URI parameters are refused always (see `HostURI`), and so are
+/// git's `ext::` and `fd::` transports (see `GitURL`).
 public struct ManifestPolicy: Sendable, Hashable {
     /// Where files named by a manifest may lie.
     public enum FileRule: Sendable, Hashable {
@@ -25,21 +26,29 @@ public struct ManifestPolicy: Sendable, Hashable {
     public var credentialFiles: FileRule
     /// `Template.spec.source.path`.
     public var templateFiles: FileRule
+    /// Git repositories on this machine (a path or `file://`) that a GitSource may fetch from.
+    public var localRepositories: FileRule
+    /// `http://` git URLs, which are not encrypted: a token sent over one can be read on the way.
+    public var plainHTTPGit: Bool
 
-    public init(testDriver: Bool = false, tcp: Bool = false, credentialFiles: FileRule = .nowhere, templateFiles: FileRule = .anywhere) {
+    public init(testDriver: Bool = false, tcp: Bool = false, credentialFiles: FileRule = .nowhere, templateFiles: FileRule = .anywhere,
+                localRepositories: FileRule = .anywhere, plainHTTPGit: Bool = false) {
         self.testDriver = testDriver
         self.tcp = tcp
         self.credentialFiles = credentialFiles
         self.templateFiles = templateFiles
+        self.localRepositories = localRepositories
+        self.plainHTTPGit = plainHTTPGit
     }
 
     /// The CLI's default: the safe transports, no credential files named in URIs, template
-    /// files anywhere the user can read.
+    /// files and local git repositories anywhere the user can read.
     public static let standard = ManifestPolicy()
 
     /// Everything a configuration could allow: what a client checks before it sends manifests
     /// to a server, which applies its own policy, and what any connection is checked against.
-    public static let anyConfiguration = ManifestPolicy(testDriver: true, tcp: true, credentialFiles: .anywhere, templateFiles: .anywhere)
+    public static let anyConfiguration = ManifestPolicy(testDriver: true, tcp: true, credentialFiles: .anywhere, templateFiles: .anywhere,
+                                                        localRepositories: .anywhere, plainHTTPGit: true)
 
     /// Whether `path` (absolute) is allowed by `rule`. Symbolic links are resolved first, so a
     /// link inside an allowed directory that points outside it is refused.

@@ -8,6 +8,7 @@ public enum ObjectKind: String, Sendable, Hashable, CaseIterable, Comparable {
     case host = "Host"
     case template = "Template"
     case vmSet = "VMSet"
+    case gitSource = "GitSource"
 
     public static func < (lhs: ObjectKind, rhs: ObjectKind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

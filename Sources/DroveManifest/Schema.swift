@@ -15,7 +15,7 @@ public enum ManifestSchema {
             "$schema": .string(dialect),
             "$id": .string(id),
             "title": "Drove manifest document (drove/v1)",
-            "description": "One YAML document of a Drove manifest: a Host, a Template or a VMSet.",
+            "description": "One YAML document of a Drove manifest: a Host, a Template, a VMSet or a GitSource.",
             "oneOf": .array(ObjectKind.allCases.map { .object(["$ref": .string("#/$defs/\($0.rawValue)")]) }),
             "$defs": .object(definitions),
         ]
@@ -85,6 +85,41 @@ public enum ManifestSchema {
             ]),
             "UpdateStrategy": object(FieldNames.updateStrategy, required: [], description: "How a changed spec rolls out.", [
                 "maxUnavailable": integer(ManifestLimits.maxUnavailable, default: 1, "VMs of the set that may be down at once."),
+            ]),
+
+            "GitSource": kindObject(.gitSource, "A git repository whose manifests the controller keeps the fleet in step with."),
+            "GitSourceSpec": object(FieldNames.gitSourceSpec, required: ["url"], description: "Where the manifests are and how they are applied.", [
+                "url": ["type": "string", "minLength": 1, "pattern": "^(/|file:///|https://|ssh://|http://)[A-Za-z0-9._~:/@+\\[\\]-]*$",
+                        "description": "The repository: /absolute/path or file:///absolute/path (below --repository-dir), https://host/path, ssh://[user@]host/path."],
+                "ref": ref("GitReference"),
+                "path": ["type": "string", "default": "",
+                         "description": "The directory (or file) inside the repository whose *.yaml and *.yml manifests are applied; the whole repository when empty."],
+                "interval": ["type": "string", "pattern": "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "default": "1m",
+                             "description": "How often the repository is looked at: 10s to 24h, e.g. 30s, 1m, 1h30m."],
+                "prune": ["type": "boolean", "default": false,
+                          "description": "Delete objects this source applied that a new revision no longer declares."],
+                "suspend": ["type": "boolean", "default": false, "description": "Stop fetching and applying until false again."],
+                "allowEmpty": ["type": "boolean", "default": false,
+                               "description": "Accept a revision that would prune every object of the source."],
+                "secretRef": ref("GitCredentials"),
+                "webhookSecretRef": ref("GitWebhookSecret"),
+            ]),
+            "GitReference": [
+                "type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1,
+                "description": "What to follow: one of branch (default main), tag or commit.",
+                "properties": [
+                    "branch": ["type": "string", "minLength": 1, "description": "A branch name; its head is applied."],
+                    "tag": ["type": "string", "minLength": 1, "description": "A tag name."],
+                    "commit": ["type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})$", "description": "A full commit id."],
+                ],
+            ],
+            "GitCredentials": object(FieldNames.gitCredentials, required: ["path"], description: "Credentials for a private repository, from files below --credentials-dir.", [
+                "path": ["type": "string", "pattern": "^/", "description": "https: a file holding a token; ssh: a private key."],
+                "username": ["type": "string", "minLength": 1, "maxLength": 64, "default": "git", "description": "https: the user name sent with the token."],
+                "knownHosts": ["type": "string", "pattern": "^/", "description": "ssh: the known_hosts file the server's key must be in."],
+            ]),
+            "GitWebhookSecret": object(FieldNames.gitWebhookSecret, required: ["path"], description: "The shared secret push webhooks are signed with.", [
+                "path": ["type": "string", "pattern": "^/", "description": "A file below --credentials-dir holding the secret."],
             ]),
 
             "ObjectMeta": object(FieldNames.metadata, required: ["name"], description: "Name and labels.", [

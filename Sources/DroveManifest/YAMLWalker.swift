@@ -185,6 +185,37 @@ final class DocumentReader {
         return value
     }
 
+    /// `true` or `false`; YAML 1.1's other booleans (`yes`, `on`, …) are refused, being easy to
+    /// write by mistake.
+    func bool(_ fields: Fields, _ key: String) -> Bool? {
+        guard let node = fields[key] else { return nil }
+        let path = fields.path.appending(key)
+        guard case let .scalar(scalar) = node, node.tagName == .bool, ["true", "false"].contains(scalar.string.lowercased()) else {
+            var message = "expected true or false, got \(describe(node))"
+            if case let .scalar(scalar) = node, node.tagName == .str, ["true", "false"].contains(scalar.string.lowercased()) {
+                message += " (remove the quotes)"
+            }
+            report(node, path, .wrongType, message)
+            return nil
+        }
+        return scalar.string.lowercased() == "true"
+    }
+
+    /// A duration such as `30s`, `1m` or `1h30m`, in seconds within `range`.
+    func duration(_ fields: Fields, _ key: String, in range: ClosedRange<Int>) -> Int? {
+        guard let node = fields[key], let text = string(node, fields.path.appending(key)) else { return nil }
+        guard let seconds = DurationText.parse(text) else {
+            report(node, fields.path.appending(key), .invalidValue, "\(quoted(text)) is not a duration (use e.g. 30s, 1m, 1h30m)")
+            return nil
+        }
+        guard range.contains(seconds) else {
+            report(node, fields.path.appending(key), .outOfRange,
+                   "\(quoted(text)) is out of range \(DurationText.format(seconds: range.lowerBound))..\(DurationText.format(seconds: range.upperBound))")
+            return nil
+        }
+        return seconds
+    }
+
     func choice<Choice: RawRepresentable & CaseIterable>(_ fields: Fields, _ key: String, _ type: Choice.Type) -> Choice?
     where Choice.RawValue == String {
         guard let node = fields[key], let text = string(node, fields.path.appending(key)) else { return nil }

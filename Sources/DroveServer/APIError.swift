@@ -48,7 +48,7 @@ public struct APIError: Error, Sendable, HTTPResponseError, CustomStringConverti
         switch error {
         case .notFound:
             self.init(.notFound, error.description)
-        case .inUse, .danglingReference:
+        case .inUse, .danglingReference, .ownedBySource, .ownershipConflict, .wouldPruneEverything:
             self.init(.conflict, error.description)
         case .duplicateInBatch:
             self.init(.badRequest, error.description)

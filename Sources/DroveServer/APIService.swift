@@ -3,6 +3,7 @@ import DroveManifest
 import DrovePlan
 import DroveStore
 import Foundation
+import Hummingbird
 import Logging
 
 /// What the API does, apart from HTTP: the routes decode a request, call one of these methods,
@@ -55,7 +56,7 @@ struct APIService: Sendable {
             }
         }
         // A changed host or template can move or rebuild any set: look at every set again.
-        let everySet = changed.contains { $0.kind != .vmSet }
+        let everySet = changed.contains { $0.kind == .host || $0.kind == .template }
             ? merged.manifest.vmSets.map { ObjectReference(kind: .vmSet, name: $0.metadata.name) } : []
         await enqueue(changed + everySet)
         logger.info("applied", metadata: [
@@ -210,6 +211,85 @@ struct APIService: Sendable {
         return results
     }
 
+    // MARK: - Git sources
+
+    /// Asks for a sync of the source now.
+    func sync(_ name: String) async throws(APIError) -> APISyncResponse {
+        let source = try await gitSource(name)
+        return try await requestSync(source, message: nil)
+    }
+
+    /// A push webhook: a sync, when the body is signed with the source's webhook secret and
+    /// names the ref the source follows (or no ref: a ping). Nothing else happens either way.
+    func webhook(_ name: String, headers: HTTPFields, body: [UInt8]) async throws(APIError) -> APISyncResponse {
+        let source = try await gitSource(name)
+        guard let path = source.spec.webhookSecretRef else {
+            throw APIError(.forbidden, "GitSource/\(name) takes no webhooks: it names no spec.webhookSecretRef")
+        }
+        let secret = try webhookSecret(path, for: name)
+        let sender: Webhook.Sender
+        switch Webhook.verify(headers, body: body, secret: secret) {
+        case let .success(verified): sender = verified
+        case let .failure(refusal):
+            logger.warning("webhook refused", metadata: ["gitsource.name": "\(name)", "error": "\(refusal.message)"])
+            throw APIError(.unauthorized, "GitSource/\(name): \(refusal.message)")
+        }
+        if let pushed = Webhook.pushedRef(body), pushed != source.spec.ref.refName {
+            let follows = source.spec.ref.refName ?? source.spec.ref.description
+            return APISyncResponse(name: name, result: "ignored", requestedAt: nil, message: "a push to \(pushed); the source follows \(follows)")
+        }
+        return try await requestSync(source, message: "\(sender.rawValue) push")
+    }
+
+    private func requestSync(_ source: GitSource, message: String?) async throws(APIError) -> APISyncResponse {
+        let name = source.metadata.name
+        if source.spec.suspend {
+            throw APIError(.conflict, "GitSource/\(name) is suspended (spec.suspend: true); resume it to sync")
+        }
+        let requested: Date?
+        do {
+            requested = try await controller.requestSync(gitSource: name)
+        } catch {
+            throw APIError(.internalServerError, "GitSource/\(name): \(error)")
+        }
+        guard let requested else { throw APIError.notFound(ObjectReference(kind: .gitSource, name: name)) }
+        logger.info("git sync requested", metadata: ["gitsource.name": "\(name)", "api.by": "\(message ?? "API")"])
+        return APISyncResponse(name: name, result: "requested", requestedAt: requested, message: message)
+    }
+
+    /// A stored, desired GitSource, loaded under the server's policy.
+    func gitSource(_ name: String) async throws(APIError) -> GitSource {
+        let reference = ObjectReference(kind: .gitSource, name: name)
+        let stored: StoredObject?
+        do {
+            stored = try await store.object(kind: .gitSource, name: name)
+        } catch {
+            throw APIError(error)
+        }
+        guard let stored, !stored.deletionRequested else { throw APIError.notFound(reference) }
+        let result = ManifestLoader(policy: policy).check(sources: [
+            ManifestSource(name: Self.storedSourcePrefix + reference.description, text: stored.manifestText, baseDirectory: stored.baseDirectory),
+        ])
+        guard let source = result.manifest?.gitSource(named: name) else {
+            throw APIError(.internalServerError, "\(reference): its stored manifest no longer loads", diagnostics: result.diagnostics)
+        }
+        return source
+    }
+
+    /// The webhook secret, checked against the credentials directory again (a symbolic link
+    /// may have changed since the source was applied). Never logged or returned.
+    private func webhookSecret(_ path: String, for name: String) throws(APIError) -> [UInt8] {
+        guard ManifestPolicy.allows(policy.credentialFiles, path: path),
+              let handle = FileHandle(forReadingAtPath: path) else {
+            throw APIError(.internalServerError, "GitSource/\(name): cannot read its webhook secret \(path)")
+        }
+        defer { try? handle.close() }
+        let text = String(decoding: ((try? handle.read(upToCount: 64 << 10)) ?? nil) ?? Data(), as: UTF8.self)
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw APIError(.internalServerError, "GitSource/\(name): its webhook secret \(path) is empty") }
+        return Array(secret.utf8)
+    }
+
     // MARK: - Events and VMs
 
     func events(after: Int64, limit: Int, tail: Int?, object: ObjectReference?) async throws(APIError) -> APIEventList {
@@ -277,6 +357,13 @@ struct APIService: Sendable {
                 "runStrategy": set.spec.runStrategy.rawValue,
             ]
         }
+        for source in manifest.gitSources {
+            summaries[ObjectReference(kind: .gitSource, name: source.metadata.name)] = [
+                "url": source.spec.url, "ref": source.spec.ref.description, "path": source.spec.path.isEmpty ? "/" : source.spec.path,
+                "interval": DurationText.format(seconds: Int(source.spec.interval.components.seconds)), "prune": "\(source.spec.prune)",
+                "suspend": "\(source.spec.suspend)",
+            ]
+        }
         return summaries
     }
 
@@ -286,7 +373,7 @@ struct APIService: Sendable {
             generation: object.generation, createdAt: object.createdAt, updatedAt: object.updatedAt,
             deletionRequested: object.deletionRequested, deletionRequestedAt: object.deletionRequestedAt,
             manifest: object.manifestText, baseDirectory: object.baseDirectory, summary: summary,
-            status: status.map(render))
+            status: status.map(render), source: object.source, revision: object.revision)
     }
 
     static func render(_ status: ObjectStatus) -> APIStatus {
@@ -300,6 +387,12 @@ struct APIService: Sendable {
             hosts: status.details.hosts?.mapValues {
                 APITemplateCopy(state: $0.state.rawValue, bytes: $0.bytes, totalBytes: $0.totalBytes, percent: $0.percent,
                                 bytesPerSecond: $0.bytesPerSecond, message: $0.message)
+            },
+            git: status.details.git.map {
+                APIGitSourceStatus(fetchedRevision: $0.fetchedRevision, appliedRevision: $0.appliedRevision,
+                                   attemptedRevision: $0.attemptedRevision, attemptError: $0.attemptError,
+                                   errors: $0.diagnostics?.map { APIDiagnostic($0.diagnostic) }, lastSyncAt: $0.lastSyncAt,
+                                   nextSyncAt: $0.nextSyncAt, objects: $0.objects, converged: $0.converged, waitingFor: $0.waitingFor)
             },
             updatedAt: status.updatedAt)
     }

@@ -66,6 +66,19 @@ struct APIRoutes: Sendable {
             let results = try await service.delete(references)
             return JSONResponse.make(.accepted, APIDeleteResponse(results: zip(results, references).map { APIService.render($0, for: $1) }))
         }
+        // `{kind}`, not `gitsources`: the router matches a literal segment before a parameter
+        // and never falls back, so a literal here would hide GET /api/v1/gitsources.
+        api.post("{kind}/{name}/sync") { _, context in
+            let object = try reference(context)
+            guard object.kind == .gitSource else { throw APIError(.notFound, "only gitsources sync (POST /api/v1/gitsources/NAME/sync)") }
+            return JSONResponse.make(.accepted, try await service.sync(object.name))
+        }
+        // Authenticated by its signature, not the bearer token (see BearerTokenMiddleware).
+        api.post("hooks/{name}") { request, context in
+            let body = try await body(of: request)
+            return JSONResponse.make(.accepted, try await service.webhook(context.parameters.get("name") ?? "", headers: request.headers,
+                                                                          body: Array(buffer: body)))
+        }
         api.get("events") { request, _ in
             let query = request.uri.queryParameters
             var object: ObjectReference?

@@ -1,6 +1,7 @@
 import DroveAPI
 import DroveManifest
 import DrovePlan
+import Foundation
 
 /// What the API needs from the controller. The controller implements it; tests use a fake.
 public protocol ControllerHandle: Sendable {
@@ -17,4 +18,8 @@ public protocol ControllerHandle: Sendable {
 
     /// Every VM the controller knows of, as last observed.
     func vms() async -> [VMSummary]
+
+    /// Asks for the GitSource `name` to be synced now. Returns when it was asked (the sync that
+    /// answers shows a `lastSyncAt` at or after it), or nil when there is no such source.
+    func requestSync(gitSource name: String) async throws -> Date?
 }

@@ -30,6 +30,19 @@ public enum DroveMetrics {
     /// Gauge; no labels. Declared hosts.
     public static let hostsDeclared = "drove_hosts_declared"
 
+    // Recorded by GitSync (swift-metrics).
+
+    /// Timer; labels `source` (a GitSource's name) and `result` (`applied`, `failed`). One sync:
+    /// fetch, read, validate, apply.
+    public static let gitSyncDuration = "drove_gitsource_sync_duration_seconds"
+    /// Counter; labels `source` and `reason` (the Ready reason: `FetchFailed`, `RefNotFound`,
+    /// `InvalidRevision`, `OwnershipConflict`, `PruneRefused`, `ApplyFailed`). Syncs that
+    /// applied nothing.
+    public static let gitSyncFailures = "drove_gitsource_sync_failures_total"
+    /// Gauge; label `source`. Seconds since the applied revision was committed, as of the
+    /// source's last sync.
+    public static let gitRevisionAge = "drove_gitsource_revision_age_seconds"
+
     // Recorded by the server itself.
 
     /// Counter; labels `method`, `status`. Every answered request.
@@ -50,6 +63,7 @@ public enum DroveMetrics {
     public static func factory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[reconcileDuration] = reconcileBuckets
+        factory.durationHistogramBuckets[gitSyncDuration] = reconcileBuckets
         return factory
     }
 }

@@ -1,3 +1,4 @@
+import DroveAPI
 import Foundation
 import Hummingbird
 import Logging
@@ -39,7 +40,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Every mutation (`POST`, `PUT`, `PATCH`, `DELETE`) needs `Authorization: Bearer <token>`
-/// when the server has a token; reads never do.
+/// when the server has a token; reads never do. Push webhooks (`/api/v1/hooks/…`) are the one
+/// exception: git servers cannot hold Drove's token, so each is authenticated by its
+/// signature, with the secret its GitSource names, instead (see `Webhook`).
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Nil: no token configured (the server then listens on loopback only).
     let token: String?
@@ -47,7 +50,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     static var mutatingMethods: Set<HTTPRequest.Method> { [.post, .put, .patch, .delete] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token, Self.mutatingMethods.contains(request.method) else {
+        guard let token, Self.mutatingMethods.contains(request.method), !Self.isWebhook(request) else {
             return try await next(request, context)
         }
         let challenge: HTTPFields = [.wwwAuthenticate: "Bearer realm=\"drove\""]
@@ -61,6 +64,16 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(.unauthorized, "\(request.method) \(request.uri.path): the bearer token is wrong", headers: challenge)
         }
         return try await next(request, context)
+    }
+
+    /// `POST /api/v1/hooks/NAME` exactly: one segment after the prefix, so no other route can
+    /// be reached by a path that merely starts like a webhook's.
+    static func isWebhook(_ request: Request) -> Bool {
+        let path = request.uri.path, prefix = APIPaths.hooks + "/"
+        guard request.method == .post else { return false }
+        guard path.hasPrefix(prefix) else { return false }
+        let name = path.dropFirst(prefix.count)
+        return !name.isEmpty && !name.contains("/") && !name.contains("%") && !name.contains("..")
     }
 
     /// Compares without stopping at the first difference, so timing does not reveal a prefix.

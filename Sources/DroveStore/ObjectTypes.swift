@@ -6,12 +6,14 @@ public enum DesiredObject: Sendable, Hashable {
     case host(DroveManifest.Host)
     case template(Template)
     case vmSet(VMSet)
+    case gitSource(GitSource)
 
     public var reference: ObjectReference {
         switch self {
         case let .host(host): ObjectReference(kind: .host, name: host.metadata.name)
         case let .template(template): ObjectReference(kind: .template, name: template.metadata.name)
         case let .vmSet(vmSet): ObjectReference(kind: .vmSet, name: vmSet.metadata.name)
+        case let .gitSource(source): ObjectReference(kind: .gitSource, name: source.metadata.name)
         }
     }
 
@@ -20,6 +22,7 @@ public enum DesiredObject: Sendable, Hashable {
         case let .host(host): host.metadata.labels
         case let .template(template): template.metadata.labels
         case let .vmSet(vmSet): vmSet.metadata.labels
+        case let .gitSource(source): source.metadata.labels
         }
     }
 
@@ -30,6 +33,7 @@ public enum DesiredObject: Sendable, Hashable {
         case let .host(host): Canonical.render(host.spec)
         case let .template(template): Canonical.render(template.spec)
         case let .vmSet(vmSet): Canonical.render(vmSet.spec)
+        case let .gitSource(source): Canonical.render(source.spec)
         }
     }
 
@@ -39,10 +43,11 @@ public enum DesiredObject: Sendable, Hashable {
         return nil
     }
 
-    /// Every object of a manifest, hosts, then templates, then VM sets, in reading order.
+    /// Every object of a manifest, hosts, then templates, then VM sets, then git sources, in
+    /// reading order.
     public static func all(in manifest: Manifest) -> [DesiredObject] {
         manifest.hosts.map(DesiredObject.host) + manifest.templates.map(DesiredObject.template)
-            + manifest.vmSets.map(DesiredObject.vmSet)
+            + manifest.vmSets.map(DesiredObject.vmSet) + manifest.gitSources.map(DesiredObject.gitSource)
     }
 }
 
@@ -100,6 +105,10 @@ public struct StoredObject: Sendable, Hashable {
     public var updatedAt: Date
     /// When a deletion was asked for; nil while the object is desired.
     public var deletionRequestedAt: Date?
+    /// The GitSource that applied it and owns it; nil for an object applied by hand.
+    public var source: String?
+    /// The revision of `source` that last applied it.
+    public var revision: String?
 
     public var deletionRequested: Bool { deletionRequestedAt != nil }
 }

@@ -10,9 +10,32 @@ extension Store {
     /// - Returns: one result per object, in the order given.
     /// - Throws: `StoreError.duplicateInBatch` if an object appears twice, `.invalidObject` for
     ///   an empty manifest text or a relative base directory, `.danglingReference` if a VMSet
-    ///   names a Template that is neither in the batch nor stored and desired. Nothing is
-    ///   changed then.
+    ///   names a Template that is neither in the batch nor stored and desired, `.ownedBySource`
+    ///   for an object a GitSource owns (see `applyRevision`). Nothing is changed then.
     public func apply(_ objects: [AppliedObject]) async throws(StoreError) -> [ApplyResult] {
+        try Self.check(objects)
+        let now = now()
+        let hub = hub
+        return try await write("apply") { db in
+            var results: [ApplyResult] = []
+            var changes: [StoreChange] = []
+            for object in objects {
+                let old = try ObjectRow.fetchOne(db, key: ObjectRow.key(object.reference))
+                if let old, let source = old.source {
+                    throw StoreError.ownedBySource(object.reference, source: source, revision: old.revision)
+                }
+                let (result, change) = try Self.write(object, over: old, source: nil, revision: nil, now: now, db)
+                results.append(result)
+                if let change { changes.append(change) }
+            }
+            try Self.checkReferences(objects, db)
+            hub.publish(changes, after: db)
+            return results
+        }
+    }
+
+    /// What every applied object must be, checked before any write.
+    static func check(_ objects: [AppliedObject]) throws(StoreError) {
         var seen = Set<ObjectReference>()
         for object in objects {
             guard seen.insert(object.reference).inserted else { throw .duplicateInBatch(object.reference) }
@@ -23,43 +46,45 @@ extension Store {
                 throw .invalidObject(object.reference, reason: "base directory \"\(object.baseDirectory)\" is not absolute")
             }
         }
-        let now = now()
-        let hub = hub
-        return try await write("apply") { db in
-            var results: [ApplyResult] = []
-            var changes: [StoreChange] = []
-            for object in objects {
-                let reference = object.reference
-                let spec = object.object.specFingerprint
-                let labels = try JSONCoding.encode(object.object.labels)
-                var row = ObjectRow(
-                    kind: reference.kind.rawValue, name: reference.name, manifest: object.manifestText,
-                    baseDirectory: object.baseDirectory, spec: spec, labels: labels, template: object.object.templateName,
-                    generation: 1, createdAt: now, updatedAt: now, deletionRequestedAt: nil)
-                if let old = try ObjectRow.fetchOne(db, key: ObjectRow.key(reference)) {
-                    if old.deletionRequestedAt == nil, old.spec == spec, old.labels == labels {
-                        results.append(.unchanged)
-                        continue
-                    }
-                    row.createdAt = old.createdAt
-                    row.generation = old.spec == spec ? old.generation : old.generation + 1
-                    try row.update(db)
-                    results.append(.configured(generation: row.generation))
-                } else {
-                    try row.insert(db)
-                    results.append(.created)
-                }
-                changes.append(.objectApplied(reference, generation: row.generation))
+    }
+
+    /// Writes one object over its stored row `old` (if any), owned by `source` at `revision`:
+    /// created at generation 1, configured (generation +1 only if the spec changed), or
+    /// unchanged. A change of owning revision alone is written without a change to publish.
+    static func write(_ object: AppliedObject, over old: ObjectRow?, source: String?, revision: String?, now: Int64,
+                      _ db: Database) throws -> (ApplyResult, StoreChange?) {
+        let reference = object.reference
+        let spec = object.object.specFingerprint
+        let labels = try JSONCoding.encode(object.object.labels)
+        var row = ObjectRow(
+            kind: reference.kind.rawValue, name: reference.name, manifest: object.manifestText,
+            baseDirectory: object.baseDirectory, spec: spec, labels: labels, template: object.object.templateName,
+            generation: 1, createdAt: now, updatedAt: now, deletionRequestedAt: nil, source: source, revision: revision)
+        guard let old else {
+            try row.insert(db)
+            return (.created, .objectApplied(reference, generation: row.generation))
+        }
+        if old.deletionRequestedAt == nil, old.spec == spec, old.labels == labels {
+            if old.revision != revision {
+                try db.execute(sql: "UPDATE object SET revision = ? WHERE kind = ? AND name = ?",
+                               arguments: [revision, reference.kind.rawValue, reference.name])
             }
-            for object in objects {
-                guard let template = object.object.templateName else { continue }
-                let live = try Bool.fetchOne(db, sql: """
-                    SELECT EXISTS (SELECT 1 FROM object WHERE kind = 'Template' AND name = ? AND deletionRequestedAt IS NULL)
-                    """, arguments: [template]) ?? false
-                if !live { throw StoreError.danglingReference(object.reference, template: template) }
-            }
-            hub.publish(changes, after: db)
-            return results
+            return (.unchanged, nil)
+        }
+        row.createdAt = old.createdAt
+        row.generation = old.spec == spec ? old.generation : old.generation + 1
+        try row.update(db)
+        return (.configured(generation: row.generation), .objectApplied(reference, generation: row.generation))
+    }
+
+    /// Every VM set applied names a Template that is stored and desired.
+    static func checkReferences(_ objects: [AppliedObject], _ db: Database) throws {
+        for object in objects {
+            guard let template = object.object.templateName else { continue }
+            let live = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM object WHERE kind = 'Template' AND name = ? AND deletionRequestedAt IS NULL)
+                """, arguments: [template]) ?? false
+            if !live { throw StoreError.danglingReference(object.reference, template: template) }
         }
     }
 
@@ -74,8 +99,9 @@ extension Store {
     /// `markPruned`. Their status and events are kept until then.
     ///
     /// - Throws: `StoreError.inUse` when a Template would be deleted while a VMSet that stays
-    ///   names it (delete the VMSet in the same batch), `.duplicateInBatch`. Nothing is
-    ///   changed then.
+    ///   names it (delete the VMSet in the same batch), `.ownedBySource` for an object a
+    ///   GitSource owns (it goes when its repository stops declaring it), `.duplicateInBatch`.
+    ///   Nothing is changed then.
     public func delete(_ references: [ObjectReference]) async throws(StoreError) -> [DeleteResult] {
         guard Set(references).count == references.count else {
             let duplicate = Dictionary(grouping: references, by: { $0 }).first { $0.value.count > 1 }!.key
@@ -91,6 +117,9 @@ extension Store {
                     results.append(.notFound)
                     continue
                 }
+                if let source = row.source {
+                    throw StoreError.ownedBySource(reference, source: source, revision: row.revision)
+                }
                 if row.deletionRequestedAt != nil {
                     results.append(.alreadyRequested)
                     continue
@@ -101,22 +130,28 @@ extension Store {
                 results.append(.deletionRequested)
                 changes.append(.objectDeletionRequested(reference))
             }
-            for reference in references where reference.kind == .template {
-                let users = try String.fetchAll(db, sql: """
-                    SELECT name FROM object
-                    WHERE kind = 'VMSet' AND template = ? AND deletionRequestedAt IS NULL ORDER BY name
-                    """, arguments: [reference.name])
-                if !users.isEmpty {
-                    throw StoreError.inUse(reference, by: users.map { ObjectReference(kind: .vmSet, name: $0) })
-                }
-            }
+            try Self.checkTemplatesUnused(references, db)
             hub.publish(changes, after: db)
             return results
         }
     }
 
+    /// No Template among `references` is named by a VM set that stays.
+    static func checkTemplatesUnused(_ references: [ObjectReference], _ db: Database) throws {
+        for reference in references where reference.kind == .template {
+            let users = try String.fetchAll(db, sql: """
+                SELECT name FROM object
+                WHERE kind = 'VMSet' AND template = ? AND deletionRequestedAt IS NULL ORDER BY name
+                """, arguments: [reference.name])
+            if !users.isEmpty {
+                throw StoreError.inUse(reference, by: users.map { ObjectReference(kind: .vmSet, name: $0) })
+            }
+        }
+    }
+
     /// Removes an object the controller has pruned, with its status. Only an object still
-    /// marked for deletion is removed: one applied again meanwhile stays.
+    /// marked for deletion is removed: one applied again meanwhile stays. A GitSource pruned
+    /// lets go of its objects in the same transaction: they stay, as if applied by hand.
     ///
     /// - Returns: whether it was removed.
     @discardableResult
@@ -127,6 +162,9 @@ extension Store {
             try db.execute(sql: "DELETE FROM object WHERE kind = ? AND name = ? AND deletionRequestedAt IS NOT NULL",
                            arguments: [kind.rawValue, name])
             let removed = db.changesCount > 0
+            if removed, kind == .gitSource {
+                try db.execute(sql: "UPDATE object SET source = NULL, revision = NULL WHERE source = ?", arguments: [name])
+            }
             if removed { hub.publish([.objectPruned(reference)], after: db) }
             return removed
         }

@@ -18,6 +18,8 @@ struct ObjectRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var createdAt: Int64
     var updatedAt: Int64
     var deletionRequestedAt: Int64?
+    var source: String?
+    var revision: String?
 
     static func key(_ reference: ObjectReference) -> [String: (any DatabaseValueConvertible)?] {
         ["kind": reference.kind.rawValue, "name": reference.name]
@@ -33,7 +35,7 @@ struct ObjectRow: Codable, FetchableRecord, PersistableRecord, Sendable {
             reference: reference, manifestText: manifest, baseDirectory: baseDirectory, specFingerprint: spec,
             labels: try JSONCoding.decode([String: String].self, from: labels), generation: generation,
             createdAt: Millis.date(createdAt), updatedAt: Millis.date(updatedAt),
-            deletionRequestedAt: deletionRequestedAt.map(Millis.date))
+            deletionRequestedAt: deletionRequestedAt.map(Millis.date), source: source, revision: revision)
     }
 }
 

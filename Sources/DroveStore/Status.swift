@@ -72,6 +72,17 @@ public enum ConditionReason: String, Sendable, Hashable, CaseIterable {
     case unreachable = "Unreachable"
     // A Template's Ready.
     case readable = "Readable"
+    // A GitSource's Ready: the newest revision is applied, or why not.
+    case revisionApplied = "RevisionApplied"
+    case fetchFailed = "FetchFailed"
+    case refNotFound = "RefNotFound"
+    case invalidRevision = "InvalidRevision"
+    case ownershipConflict = "OwnershipConflict"
+    case pruneRefused = "PruneRefused"
+    case applyFailed = "ApplyFailed"
+    // A GitSource's Progressing: the fleet converging on the applied revision.
+    case waitingForFleet = "WaitingForFleet"
+    case suspended = "Suspended"
 }
 
 /// Every reason the controller gives an event.
@@ -90,6 +101,11 @@ public enum EventReason: String, Sendable, Hashable, CaseIterable {
     case hostConnected = "HostConnected"
     case hostUnreachable = "HostUnreachable"
     case guestReady = "GuestReady"
+    // A GitSource's.
+    case revisionApplied = "RevisionApplied"
+    case revisionRefused = "RevisionRefused"
+    case fetchFailed = "FetchFailed"
+    case historyRewritten = "HistoryRewritten"
 }
 
 extension NewEvent {
@@ -104,10 +120,79 @@ public struct StatusDetails: Codable, Sendable, Hashable {
     public var readiness: String?
     /// A template's copy on each host, by host name.
     public var hosts: [String: TemplateCopyStatus]?
+    /// A GitSource's revisions and syncs.
+    public var git: GitSourceStatus?
 
-    public init(readiness: String? = nil, hosts: [String: TemplateCopyStatus]? = nil) {
+    public init(readiness: String? = nil, hosts: [String: TemplateCopyStatus]? = nil, git: GitSourceStatus? = nil) {
         self.readiness = readiness
         self.hosts = hosts
+        self.git = git
+    }
+}
+
+/// Where a GitSource stands.
+public struct GitSourceStatus: Codable, Sendable, Hashable {
+    /// The newest revision fetched for the source's ref.
+    public var fetchedRevision: String?
+    /// The revision whose objects the store holds.
+    public var appliedRevision: String?
+    /// The revision last tried.
+    public var attemptedRevision: String?
+    /// Why the attempted revision was not applied; nil when it was.
+    public var attemptError: String?
+    /// Every problem of the attempted revision's manifests, with paths relative to the repository.
+    public var diagnostics: [StoredDiagnostic]?
+    /// When the last sync started (it saw the repository as it was then).
+    public var lastSyncAt: Date?
+    /// When the next sync is due.
+    public var nextSyncAt: Date?
+    /// Objects the source owns (not being deleted).
+    public var objects: Int
+    /// Every VM set the source owns is Ready at the generation the applied revision gave it.
+    public var converged: Bool
+    /// The owned VM sets not ready yet, when not converged.
+    public var waitingFor: [String]?
+
+    public init(fetchedRevision: String? = nil, appliedRevision: String? = nil, attemptedRevision: String? = nil,
+                attemptError: String? = nil, diagnostics: [StoredDiagnostic]? = nil, lastSyncAt: Date? = nil,
+                nextSyncAt: Date? = nil, objects: Int = 0, converged: Bool = false, waitingFor: [String]? = nil) {
+        self.fetchedRevision = fetchedRevision
+        self.appliedRevision = appliedRevision
+        self.attemptedRevision = attemptedRevision
+        self.attemptError = attemptError
+        self.diagnostics = diagnostics
+        self.lastSyncAt = lastSyncAt
+        self.nextSyncAt = nextSyncAt
+        self.objects = objects
+        self.converged = converged
+        self.waitingFor = waitingFor
+    }
+}
+
+/// A manifest problem as a status keeps it.
+public struct StoredDiagnostic: Codable, Sendable, Hashable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var subject: String
+    public var path: String
+    public var code: String
+    public var message: String
+
+    public init(_ diagnostic: Diagnostic) {
+        file = diagnostic.location.file
+        line = diagnostic.location.line
+        column = diagnostic.location.column
+        subject = diagnostic.subject
+        path = diagnostic.path
+        code = diagnostic.code.rawValue
+        message = diagnostic.message
+    }
+
+    /// Back into a diagnostic; a code this build does not know reads as `invalidValue`.
+    public var diagnostic: Diagnostic {
+        Diagnostic(location: SourceLocation(file: file, line: line, column: column), subject: subject, path: path,
+                   code: DiagnosticCode(rawValue: code) ?? .invalidValue, message: message)
     }
 }
 

@@ -27,6 +27,13 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case storedManifestInvalid(path: String, diagnostics: [Diagnostic])
     /// A manifest text could not be paired with the document it came from.
     case documentNotFound(ObjectReference, reason: String)
+    /// Applied or deleted by hand, but a GitSource owns it: it changes in that repository.
+    case ownedBySource(ObjectReference, source: String, revision: String?)
+    /// A source's revision declares objects it does not own (applied by hand, or by another
+    /// source); it never overwrites them, so nothing of the revision is applied.
+    case ownershipConflict(source: String, conflicts: [OwnershipConflict])
+    /// A revision would prune every object its source owns, and the source does not allow that.
+    case wouldPruneEverything(source: String, revision: String, objects: Int)
 
     public var description: String {
         switch self {
@@ -54,6 +61,30 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path): the stored manifests no longer load:\n" + diagnostics.map(\.description).joined(separator: "\n")
         case let .documentNotFound(reference, reason):
             "\(reference): cannot find the YAML document it came from: \(reason)"
+        case let .ownedBySource(reference, source, revision):
+            "\(reference): owned by GitSource/\(source)\(revision.map { " (revision \($0.prefix(12)))" } ?? ""); change it in that repository"
+        case let .ownershipConflict(source, conflicts):
+            "GitSource/\(source): " + conflicts.map(\.description).joined(separator: "; ")
+                + "; a source never overwrites an object it does not own: remove it from the repository, or delete it where it was applied first"
+        case let .wouldPruneEverything(source, revision, objects):
+            "GitSource/\(source): revision \(revision.prefix(12)) would prune all \(objects) objects the source owns; "
+                + "refused (set spec.allowEmpty: true if that is meant)"
         }
+    }
+}
+
+/// One object a revision declares that its source does not own.
+public struct OwnershipConflict: Sendable, Hashable, CustomStringConvertible {
+    public var reference: ObjectReference
+    /// The GitSource that owns it; nil when it was applied by hand.
+    public var owner: String?
+
+    public init(reference: ObjectReference, owner: String?) {
+        self.reference = reference
+        self.owner = owner
+    }
+
+    public var description: String {
+        "\(reference) is \(owner.map { "owned by GitSource/\($0)" } ?? "applied by hand")"
     }
 }

@@ -69,6 +69,8 @@ enum ClientText {
         case "VMSet": ["NAME", "DESIRED", "READY", "STATUS", "AGE"]
             + (wide ? ["TEMPLATE", "PRESENT", "RUNNING", "UPDATED", "READINESS", "GENERATION", "MESSAGE"] : [])
         case "Template": ["NAME", "FORMAT", "PATH", "HOSTS", "STATUS", "AGE"] + (wide ? ["COPIES", "GENERATION", "LABELS"] : [])
+        case "GitSource": ["NAME", "URL", "REF", "APPLIED REVISION", "READY", "AGE"]
+            + (wide ? ["PATH", "OBJECTS", "CONVERGED", "LAST SYNC", "MESSAGE"] : [])
         default: ["NAME", "URI", "STATUS", "AGE"] + (wide ? ["POOL", "GENERATION", "LABELS", "MESSAGE"] : [])
         }
     }
@@ -91,10 +93,25 @@ enum ClientText {
             return [object.name, summary["format"] ?? "-", summary["path"] ?? "-", copies.isEmpty ? "-" : present, state(object),
                     age(since: object.createdAt, now: now)]
                 + (wide ? [Self.copies(copies), generation, labels(object.labels)] : [])
+        case "GitSource":
+            return gitSourceRow(object, wide: wide, now: now)
         default:
             return [object.name, summary["uri"] ?? "-", state(object), age(since: object.createdAt, now: now)]
                 + (wide ? [summary["pool"] ?? "-", generation, labels(object.labels), message(object)] : [])
         }
+    }
+
+    static func gitSourceRow(_ object: APIObject, wide: Bool, now: Date) -> [String] {
+        let summary = object.summary ?? [:]
+        let git = object.status?.git
+        let ready = object.status?.condition("Ready")
+        let applied = git?.appliedRevision.map { String($0.prefix(12)) } ?? "-"
+        let row = [object.name, summary["url"] ?? "-", summary["ref"] ?? "-", applied, ready?.status ?? "-", age(since: object.createdAt, now: now)]
+        guard wide else { return row }
+        let objects = git.map { String($0.objects) } ?? "-"
+        let converged = git.map { $0.converged ? "true" : "false" } ?? "-"
+        let lastSync = git?.lastSyncAt.map { age(since: $0, now: now) + " ago" } ?? "-"
+        return row + [summary["path"] ?? "-", objects, converged, lastSync, ready?.message ?? ""]
     }
 
     /// Each host's copy of a template: `node-1:Present node-2:Copying(45%, 80 MiB/s)`.

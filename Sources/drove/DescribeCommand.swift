@@ -4,14 +4,15 @@ import DroveClient
 import DroveManifest
 import Foundation
 
-/// `drove describe KIND NAME`: one object, its conditions, its VMs and its recent events.
+/// `drove describe KIND NAME`: one object, its conditions, its VMs (a VM set) or its revisions
+/// and owned objects (a git source), and its recent events.
 struct DescribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "describe",
         abstract: "Show one object in detail: status, conditions, VMs and recent events.",
-        discussion: "KIND is vmset, template or host (plural works too); KIND/NAME works as well.")
+        discussion: "KIND is vmset, template, host or gitsource (plural works too); KIND/NAME works as well.")
 
-    @Argument(help: ArgumentHelp("vmset, template or host; or KIND/NAME.", valueName: "kind"))
+    @Argument(help: ArgumentHelp("vmset, template, host or gitsource; or KIND/NAME.", valueName: "kind"))
     var kindWord: String
 
     @Argument(help: "The object's name.")
@@ -33,15 +34,21 @@ struct DescribeCommand: AsyncParsableCommand {
             let client = try connection.client()
             let object = try await client.object(reference)
             var vms: [VMSummary] = []
+            var owned: [APIObject] = []
             if reference.kind == .vmSet {
                 vms = try await client.vms(of: reference.name)
             }
+            if reference.kind == .gitSource {
+                for kind in [ObjectKind.host, .template, .vmSet] {
+                    owned += try await client.objects(kind).filter { $0.source == reference.name }
+                }
+            }
             let recent = events > 0 ? try await client.events(of: reference, tail: events).items : []
-            print(Self.render(object, vms: vms, events: recent), terminator: "")
+            print(Self.render(object, vms: vms, owned: owned, events: recent), terminator: "")
         }
     }
 
-    static func render(_ object: APIObject, vms: [VMSummary], events: [APIEvent], now: Date = Date()) -> String {
+    static func render(_ object: APIObject, vms: [VMSummary], owned: [APIObject] = [], events: [APIEvent], now: Date = Date()) -> String {
         var fields: [(String, String)] = [
             ("Name", object.name),
             ("Kind", object.kind),
@@ -56,6 +63,9 @@ struct DescribeCommand: AsyncParsableCommand {
         }
         for (key, value) in (object.summary ?? [:]).sorted(by: { $0.key < $1.key }) {
             fields.append((key.prefix(1).uppercased() + key.dropFirst(), value))
+        }
+        if let source = object.source {
+            fields.append(("Owned by", "gitsource/\(source)" + (object.revision.map { " at \($0.prefix(12))" } ?? "")))
         }
         fields.append(("Base directory", object.baseDirectory))
         let width = fields.map(\.0.count).max()! + 2
@@ -75,6 +85,9 @@ struct DescribeCommand: AsyncParsableCommand {
         } else {
             out += "  <none reported yet>\n"
         }
+        if object.kind == ObjectKind.gitSource.rawValue {
+            out += gitBlock(object.status?.git, owned: owned, now: now)
+        }
         if object.kind == ObjectKind.vmSet.rawValue {
             out += "VMs:\n"
             out += vms.isEmpty ? "  <none>\n" : indented(Terminal.table([ClientText.vmHeader + ["MESSAGE"]] + vms.map { ClientText.vmRow($0, wide: false) + [$0.message ?? ""] }))
@@ -84,6 +97,34 @@ struct DescribeCommand: AsyncParsableCommand {
             [ClientText.age(since: $0.time, now: now), $0.type, $0.reason, $0.host ?? "", $0.message]
         }))
         out += "Manifest:\n" + indented(object.manifest.trimmingCharacters(in: .newlines))
+        return out
+    }
+
+    /// A git source's revisions, syncs, errors and owned objects.
+    static func gitBlock(_ git: APIGitSourceStatus?, owned: [APIObject], now: Date) -> String {
+        guard let git else { return "Revisions:\n  <not synced yet>\n" }
+        func time(_ date: Date?, _ suffix: String) -> String {
+            date.map { "\(APIJSON.formatTime($0)) (\(ClientText.age(since: min($0, now), now: now)) \(suffix))" } ?? "-"
+        }
+        var rows: [(String, String)] = [
+            ("Fetched", git.fetchedRevision ?? "-"),
+            ("Applied", git.appliedRevision ?? "-"),
+            ("Attempted", (git.attemptedRevision ?? "-") + (git.attemptError == nil ? "" : " (not applied)")),
+            ("Last sync", time(git.lastSyncAt, "ago")),
+            ("Next sync", git.nextSyncAt.map { "\(APIJSON.formatTime($0)) (in \(ClientText.age(since: now, now: max($0, now))))" } ?? "-"),
+            ("Objects", String(git.objects)),
+            ("Converged", git.converged ? "true" : "false" + (git.waitingFor.map { " (waiting for \($0.joined(separator: ", ")))" } ?? "")),
+        ]
+        if let error = git.attemptError { rows.append(("Error", error)) }
+        let width = rows.map(\.0.count).max()! + 2
+        var out = "Revisions:\n" + rows.map { "  " + ($0.0 + ":").padding(toLength: width, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n"
+        if let errors = git.errors, !errors.isEmpty {
+            out += "Errors:\n" + errors.map { "  \($0.text)\n" }.joined()
+        }
+        out += "Owned objects:\n"
+        out += owned.isEmpty ? "  <none>\n" : indented(Terminal.table([["KIND", "NAME", "REVISION", "STATUS"]] + owned.map {
+            [$0.kind, $0.name, $0.revision.map { String($0.prefix(12)) } ?? "-", ClientText.state($0)]
+        }))
         return out
     }
 
@@ -101,7 +142,7 @@ enum ObjectArguments {
             objectName = String(kindWord[kindWord.index(after: slash)...])
         }
         guard let kind = APIPaths.kind(word) else {
-            throw ValidationError("unknown kind \"\(word)\": use vmset, template or host")
+            throw ValidationError("unknown kind \"\(word)\": use vmset, template, host or gitsource")
         }
         guard let objectName, !objectName.isEmpty else {
             throw ValidationError("name the object: \(word) NAME, or \(word)/NAME")

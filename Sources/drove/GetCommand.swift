@@ -4,20 +4,20 @@ import DroveClient
 import DroveManifest
 import Foundation
 
-/// `drove get vmsets|vms|templates|hosts|events [NAME]`: tables of what the controller holds.
+/// `drove get vmsets|vms|templates|hosts|gitsources|events [NAME]`: tables of what the controller holds.
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
-        abstract: "List VM sets, VMs, templates, hosts or events from the running controller.",
+        abstract: "List VM sets, VMs, templates, hosts, git sources or events from the running controller.",
         discussion: """
-            RESOURCE is vmsets, vms, templates, hosts or events (singular works too). With NAME, \
+            RESOURCE is vmsets, vms, templates, hosts, gitsources or events (singular works too). With NAME, \
             only that object (for vms: the VMs of that VM set; for events: the events of that VM \
             set). -o wide adds columns; -o yaml and -o json print the API's objects. --watch \
             keeps printing rows as they change, until interrupted.
             """)
 
     enum Resource: String, CaseIterable {
-        case vmsets, vms, templates, hosts, events
+        case vmsets, vms, templates, hosts, gitsources, events
 
         init?(word: String) {
             switch word.lowercased() {
@@ -25,6 +25,7 @@ struct GetCommand: AsyncParsableCommand {
             case "vms", "vm": self = .vms
             case "templates", "template": self = .templates
             case "hosts", "host": self = .hosts
+            case "gitsources", "gitsource": self = .gitsources
             case "events", "event": self = .events
             default: return nil
             }
@@ -35,12 +36,13 @@ struct GetCommand: AsyncParsableCommand {
             case .vmsets: .vmSet
             case .templates: .template
             case .hosts: .host
+            case .gitsources: .gitSource
             case .vms, .events: nil
             }
         }
     }
 
-    @Argument(help: ArgumentHelp("vmsets, vms, templates, hosts or events.", valueName: "resource"),
+    @Argument(help: ArgumentHelp("vmsets, vms, templates, hosts, gitsources or events.", valueName: "resource"),
               completion: .list(Resource.allCases.map(\.rawValue)))
     var resourceWord: String
 
@@ -62,7 +64,7 @@ struct GetCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard Resource(word: resourceWord) != nil else {
-            throw ValidationError("unknown resource \"\(resourceWord)\": use vmsets, vms, templates, hosts or events")
+            throw ValidationError("unknown resource \"\(resourceWord)\": use vmsets, vms, templates, hosts, gitsources or events")
         }
         if tail < 1 { throw ValidationError("--tail must be at least 1") }
         if watch, output == .yaml || output == .json, resource != .events {
@@ -75,7 +77,7 @@ struct GetCommand: AsyncParsableCommand {
             let client = try connection.client()
             let wide = output == .wide
             switch resource {
-            case .vmsets, .templates, .hosts:
+            case .vmsets, .templates, .hosts, .gitsources:
                 let kind = resource.kind!
                 let objects = try await Self.objects(kind, name: name, client: client)
                 try print(objects: objects, kind: kind, single: name != nil, wide: wide)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DroveAPI
 import DroveController
+import DroveGitOps
 import DroveManifest
 import DrovePlan
 import DroveServer
@@ -46,22 +47,26 @@ struct ServeCommand: AsyncParsableCommand {
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(DroveMetrics.factory(registry: registry))
-        // The controller reads files on its own machine for whoever may apply: none unless named.
-        let policy = policyOptions.policy(templatesByDefault: .nowhere)
+        // The controller reads files and repositories on its own machine for whoever may apply:
+        // none unless named.
+        let policy = policyOptions.policy(templatesByDefault: .nowhere, repositoriesByDefault: .nowhere)
         let controller = Controller(store: store, options: Controller.Options(workers: workers, resync: .init(interval: resync.duration),
                                                                               policy: policy),
                                     logger: logger)
+        let gitSync = GitSync(store: store, options: GitSync.Options(directory: "\(dataDir)/gitsources", policy: policy), logger: logger)
         let configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile, manifestPolicy: policy)
         let application: any Service
         do {
-            application = try buildApplication(configuration: configuration, store: store, controller: controller,
+            application = try buildApplication(configuration: configuration, store: store,
+                                               controller: ServeHandle(controller: controller, gitSync: gitSync),
                                                registry: registry, logger: logger)
         } catch {
             Terminal.error("error: \(error)")
             throw ExitCode(2)
         }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ControllerService(controller: controller)), .init(service: application)],
+            services: [.init(service: ControllerService(controller: controller)), .init(service: GitSyncService(gitSync: gitSync)),
+                       .init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try store.close()
@@ -79,5 +84,25 @@ struct ControllerService: Service {
     }
 }
 
-/// The API's view of the controller: enqueue, plan and the VM list (from the fleet view).
-extension Controller: ControllerHandle {}
+/// The git syncs as a service, stopped like the controller.
+struct GitSyncService: Service {
+    let gitSync: GitSync
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await gitSync.run()
+        }
+    }
+}
+
+/// The API's view of the controller process: enqueue, plan and the VM list from the
+/// controller (its fleet view), syncs from GitSync.
+struct ServeHandle: ControllerHandle {
+    let controller: Controller
+    let gitSync: GitSync
+
+    func enqueue(_ reference: ObjectReference) async { await controller.enqueue(reference) }
+    func plan(for manifest: Manifest) async throws -> Plan { try await controller.plan(for: manifest) }
+    func vms() async -> [VMSummary] { await controller.vms() }
+    func requestSync(gitSource name: String) async throws -> Date? { try await gitSync.requestSync(name) }
+}

@@ -53,8 +53,9 @@ struct Validate: AsyncParsableCommand {
 
     static func summary(_ manifest: Manifest) -> String {
         func count(_ n: Int, _ singular: String, _ plural: String) -> String { "\(n) \(n == 1 ? singular : plural)" }
+        let sources = manifest.gitSources.isEmpty ? "" : ", \(count(manifest.gitSources.count, "git source", "git sources"))"
         return "\(count(manifest.hosts.count, "host", "hosts")), \(count(manifest.templates.count, "template", "templates")), "
-            + "\(count(manifest.vmSets.count, "VM set", "VM sets")) (\(count(manifest.totalReplicas, "VM", "VMs")))"
+            + "\(count(manifest.vmSets.count, "VM set", "VM sets")) (\(count(manifest.totalReplicas, "VM", "VMs")))" + sources
     }
 
     /// The machine-readable result: validity, files, objects and their origins, diagnostics.
@@ -78,7 +79,7 @@ struct Validate: AsyncParsableCommand {
         if let manifest = result.manifest {
             report["summary"] = [
                 "hosts": .int(manifest.hosts.count), "templates": .int(manifest.templates.count),
-                "vmSets": .int(manifest.vmSets.count), "vms": .int(manifest.totalReplicas),
+                "vmSets": .int(manifest.vmSets.count), "vms": .int(manifest.totalReplicas), "gitSources": .int(manifest.gitSources.count),
             ]
             report["objects"] = .array(manifest.references.map { reference in
                 var entry: [String: JSONValue] = ["kind": .string(reference.kind.rawValue), "name": .string(reference.name)]

@@ -16,6 +16,7 @@ struct IdleController: ControllerHandle {
     func enqueue(_ reference: ObjectReference) async {}
     func plan(for manifest: Manifest) async throws -> Plan { Plan() }
     func vms() async -> [VMSummary] { [] }
+    func requestSync(gitSource name: String) async throws -> Date? { nil }
 }
 
 /// The API of `drove serve`, running for real on a free loopback port over a fresh store that

@@ -14,13 +14,13 @@ struct SchemaTests {
         return try #require(defs[name] as? [String: Any])
     }
 
-    @Test("is valid JSON in the 2020-12 dialect, with a oneOf over the three kinds")
+    @Test("is valid JSON in the 2020-12 dialect, with a oneOf over the four kinds")
     func topLevel() throws {
         let schema = try parsed()
         #expect(schema["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
         let oneOf = try #require(schema["oneOf"] as? [[String: Any]])
-        #expect(oneOf.compactMap { $0["$ref"] as? String } == ["#/$defs/Host", "#/$defs/Template", "#/$defs/VMSet"])
-        for kind in ["Host", "Template", "VMSet"] {
+        #expect(oneOf.compactMap { $0["$ref"] as? String } == ["#/$defs/Host", "#/$defs/Template", "#/$defs/VMSet", "#/$defs/GitSource"])
+        for kind in ["Host", "Template", "VMSet", "GitSource"] {
             let object = try definition(kind)
             let properties = try #require(object["properties"] as? [String: Any])
             #expect((properties["kind"] as? [String: Any])?["const"] as? String == kind)
@@ -39,7 +39,7 @@ struct SchemaTests {
             objects += 1
             #expect(definition["additionalProperties"] as? Bool == false, "\(name) must be closed")
         }
-        #expect(objects == 14)
+        #expect(objects == 19)
     }
 
     @Test("ranges, enums and defaults match what the loader enforces")

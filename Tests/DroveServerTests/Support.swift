@@ -37,6 +37,16 @@ final class FakeController: ControllerHandle {
     }
 
     func vms() async -> [VMSummary] { vmList }
+
+    /// Sources a sync was asked for, in order; every request is answered at `syncTime`.
+    private let syncs = Mutex<[String]>([])
+    let syncTime = Date(timeIntervalSince1970: 1_800_000_000)
+    var syncRequests: [String] { syncs.withLock { $0 } }
+
+    func requestSync(gitSource name: String) async throws -> Date? {
+        syncs.withLock { $0.append(name) }
+        return syncTime
+    }
 }
 
 /// One test's world: a real store in a fresh directory, a token file, a fake controller, a

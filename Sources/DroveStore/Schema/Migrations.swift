@@ -89,6 +89,38 @@ enum Schema {
                 ALTER TABLE status ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
                 """)
         }
+        migrator.registerMigration("v3: GitSource objects, ownership by source and revision") { db in
+            // A new kind changes the CHECK constraint, so the table is made anew (SQLite's
+            // documented way; GRDB runs migrations with foreign keys off and checks them after,
+            // so status rows keep pointing at their objects).
+            try db.execute(sql: """
+                CREATE TABLE object_v3 (
+                    kind TEXT NOT NULL CHECK (kind IN ('Host', 'Template', 'VMSet', 'GitSource')),
+                    name TEXT NOT NULL,
+                    manifest TEXT NOT NULL,
+                    baseDirectory TEXT NOT NULL,
+                    spec TEXT NOT NULL,
+                    labels TEXT NOT NULL,
+                    template TEXT,
+                    generation INTEGER NOT NULL CHECK (generation >= 1),
+                    createdAt INTEGER NOT NULL,
+                    updatedAt INTEGER NOT NULL,
+                    deletionRequestedAt INTEGER,
+                    source TEXT,                       -- the GitSource that owns it; NULL: applied by hand
+                    revision TEXT,                     -- the revision of that source that last applied it
+                    PRIMARY KEY (kind, name),
+                    CHECK (source IS NOT NULL OR revision IS NULL)
+                ) STRICT, WITHOUT ROWID;
+                INSERT INTO object_v3 (kind, name, manifest, baseDirectory, spec, labels, template, generation, createdAt, updatedAt,
+                                       deletionRequestedAt)
+                    SELECT kind, name, manifest, baseDirectory, spec, labels, template, generation, createdAt, updatedAt,
+                           deletionRequestedAt FROM object;
+                DROP TABLE object;
+                ALTER TABLE object_v3 RENAME TO object;
+                CREATE INDEX object_template ON object(template) WHERE template IS NOT NULL;
+                CREATE INDEX object_source ON object(source) WHERE source IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }
