@@ -126,7 +126,7 @@ final class FleetView: Sendable {
     /// One full observation of `host` (joined if one is already under way). What events or this
     /// process's own actions changed while it ran is kept: they are newer than what it read.
     func refresh(_ host: String) async {
-        try? await observing.run(host) { [self] in
+        _ = try? await observing.run(host) { [self] in
             guard let (driver, started) = state.withLock({ state -> ((any HostDriver), Int)? in
                 guard let driver = state.hosts[host]?.driver else { return nil }
                 state.sequence += 1

@@ -105,7 +105,7 @@ struct FleetIntegrationTests {
             #expect(failed.isEmpty, "\(failed.map(\.message))")
             let copies = try await store.status(kind: .template, name: "fresh")?.details.hosts
             #expect(copies?.values.allSatisfy { $0.state == .present } == true && copies?.count == 3, "\(String(describing: copies))")
-            digest = try await controller.engine.images.images(for: try await controller.desired.state().manifest.templates).images["fresh"]?.digest
+            digest = await controller.engine.images.images(for: try await controller.desired.state().manifest.templates).images["fresh"]?.digest
         } catch {
             Issue.record(error)
         }
