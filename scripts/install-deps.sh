@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Drove needs on a Debian 12 machine (run as root): libvirt's C library and
-# headers, the libvirt and virtlog daemons with the QEMU driver, QEMU itself and qemu-img.
+# headers, the libvirt and virtlog daemons with the QEMU driver, QEMU itself and qemu-img, and
+# git (GitSource objects fetch with the git command line).
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -8,7 +9,7 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
+packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils git)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
