@@ -144,8 +144,10 @@ public final class Controller: Sendable {
         case let .objectApplied(reference, _), let .objectDeletionRequested(reference):
             desired.invalidate()
             await enqueue(reference)
-        case .objectPruned:
+        case let .objectPruned(reference):
             desired.invalidate()
+            // A set gone may free a Host deleted with it.
+            if reference.kind == .vmSet { await refreshHosts() }
         default:
             break
         }
@@ -182,14 +184,23 @@ public final class Controller: Sendable {
         for set in sets { await queue.add(set.reference.name) }
     }
 
+    /// Watches the declared hosts. A Host being deleted is still watched, and not pruned, while
+    /// any VM set is being deleted: a set deleted together with its host must still have its VMs
+    /// removed there.
     func refreshHosts() async {
         guard let state = try? await desired.state() else { return }
-        engine.configure(state.manifest.hosts)
-        fleet.update(state.manifest.hosts)
-        for deleted in state.deleting where [.host, .template].contains(deleted.reference.kind) {
-            // Hosts and templates hold nothing of their own once no set uses them (the store
-            // refuses to delete a template in use).
-            _ = try? await store.markPruned(kind: deleted.reference.kind, name: deleted.reference.name)
+        let setsLeaving = state.deleting.contains { $0.reference.kind == .vmSet }
+        let hosts = state.manifest.hosts + (setsLeaving ? state.deletingHosts : [])
+        engine.configure(hosts)
+        fleet.update(hosts)
+        for deleted in state.deleting {
+            // Templates hold nothing of their own once no set uses them (the store refuses to
+            // delete a template in use); hosts once no set is leaving them.
+            switch deleted.reference.kind {
+            case .template: _ = try? await store.markPruned(kind: .template, name: deleted.reference.name)
+            case .host where !setsLeaving: _ = try? await store.markPruned(kind: .host, name: deleted.reference.name)
+            default: break
+            }
         }
     }
 }

@@ -33,6 +33,8 @@ extension Controller {
         guard deleting || stored.manifest.vmSet(named: name) != nil else { return .done } // gone: nothing of it to keep
         var manifest = stored.manifest
         manifest.vmSets = manifest.vmSets.filter { $0.metadata.name == name }
+        // Its VMs may be on a host deleted with it: remove them there too.
+        if deleting { manifest.hosts += stored.deletingHosts }
         let generation = stored.generations[reference] ?? 0
 
         let needed = deleting ? manifest.templates : manifest.vmSets.compactMap { manifest.template(named: $0.spec.template) }

@@ -123,4 +123,6 @@ public struct DesiredState: Sendable {
     /// Objects marked for deletion, waiting for the controller to prune them and call
     /// `markPruned`.
     public var deleting: [StoredObject]
+    /// The Hosts among them, loaded: VMs of sets deleted with them must still be removed there.
+    public var deletingHosts: [DroveManifest.Host]
 }

@@ -213,10 +213,16 @@ extension Store {
                 location: SourceLocation(file: path, line: 1, column: 1), subject: "<store>", path: "", code: .storeMismatch,
                 message: "the stored texts declare \(manifest.references.count) objects for \(live.count) rows")])
         }
+        let deleting = objects.filter(\.deletionRequested)
+        let deletingHosts = deleting.filter { $0.reference.kind == .host }.compactMap { object in
+            ManifestLoader(policy: policy).check(sources: [
+                ManifestSource(name: "store:\(object.reference)", text: object.manifestText, baseDirectory: object.baseDirectory),
+            ]).manifest?.hosts.first
+        }
         return DesiredState(
             manifest: manifest,
             generations: Dictionary(uniqueKeysWithValues: live.map { ($0.reference, $0.generation) }),
-            deleting: objects.filter(\.deletionRequested))
+            deleting: deleting, deletingHosts: deletingHosts)
     }
 
     /// The desired objects alone; see `desiredState()`.

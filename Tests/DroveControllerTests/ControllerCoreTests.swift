@@ -218,6 +218,25 @@ struct ControllerCoreTests {
         }
     }
 
+    @Test("a set deleted together with a host it runs on: its VMs there are removed too, then the host is pruned")
+    func setAndHostDeletedTogether() async throws {
+        let hosts = (1...2).map { FakeHost(name: "node-\($0)") }
+        let harness = try Harness(hosts: hosts)
+        await harness.run {
+            try await harness.apply([harness.hostsYAML(), harness.templateYAML(), harness.setYAML("web", replicas: 4)])
+            try await harness.wait("ready") { await harness.isReady("web") }
+            #expect(hosts[1].state.withLock { $0.vms.count } > 0)
+            _ = try await harness.store.delete([ObjectReference(kind: .vmSet, name: "web"), ObjectReference(kind: .host, name: "node-2")])
+            try await harness.wait("set and host pruned") {
+                let set = try? await harness.store.object(kind: .vmSet, name: "web")
+                let host = try? await harness.store.object(kind: .host, name: "node-2")
+                return set == nil && host == nil
+            }
+            #expect(harness.allVMs().isEmpty, "left: \(harness.allVMs().map(\.name))")
+            #expect(hosts[1].state.withLock { $0.disks.isEmpty })
+        }
+    }
+
     @Test("a converged resync observes each host once and changes nothing")
     func resyncReadsEachHostOnce() async throws {
         let hosts = (1...3).map { FakeHost(name: "node-\($0)") }

@@ -49,7 +49,7 @@ struct GitSyncTests {
                 if let git = await harness.git(), let last = git.lastSyncAt, last >= asked {
                     if git.waitingFor == ["web"] {
                         let progressing = try await harness.store.status(kind: .gitSource, name: "fleet")?.condition(.progressing)
-                        sawWaiting = progressing?.reason == ConditionReason.waitingForFleet.rawValue
+                        sawWaiting = sawWaiting || progressing?.reason == ConditionReason.waitingForFleet.rawValue
                     }
                     let updated = harness.vms(of: "web").allSatisfy { $0.memoryBytes == 80 << 20 }
                     if git.appliedRevision == second, git.converged, updated, harness.vms(of: "web").count == 3 { break }
