@@ -44,11 +44,13 @@ extension Controller {
             conditions[.progressing] = ConditionReport(.true, .reconciling, "\(plan.actions.count) actions this pass")
         } else if tally.isReady {
             conditions[.progressing] = ConditionReport(.false, .converged)
-        } else if tally.present == tally.replicas, tally.updated == tally.replicas {
-            conditions[.progressing] = ConditionReport(.true, .waitingForGuests, "\(tally.replicas - tally.ready) guests have not said they are up")
+        } else if let blocked = [ConditionReason.templateUnreadable, .hostUnreachable, .unschedulable]
+            .first(where: { $0.rawValue == conditions[.ready]!.reason }) {
+            // Nothing this controller can do moves it on: not progressing, and why.
+            conditions[.progressing] = ConditionReport(.false, blocked, conditions[.ready]!.message)
         } else {
-            conditions[.progressing] = ConditionReport(.false, conditions[.ready]!.reason == ConditionReason.hostUnreachable.rawValue ? .hostUnreachable : .unschedulable,
-                                                       conditions[.ready]!.message)
+            // Its replicas (or their replacements) are up but not all ready: waiting for guests.
+            conditions[.progressing] = ConditionReport(.true, .waitingForGuests, "\(tally.replicas - tally.ready) guests have not said they are up")
         }
         let problems = templateFailures + failures + plan.unschedulable.map { "\($0.vm): \($0.reason)" }
         if problems.isEmpty {

@@ -96,16 +96,12 @@ public final class HostSlots: Sendable {
         }
     }
 
-    /// The limits in force for `host` (the manifest defaults for a host never declared).
-    public func limits(_ host: String) -> HostLimits {
-        pools.withLock { $0[host]?.limits } ?? HostLimits(Host(metadata: ObjectMeta(name: host), spec: HostSpec(uri: "")))
-    }
-
     /// Runs `body` holding a global slot and one of `host`'s slots (and a transfer slot for an
     /// upload), taken in that order so that no two holders can wait on each other.
     public func withSlot<T>(host: String, transfer: Bool, _ body: () async throws -> T) async rethrows -> T {
         let pool = pools.withLock { pools in
             if let pool = pools[host] { return pool }
+            // A host never configured gets the manifest's defaults.
             let limits = HostLimits(Host(metadata: ObjectMeta(name: host), spec: HostSpec(uri: "")))
             let pool = Pools(limits: limits, parallel: AsyncSemaphore(permits: limits.parallel),
                              transfers: AsyncSemaphore(permits: limits.transfers))
@@ -127,11 +123,6 @@ public final class SingleFlight<Key: Hashable & Sendable>: Sendable {
     private let flights = Mutex([Key: Task<Void, any Error>]())
 
     public init() {}
-
-    /// Whether a job for `key` is running now.
-    public func isRunning(_ key: Key) -> Bool {
-        flights.withLock { $0[key] != nil }
-    }
 
     /// Runs `job`, or joins the run of it already under way; returns true when it joined.
     @discardableResult
