@@ -206,7 +206,7 @@ let package = Package(
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
         .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
         .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
-        // GitOps over real git repositories the tests make, and in-memory hosts: no QEMU.
+        // GitOps over real git repositories the tests make: in-memory hosts, and the lab's.
         .testTarget(name: "DroveGitOpsTests", dependencies: [
             "DroveGitOps", "DroveGit", "DroveController", "DroveStore", "DroveManifest", "DroveServer", "DroveAPI", "DroveEngine",
             "DrovePlan", "DroveTestSupport",
@@ -215,6 +215,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            "Libvirt",
         ]),
         .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DroveServerTests", dependencies: [

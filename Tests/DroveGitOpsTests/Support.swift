@@ -95,8 +95,11 @@ final class GitOpsHarness: Sendable {
     let repositories: URL
     let policy: ManifestPolicy
     private let running: Mutex<Running?> = Mutex(nil)
+    /// How hosts are reached: the fake hosts, or libvirt for the lab tests.
+    let connector: any HostConnector
 
-    init(hosts: [FakeHost], plainHTTP: Bool = false) throws {
+    init(hosts: [FakeHost], plainHTTP: Bool = false, connector: (any HostConnector)? = nil) throws {
+        self.connector = connector ?? FakeConnector(hosts)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("drove-gitops-\(UUID().uuidString.prefix(8))")
         credentials = directory.appendingPathComponent("credentials")
         repositories = directory.appendingPathComponent("repositories")
@@ -121,7 +124,7 @@ final class GitOpsHarness: Sendable {
             store: store,
             options: Controller.Options(workers: 4, resync: .init(interval: .seconds(3600)), progressRequeue: .milliseconds(50),
                                         limits: ExecutionLimits(global: 64, attempts: 3, backoff: .milliseconds(5)), policy: policy),
-            connector: FakeConnector(hosts), logger: logger)
+            connector: connector, logger: logger)
         let gitSync = GitSync(store: store, options: GitSync.Options(directory: directory.appendingPathComponent("state/gitsources").path,
                                                                      policy: policy, remoteTimeout: .seconds(30)), logger: logger)
         let task = Task {
