@@ -100,7 +100,6 @@ public enum EventReason: String, Sendable, Hashable, CaseIterable {
     case deleted = "Deleted"
     case hostConnected = "HostConnected"
     case hostUnreachable = "HostUnreachable"
-    case guestReady = "GuestReady"
     // A GitSource's.
     case revisionApplied = "RevisionApplied"
     case revisionRefused = "RevisionRefused"

@@ -227,13 +227,7 @@ final class GitOpsHarness: Sendable {
 
     /// Waits until `condition` holds, or fails the test naming `what`.
     func wait(_ what: String, timeout: Duration = .seconds(20), _ condition: () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if await condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("timed out waiting until \(what)")
-        throw CancellationError()
+        try await waitUntil(what, timeout: timeout, condition)
     }
 
     /// Asks for a sync and waits until one that started after the request has settled on
