@@ -106,7 +106,7 @@ public final class LibvirtHost: HostDriver {
             case let .template(digest): templates[digest] = TemplateCopy(digest: digest, volume: volume, complete: false)
             case let .templateReady(digest): ready.insert(digest)
             case .disk: disks.insert(volume)
-            case .notDroves: break
+            case .companion, .notDroves: break
             }
         }
         for digest in ready where templates[digest] != nil { templates[digest]?.complete = true }

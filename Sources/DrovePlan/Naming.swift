@@ -18,10 +18,24 @@ public enum Naming {
 
     public static func diskVolume(vm: String) -> String { "\(diskPrefix)\(vm).qcow2" }
 
+    /// The VM's cloud-init NoCloud seed (an ISO 9660 image labelled `cidata`).
+    public static func seedVolume(vm: String) -> String { "\(diskPrefix)\(vm).seed.iso" }
+
+    /// The file libvirt's virtlogd writes the VM's serial console to: a volume in the pool, so
+    /// it can be read back through libvirt from any host, and goes when the VM goes.
+    public static func consoleLogVolume(vm: String) -> String { "\(diskPrefix)\(vm).console.log" }
+
+    /// The volumes that belong to a VM besides its disk. They are made after the disk and
+    /// deleted before it, so one left by a crash always has its disk beside it (a stray disk,
+    /// whose deletion takes them too).
+    public static func companionVolumes(vm: String) -> [String] { [seedVolume(vm: vm), consoleLogVolume(vm: vm)] }
+
     public enum PoolEntry: Equatable, Sendable {
         case template(digest: String)
         case templateReady(digest: String)
         case disk
+        /// A seed or console log volume of the VM.
+        case companion(vm: String)
         case notDroves
     }
 
@@ -33,8 +47,12 @@ public enum Naming {
             guard let dot = rest.lastIndex(of: ".") else { return .notDroves }
             return .template(digest: String(rest[..<dot]))
         }
-        if name.hasPrefix(diskPrefix) { return .disk }
-        return .notDroves
+        guard name.hasPrefix(diskPrefix) else { return .notDroves }
+        if let vm = vm(ofDisk: name) { return vm.contains(".") ? .notDroves : .disk }
+        // VM names are DNS labels: the first dot ends the name.
+        let rest = name.dropFirst(diskPrefix.count)
+        guard let dot = rest.firstIndex(of: "."), companionVolumes(vm: String(rest[..<dot])).contains(name) else { return .notDroves }
+        return .companion(vm: String(rest[..<dot]))
     }
 }
 
