@@ -68,6 +68,7 @@ let package = Package(
             name: "DroveManifest",
             dependencies: [
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The controller's embedded SQLite store: desired objects, status, events, change stream.

@@ -182,18 +182,22 @@ final class FleetView: Sendable {
             case .stopped, .crashed:
                 if entry.observed.vms[name] != nil {
                     entry.observed.vms[name]!.state = .stopped
-                    entry.observed.vms[name]!.ready = false
+                    entry.observed.vms[name]!.agentConnected = false
                 } else { needsRead = !entry.observed.foreignDomains.contains(name) }
             case .agentConnected:
-                if let vm = entry.observed.vms[name] { entry.observed.vms[name]!.ready = vm.state == .running } else { needsRead = !entry.observed.foreignDomains.contains(name) }
+                if let vm = entry.observed.vms[name] {
+                    entry.observed.vms[name]!.agentConnected = vm.state == .running
+                    // A guest that says it is up has usually taken its DHCP lease by then.
+                    needsRead = vm.addressable && vm.addresses.isEmpty
+                } else { needsRead = !entry.observed.foreignDomains.contains(name) }
             case .agentDisconnected:
-                entry.observed.vms[name]?.ready = false
+                entry.observed.vms[name]?.agentConnected = false
             case .defined:
                 // Defined by a pass here: the claim says what it is. Otherwise read it.
                 if case let .present(expected)? = state.claims[Self.key(host, name)]?.expectation {
                     var vm = expected
                     vm.state = entry.observed.vms[name]?.state ?? .stopped
-                    vm.ready = false
+                    vm.agentConnected = false
                     entry.observed.vms[name] = vm
                     entry.observed.strayVolumes.remove(vm.volume)
                 } else {
@@ -357,21 +361,22 @@ final class FleetView: Sendable {
                 let observed = ObservedVM(
                     name: vm.name, set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash, templateDigest: vm.template.digest,
                     volume: vm.volume, vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory,
-                    state: starting.contains(key(action.host, vm.name)) ? .running : .stopped)
+                    state: starting.contains(key(action.host, vm.name)) ? .running : .stopped,
+                    addressable: vm.nics.contains { $0.network.type != .user })
                 expectation = (vm.name, .present(observed))
             case let .startVM(name):
                 if case .present? = claims[key(action.host, name)]?.expectation { continue }
                 expectation = fleet.hosts[action.host]?.vms[name].map { vm in
                     var vm = vm
                     vm.state = .running
-                    vm.ready = false
+                    vm.agentConnected = false
                     return (name, .present(vm))
                 }
             case let .stopVM(name):
                 expectation = fleet.hosts[action.host]?.vms[name].map { vm in
                     var vm = vm
                     vm.state = .stopped
-                    vm.ready = false
+                    vm.agentConnected = false
                     return (name, .present(vm))
                 }
             case let .removeVM(name):
@@ -417,7 +422,7 @@ final class FleetView: Sendable {
             switch claim.expectation {
             case let .present(vm):
                 var vm = vm
-                if let actual = host.vms[claim.vm], actual.specHash == vm.specHash, actual.state == vm.state { vm.ready = actual.ready }
+                if let actual = host.vms[claim.vm], actual.specHash == vm.specHash, actual.state == vm.state { vm.agentConnected = actual.agentConnected; vm.addresses = actual.addresses }
                 host.vms[claim.vm] = vm
                 host.strayVolumes.remove(vm.volume)
             case .absent:

@@ -13,7 +13,7 @@ extension Controller {
     func record(_ set: VMSet, manifest: Manifest, images: [String: TemplateImage], generation: Int, fleet: ObservedFleet,
                 plan: Plan, failures: [String], templateFailures: [String], acted: Bool) async throws {
         let reference = ObjectReference(kind: .vmSet, name: set.metadata.name)
-        let readiness = manifest.template(named: set.spec.template)?.spec.readiness ?? .running
+        let readiness = SetTally.readiness(of: set, in: manifest)
         let unknown = plan.unschedulable.filter { $0.cause == .mayBeOnUnreachableHost }.count
         let unplaced = plan.unschedulable.filter { $0.cause != .mayBeOnUnreachableHost && $0.cause != .templateUnreadable }
         let tally = SetTally.of(set, readiness: readiness, image: images[set.spec.template], hosts: manifest.hosts,
@@ -131,7 +131,7 @@ extension Controller {
         var summaries: [VMSummary] = []
         var seen: Set<String> = []
         for set in state.manifest.vmSets {
-            let readiness = state.manifest.template(named: set.spec.template)?.spec.readiness ?? .running
+            let readiness = SetTally.readiness(of: set, in: state.manifest)
             for host in fleet.hosts.values.sorted(by: { $0.name < $1.name }) {
                 for vm in host.vms.values where vm.set == set.metadata.name && seen.insert(vm.name).inserted {
                     let ready = SetTally.isReady(vm, readiness: readiness)

@@ -90,7 +90,7 @@ public struct Converger: Sendable {
                 switch await signals?.next(after: lookedAt, until: deadline) {
                 case let .agentConnected(host, vm)?:
                     // The guest's word is all that changed: no need to read the host again.
-                    if fleet!.hosts[host]?.vms[vm]?.state == .running { fleet!.hosts[host]!.vms[vm]!.ready = true }
+                    if fleet!.hosts[host]?.vms[vm]?.state == .running { fleet!.hosts[host]!.vms[vm]!.agentConnected = true }
                 case .changed?, .tick?, nil:
                     fleet = nil
                 }
@@ -115,7 +115,7 @@ public struct Converger: Sendable {
     static func guests(_ desired: DesiredState, _ fleet: ObservedFleet) -> (ready: Int, wanted: Int) {
         var ready = 0, wanted = 0
         for set in desired.manifest.vmSets where !desired.removing.contains(set.metadata.name) && set.spec.runStrategy == .running {
-            let readiness = desired.manifest.template(named: set.spec.template)?.spec.readiness ?? .running
+            let readiness = SetTally.readiness(of: set, in: desired.manifest)
             let tally = SetTally.of(set, readiness: readiness, image: desired.images[set.spec.template],
                                     hosts: desired.manifest.hosts, fleet: fleet, unknown: 0)
             ready += tally.readyAndUpdated

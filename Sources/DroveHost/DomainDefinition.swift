@@ -4,16 +4,33 @@ import FoundationXML
 #endif
 
 /// Everything that goes into one VM's libvirt domain XML.
+///
+/// The device model is lean on purpose: a virtio disk and NICs, the seed as a read-only CD-ROM,
+/// one serial console, the agent channel, and nothing a server guest does not use (no USB
+/// controller, tablet, sound, graphics or video; no memory balloon). Each device left out is
+/// emulation QEMU does not set up and a guest does not probe on every boot.
 public struct DomainDefinition: Sendable, Equatable {
     public enum CPUMode: String, Sendable { case `default`, hostModel = "host-model", hostPassthrough = "host-passthrough", maximum }
 
-    public enum Network: Sendable, Equatable {
-        /// QEMU's user-mode network: no bridge, no dnsmasq, outbound only.
-        case user(model: String)
-        /// A libvirt virtual network by name.
-        case network(name: String, model: String)
-        /// A host bridge by name.
-        case bridge(name: String, model: String)
+    public struct Interface: Sendable, Equatable {
+        public enum Attachment: Sendable, Equatable {
+            /// QEMU's user-mode network: no bridge, no dnsmasq, outbound only.
+            case user
+            /// A libvirt virtual network by name.
+            case network(String)
+            /// A host bridge by name.
+            case bridge(String)
+        }
+
+        public var attachment: Attachment
+        public var model: String
+        public var mac: String
+
+        public init(attachment: Attachment, model: String = "virtio", mac: String) {
+            self.attachment = attachment
+            self.model = model
+            self.mac = mac
+        }
     }
 
     public var name: String
@@ -25,12 +42,18 @@ public struct DomainDefinition: Sendable, Equatable {
     public var diskPath: String
     /// The disk image's format, named explicitly so QEMU never probes it.
     public var diskFormat: String
-    public var network: Network
+    public var interfaces: [Interface]
+    /// The NoCloud seed image, attached as a read-only CD-ROM.
+    public var seedPath: String?
+    /// Where virtlogd writes the serial console (a volume in the pool, so it can be read back
+    /// through libvirt); nil for no log.
+    public var consoleLogPath: String?
     /// Drove's ownership record, written under Drove's namespace in `<metadata>`.
     public var metadata: VMMetadata
 
     public init(name: String, domainType: String, vcpus: Int, memoryBytes: UInt64, cpuMode: CPUMode,
-                diskPath: String, diskFormat: String, network: Network, metadata: VMMetadata) {
+                diskPath: String, diskFormat: String, interfaces: [Interface], seedPath: String? = nil,
+                consoleLogPath: String? = nil, metadata: VMMetadata) {
         self.name = name
         self.domainType = domainType
         self.vcpus = vcpus
@@ -38,13 +61,43 @@ public struct DomainDefinition: Sendable, Equatable {
         self.cpuMode = cpuMode
         self.diskPath = diskPath
         self.diskFormat = diskFormat
-        self.network = network
+        self.interfaces = interfaces
+        self.seedPath = seedPath
+        self.consoleLogPath = consoleLogPath
         self.metadata = metadata
     }
 
-    /// The domain XML, built as a tree so no value can inject markup: a serial console, VNC on
-    /// loopback only, the disk with its format, the network, and Drove's metadata.
+    /// The domain XML, built as a tree so no value can inject markup.
     public func xml() -> String {
+        var devices = [
+            xmlElement("disk", ["type": "file", "device": "disk"], [
+                xmlElement("driver", ["name": "qemu", "type": diskFormat]),
+                xmlElement("source", ["file": diskPath]),
+                xmlElement("target", ["dev": "vda", "bus": "virtio"]),
+            ]),
+        ]
+        if let seedPath {
+            devices.append(xmlElement("disk", ["type": "file", "device": "cdrom"], [
+                xmlElement("driver", ["name": "qemu", "type": "raw"]),
+                xmlElement("source", ["file": seedPath]),
+                xmlElement("target", ["dev": "hdc", "bus": "ide"]),
+                xmlElement("readonly"),
+            ]))
+        }
+        devices += interfaces.map(interface)
+        // The serial console, also written to a log by virtlogd, so a boot can be read after
+        // the fact (`drove logs`, and a readiness timeout's message).
+        devices.append(xmlElement("serial", ["type": "pty"], (consoleLogPath.map { [xmlElement("log", ["file": $0, "append": "off"])] } ?? [])
+            + [xmlElement("target", ["port": "0"])]))
+        devices += [
+            xmlElement("console", ["type": "pty"], [xmlElement("target", ["type": "serial", "port": "0"])]),
+            // The guest agent's channel: a guest that opens it tells libvirt it is up.
+            xmlElement("channel", ["type": "unix"], [
+                xmlElement("target", ["type": "virtio", "name": "org.qemu.guest_agent.0"]),
+            ]),
+            xmlElement("controller", ["type": "usb", "model": "none"]),
+            xmlElement("memballoon", ["model": "none"]),
+        ]
         let domain = xmlElement("domain", ["type": domainType], [
             xmlElement("name", text: name),
             xmlElement("metadata", [:], [metadata.element()]),
@@ -57,29 +110,7 @@ public struct DomainDefinition: Sendable, Equatable {
             xmlElement("on_poweroff", text: "destroy"),
             xmlElement("on_reboot", text: "restart"),
             xmlElement("on_crash", text: "destroy"),
-            xmlElement("devices", [:], [
-                xmlElement("disk", ["type": "file", "device": "disk"], [
-                    xmlElement("driver", ["name": "qemu", "type": diskFormat]),
-                    xmlElement("source", ["file": diskPath]),
-                    xmlElement("target", ["dev": "vda", "bus": "virtio"]),
-                ]),
-                interface(),
-                // The serial console, also written to a log (by virtlogd) so a boot can be read
-                // after the fact.
-                xmlElement("serial", ["type": "pty"], [
-                    xmlElement("log", ["file": "/var/log/libvirt/qemu/\(name)-serial.log", "append": "off"]),
-                    xmlElement("target", ["port": "0"]),
-                ]),
-                xmlElement("console", ["type": "pty"], [xmlElement("target", ["type": "serial", "port": "0"])]),
-                // The guest agent's channel: a guest that opens it tells libvirt it is up.
-                xmlElement("channel", ["type": "unix"], [
-                    xmlElement("target", ["type": "virtio", "name": "org.qemu.guest_agent.0"]),
-                ]),
-                xmlElement("graphics", ["type": "vnc", "autoport": "yes", "listen": "127.0.0.1"], [
-                    xmlElement("listen", ["type": "address", "address": "127.0.0.1"]),
-                ]),
-                xmlElement("memballoon", ["model": "none"]),
-            ]),
+            xmlElement("devices", [:], devices),
         ])
         return XMLDocument(rootElement: domain).xmlString(options: [.nodePrettyPrint])
     }
@@ -93,15 +124,13 @@ public struct DomainDefinition: Sendable, Equatable {
         }
     }
 
-    private func interface() -> XMLElement {
-        switch network {
-        case let .user(model):
-            xmlElement("interface", ["type": "user"], [xmlElement("model", ["type": model])])
-        case let .network(name, model):
-            xmlElement("interface", ["type": "network"], [xmlElement("source", ["network": name]), xmlElement("model", ["type": model])])
-        case let .bridge(name, model):
-            xmlElement("interface", ["type": "bridge"], [xmlElement("source", ["bridge": name]), xmlElement("model", ["type": model])])
+    private func interface(_ nic: Interface) -> XMLElement {
+        let (type, source): (String, [XMLElement]) = switch nic.attachment {
+        case .user: ("user", [])
+        case let .network(name): ("network", [xmlElement("source", ["network": name])])
+        case let .bridge(name): ("bridge", [xmlElement("source", ["bridge": name])])
         }
+        return xmlElement("interface", ["type": type], [xmlElement("mac", ["address": nic.mac])] + source + [xmlElement("model", ["type": nic.model])])
     }
 }
 

@@ -6,6 +6,8 @@ struct DomainSnapshot {
     var agentConnected: Bool?
     /// The live XML of a running domain carries its `id`; a defined, stopped one has none.
     var isRunning = false
+    /// Its NICs' types (`user`, `network`, `bridge`) and MACs, in order.
+    var interfaces: [(type: String, mac: String)] = []
 
     init(xml: String) {
         XMLScan.elements(of: xml) { element in
@@ -14,6 +16,10 @@ struct DomainSnapshot {
                 isRunning = element.attributes["id"].flatMap { Int($0) }.map { $0 >= 0 } ?? false
             case (["domain", "metadata"], "vm") where element.namespace == VMMetadata.namespace:
                 metadata = VMMetadata(attributes: element.attributes)
+            case (["domain", "devices"], "interface"):
+                interfaces.append((type: element.attributes["type"] ?? "", mac: ""))
+            case (["domain", "devices", "interface"], "mac") where !interfaces.isEmpty:
+                interfaces[interfaces.count - 1].mac = element.attributes["address"] ?? ""
             case (["domain", "devices", "channel"], "target") where element.attributes["name"] == "org.qemu.guest_agent.0":
                 agentConnected = element.attributes["state"].map { $0 == "connected" }
             default:

@@ -135,7 +135,26 @@ public final class LibvirtHost: HostDriver {
             name: domain.name, set: record.set, ordinal: record.ordinal, specHash: record.specHash,
             templateDigest: record.templateDigest, volume: record.volume, vcpus: record.vcpus,
             memoryBytes: record.memoryBytes, state: snapshot.isRunning ? .running : .stopped,
-            ready: snapshot.isRunning && snapshot.agentConnected == true))
+            agentConnected: snapshot.isRunning && snapshot.agentConnected == true,
+            addresses: snapshot.isRunning ? await addresses(of: domain, interfaces: snapshot.interfaces) : [],
+            addressable: snapshot.interfaces.contains { $0.type == "network" || $0.type == "bridge" }))
+    }
+
+    /// The addresses libvirt knows of a running domain's NICs on libvirt networks (their DHCP
+    /// leases) and bridges (the host's ARP table), in NIC order. User-mode NICs have none that
+    /// the host can see, and the agent is never asked (a guest that opens the channel without
+    /// an agent behind it would never answer). A failed read is no address, not a failed look.
+    private func addresses(of domain: Domain, interfaces: [(type: String, mac: String)]) async -> [String] {
+        var found: [String: [String]] = [:]
+        if interfaces.contains(where: { $0.type == "network" }),
+           let leases = try? await domain.interfaceAddresses(source: .lease) {
+            for interface in leases { if let mac = interface.mac { found[mac.lowercased(), default: []] += interface.addresses.map(\.address) } }
+        }
+        if interfaces.contains(where: { $0.type == "bridge" }),
+           let seen = try? await domain.interfaceAddresses(source: .arp) {
+            for interface in seen { if let mac = interface.mac { found[mac.lowercased(), default: []] += interface.addresses.map(\.address) } }
+        }
+        return interfaces.flatMap { found[$0.mac.lowercased()] ?? [] }
     }
 
     /// CPUs, memory and whether `kvm` is offered: they do not change while a daemon runs.
@@ -223,12 +242,14 @@ public final class LibvirtHost: HostDriver {
         return volume
     }
 
-    /// Makes the VM's disk anew. A disk left by an earlier attempt cannot be verified (a full
-    /// copy may have been cut off), and no domain uses it yet, so it is replaced.
+    /// Makes the VM's disk anew, then its companions: the NoCloud seed (if the set has one) and
+    /// the empty file virtlogd writes its serial console to. Anything left by an earlier attempt
+    /// cannot be verified (a full copy may have been cut off), and no domain uses it yet, so it
+    /// is replaced.
     private func createDisk(_ vm: VMInstance) async throws {
         let pool = try await requirePool()
         let template = try await completeTemplate(vm.template, in: pool)
-        let make: @Sendable () async throws -> StorageVolume = {
+        let disk = try await replacing(vm.volume, in: pool) {
             switch vm.clone {
             case .linked:
                 try await pool.createVolume(xml: VolumeXML.overlay(
@@ -240,33 +261,61 @@ public final class LibvirtHost: HostDriver {
                     copying: template)
             }
         }
-        let disk: StorageVolume
-        do {
-            disk = try await make()
-        } catch let error as LibvirtError where error.isVolumeExists {
-            try await pool.volume(named: vm.volume)?.delete()
-            disk = try await make()
+        var paths = [vm.volume: disk.path]
+        if let seed = vm.seed {
+            let made = try SeedImage.make(seed, for: vm.name)
+            defer { try? FileManager.default.removeItem(at: made.directory) }
+            let size = try FileManager.default.attributesOfItem(atPath: made.image.path)[.size] as? UInt64 ?? 0
+            let name = Naming.seedVolume(vm: vm.name)
+            let volume = try await replacing(name, in: pool) {
+                try await pool.createVolume(xml: VolumeXML.image(name: name, format: "raw", capacity: size))
+            }
+            try await volume.upload(from: made.image.path)
+            paths[name] = volume.path
         }
-        known.withLock { $0.disks[vm.volume] = disk.path }
+        let log = Naming.consoleLogVolume(vm: vm.name)
+        paths[log] = try await replacing(log, in: pool) {
+            try await pool.createVolume(xml: VolumeXML.image(name: log, format: "raw", capacity: 0))
+        }.path
+        known.withLock { $0.disks.merge(paths) { _, new in new } }
+    }
+
+    /// Creates a volume with `make`, deleting a leftover of the same name first if there is one.
+    private func replacing(_ name: String, in pool: StoragePool,
+                           _ make: @Sendable () async throws -> StorageVolume) async throws -> StorageVolume {
+        do {
+            return try await make()
+        } catch let error as LibvirtError where error.isVolumeExists {
+            try await pool.volume(named: name)?.delete()
+            return try await make()
+        }
+    }
+
+    /// The path of a volume made here, else looked up; nil when it does not exist.
+    private func volumePath(_ name: String) async throws -> String? {
+        if let path = known.withLock({ $0.disks[name] }) { return path }
+        return try await requirePool().volume(named: name)?.path
     }
 
     private func define(_ vm: VMInstance) async throws {
         if let existing = try await connection.domain(named: vm.name) {
             try await requireOwned(existing)
         }
-        let diskPath: String
-        if let path = known.withLock({ $0.disks[vm.volume] }) {
-            diskPath = path
-        } else {
-            guard let disk = try await requirePool().volume(named: vm.volume) else {
-                throw HostError(host: name, object: "vm \(vm.name)", cause: "its disk \(vm.volume) is missing", transient: true)
+        guard let diskPath = try await volumePath(vm.volume) else {
+            throw HostError(host: name, object: "vm \(vm.name)", cause: "its disk \(vm.volume) is missing", transient: true)
+        }
+        var seedPath: String?
+        if vm.seed != nil {
+            seedPath = try await volumePath(Naming.seedVolume(vm: vm.name))
+            guard seedPath != nil else {
+                throw HostError(host: name, object: "vm \(vm.name)", cause: "its seed \(Naming.seedVolume(vm: vm.name)) is missing", transient: true)
             }
-            diskPath = disk.path
         }
         let definition = DomainDefinition(
             name: vm.name, domainType: vm.domainType, vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory,
             cpuMode: DomainDefinition.CPUMode(rawValue: vm.resources.cpuMode.rawValue) ?? .default, diskPath: diskPath,
-            diskFormat: "qcow2", network: network(vm.network),
+            diskFormat: "qcow2", interfaces: vm.nics.map(Self.interface), seedPath: seedPath,
+            consoleLogPath: try await volumePath(Naming.consoleLogVolume(vm: vm.name)),
             metadata: VMMetadata(set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
                                  templateDigest: vm.template.digest, volume: vm.volume,
                                  vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory))
@@ -274,15 +323,17 @@ public final class LibvirtHost: HostDriver {
         known.withLock { known in
             known.domains[vm.name] = domain
             known.disks[vm.volume] = nil
+            for companion in Naming.companionVolumes(vm: vm.name) { known.disks[companion] = nil }
         }
     }
 
-    private func network(_ network: Network) -> DomainDefinition.Network {
-        switch network.type {
-        case .network: .network(name: network.source ?? "default", model: network.model)
-        case .bridge: .bridge(name: network.source ?? "", model: network.model)
-        case .user: .user(model: network.model)
+    static func interface(_ nic: NIC) -> DomainDefinition.Interface {
+        let attachment: DomainDefinition.Interface.Attachment = switch nic.network.type {
+        case .network: .network(nic.network.source ?? "default")
+        case .bridge: .bridge(nic.network.source ?? "")
+        case .user: .user
         }
+        return DomainDefinition.Interface(attachment: attachment, model: nic.network.model, mac: nic.mac)
     }
 
     /// A Drove domain: one defined here, or one whose metadata says so.
@@ -347,12 +398,16 @@ public final class LibvirtHost: HostDriver {
         }
     }
 
+    /// Deletes a VM's disk and, first, its companions (seed, console log).
     private func deleteVolume(_ volume: String) async throws {
-        guard Naming.classify(volume: volume) == .disk else {
+        guard Naming.classify(volume: volume) == .disk, let vm = Naming.vm(ofDisk: volume) else {
             throw HostError(host: name, object: "volume \(volume)", cause: "is not a Drove disk", transient: false)
         }
-        known.withLock { _ = $0.disks.removeValue(forKey: volume) }
-        try await requirePool().volume(named: volume)?.delete()
+        let pool = try await requirePool()
+        for name in Naming.companionVolumes(vm: vm) + [volume] {
+            known.withLock { _ = $0.disks.removeValue(forKey: name) }
+            try await pool.volume(named: name)?.delete()
+        }
     }
 
     /// Deletes the marker first: a crash in between leaves an unmarked (partial) copy, which

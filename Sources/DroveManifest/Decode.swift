@@ -19,6 +19,8 @@ struct DecodedDocument {
     var namePosition: Position
     /// For a VMSet: the template it names, and where.
     var templateReference: (name: String, position: Position)?
+    /// For a VMSet: where each of its NICs is written.
+    var networkPositions: [Position] = []
 }
 
 /// What every object's document has, read the same way when loading it whole and when only
@@ -112,6 +114,9 @@ struct ObjectDecoder {
             if let fields, let node = fields["template"], case let .scalar(scalar) = node, node.tagName == .str {
                 document.templateReference = (scalar.string, node.mark.map(Position.init) ?? start)
             }
+            if case let .sequence(networks)? = fields?["networks"] {
+                document.networkPositions = networks.map { $0.mark.map(Position.init) ?? start }
+            }
             if let spec = fields.flatMap(decodeVMSetSpec), let metadata { decoded = .vmSet(VMSet(metadata: metadata, spec: spec)) }
         case .gitSource:
             let fields = spec.flatMap { reader.fields($0, FieldPath(components: ["spec"]), allowed: FieldNames.gitSourceSpec) }
@@ -166,7 +171,12 @@ struct ObjectDecoder {
             domainType: reader.choice(spec, "domainType", DomainType.self) ?? defaults.domainType,
             maxParallel: reader.integer(spec, "maxParallel", in: ManifestLimits.maxParallel) ?? defaults.maxParallel,
             maxTransfers: reader.integer(spec, "maxTransfers", in: ManifestLimits.maxTransfers) ?? defaults.maxTransfers,
-            overcommit: overcommit)
+            overcommit: overcommit,
+            maxBooting: reader.integer(spec, "maxBooting", in: ManifestLimits.maxBooting) ?? defaults.maxBooting,
+            networks: reader.names(spec, "networks", maxCount: ManifestLimits.offeredNetworks,
+                                   isValid: { Names.isInterfaceName($0, maxLength: Names.networkNameLength) }, rule: Names.networkRule()) ?? [],
+            bridges: reader.names(spec, "bridges", maxCount: ManifestLimits.offeredNetworks,
+                                  isValid: { Names.isInterfaceName($0, maxLength: Names.bridgeNameLength) }, rule: Names.bridgeRule()) ?? [])
         // Every accessor reported what it refused; any report means no object.
         return reader.diagnostics.count == problemsBefore ? host : nil
     }
@@ -224,31 +234,19 @@ struct ObjectDecoder {
             resources.cpuMode = reader.choice(fields, "cpuMode", CPUMode.self) ?? resources.cpuMode
         }
 
-        var network = Network()
-        if let fields = reader.section(spec, "network", allowed: FieldNames.network) {
-            network.type = reader.choice(fields, "type", NetworkType.self) ?? network.type
-            let source = reader.nonEmptyString(fields, "source")
-            switch network.type {
-            case .user:
-                if let node = fields["source"] {
-                    reader.report(node, fields.path.appending("source"), .invalidValue, "not allowed when type is user (user networking has no source)")
-                }
-            case .network, .bridge:
-                if fields["source"] == nil {
-                    reader.report(fields.node, fields.path.appending("source"), .missingField,
-                                  "required when type is \(network.type.rawValue) (the libvirt \(network.type == .network ? "network" : "bridge") to attach to)")
-                }
-                network.source = source
-            }
-            if let model = reader.nonEmptyString(fields, "model") {
-                if isNICModel(model) {
-                    network.model = model
-                } else {
-                    reader.report(fields["model"]!, fields.path.appending("model"), .invalidValue,
-                                  "\(quoted(model)) is not a NIC model name (letters, digits, '_', '.', '-'; e.g. virtio, e1000)")
+        var networks = [Network()]
+        if let elements = reader.list(spec, "networks", maxCount: ManifestLimits.networks.upperBound) {
+            networks = elements.compactMap { decodeNetwork($0.node, $0.path) }
+            if let replicas = reader.peekInteger(spec, "replicas"), replicas > 1 {
+                for (index, element) in elements.enumerated() where networks.indices.contains(index) && networks[index].mac != nil {
+                    reader.report(element.node, element.path.appending("mac"), .invalidValue,
+                                  "a fixed mac would be shared by all \(replicas) replicas; leave it out (each NIC gets a stable MAC of its own) or set replicas: 1")
                 }
             }
         }
+        let cloudInit = reader.section(spec, "cloudInit", allowed: FieldNames.cloudInit).flatMap(decodeCloudInit)
+        let readiness = reader.choice(spec, "readiness", Readiness.self)
+        let readinessTimeout = reader.duration(spec, "readinessTimeout", in: ManifestLimits.readinessTimeout)
 
         var placement = Placement()
         if let fields = reader.section(spec, "placement", allowed: FieldNames.placement) {
@@ -267,7 +265,89 @@ struct ObjectDecoder {
         guard reader.diagnostics.count == problemsBefore, let replicas, let template else { return nil }
         return VMSetSpec(
             replicas: replicas, template: template, clone: clone ?? .linked, resources: resources,
-            network: network, placement: placement, updateStrategy: updateStrategy, runStrategy: runStrategy ?? .running)
+            networks: networks, cloudInit: cloudInit, readiness: readiness,
+            readinessTimeout: readinessTimeout ?? VMSetSpec.defaultReadinessTimeout,
+            placement: placement, updateStrategy: updateStrategy, runStrategy: runStrategy ?? .running)
+    }
+
+    /// One NIC: `source` names a network or bridge for those types and is refused for `user`.
+    private func decodeNetwork(_ node: Node, _ path: FieldPath) -> Network? {
+        guard let fields = reader.fields(node, path, allowed: FieldNames.network) else { return nil }
+        let problemsBefore = reader.diagnostics.count
+        var network = Network()
+        network.type = reader.choice(fields, "type", NetworkType.self) ?? network.type
+        let source = reader.nonEmptyString(fields, "source")
+        switch network.type {
+        case .user:
+            if let node = fields["source"] {
+                reader.report(node, fields.path.appending("source"), .invalidValue, "not allowed when type is user (user networking has no source)")
+            }
+        case .network, .bridge:
+            if fields["source"] == nil {
+                reader.report(fields.node, fields.path.appending("source"), .missingField,
+                              "required when type is \(network.type.rawValue) (the libvirt \(network.type == .network ? "network" : "bridge") to attach to)")
+            } else if let source {
+                let bridge = network.type == .bridge
+                if Names.isInterfaceName(source, maxLength: bridge ? Names.bridgeNameLength : Names.networkNameLength) {
+                    network.source = source
+                } else {
+                    reader.report(fields["source"]!, fields.path.appending("source"), .invalidValue,
+                                  "\(quoted(source)) is not a valid \(bridge ? "bridge" : "network") name: \(bridge ? Names.bridgeRule() : Names.networkRule())")
+                }
+            }
+        }
+        if let model = reader.nonEmptyString(fields, "model") {
+            if isNICModel(model) {
+                network.model = model
+            } else {
+                reader.report(fields["model"]!, fields.path.appending("model"), .invalidValue,
+                              "\(quoted(model)) is not a NIC model name (letters, digits, '_', '.', '-'; e.g. virtio, e1000)")
+            }
+        }
+        if let mac = reader.string(fields, "mac") {
+            if MACAddress.isValid(mac) {
+                network.mac = mac
+            } else {
+                reader.report(fields["mac"]!, fields.path.appending("mac"), .invalidValue,
+                              "\(quoted(mac)) is not a unicast MAC address written aa:bb:cc:dd:ee:ff in lowercase hex")
+            }
+        }
+        return reader.diagnostics.count == problemsBefore ? network : nil
+    }
+
+    private func decodeCloudInit(_ fields: Fields) -> CloudInit? {
+        let problemsBefore = reader.diagnostics.count
+        func text(_ key: String) -> String? {
+            guard let value = reader.string(fields, key) else { return nil }
+            if value.utf8.count > ManifestLimits.cloudInitBytes {
+                reader.report(fields[key]!, fields.path.appending(key), .outOfRange,
+                              "\(value.utf8.count) bytes; at most \(ManifestLimits.cloudInitBytes) (64 KiB) are allowed in a NoCloud seed")
+                return nil
+            }
+            return value
+        }
+        var cloudInit = CloudInit()
+        cloudInit.userData = text("userData") ?? ""
+        cloudInit.networkConfig = text("networkConfig")
+        if let node = fields["metaData"], let map = reader.fields(node, fields.path.appending("metaData"), allowed: nil) {
+            if map.entries.count > ManifestLimits.metaDataKeys {
+                reader.report(node, map.path, .outOfRange, "\(map.entries.count) keys; at most \(ManifestLimits.metaDataKeys) are allowed")
+            }
+            for (key, entry) in map.entries.sorted(by: { $0.key < $1.key }) {
+                let path = map.path.appending(key)
+                if !Names.isMetaDataKey(key) {
+                    reader.report(entry.key, path, .invalidName, "\(quoted(key)) is not a meta-data key (letters, digits, '_' and '-')")
+                } else if ["instance-id", "local-hostname"].contains(key) {
+                    reader.report(entry.key, path, .invalidValue, "\(key) is Drove's to write (<set>-<ordinal>)")
+                }
+                guard let value = reader.string(entry.value, path) else { continue }
+                if value.utf8.count > 1024 {
+                    reader.report(entry.value, path, .outOfRange, "\(value.utf8.count) bytes; at most 1024 are allowed")
+                }
+                cloudInit.metaData[key] = value
+            }
+        }
+        return reader.diagnostics.count == problemsBefore ? cloudInit : nil
     }
 
     /// libvirt NIC model names: `virtio`, `e1000e`, `virtio-transitional`, `rtl8139`.

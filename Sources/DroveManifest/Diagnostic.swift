@@ -55,6 +55,8 @@ public enum DiagnosticCode: String, Sendable, Hashable, CaseIterable {
     case refusedByPolicy
     /// Stored manifests that no longer hold the objects their rows name (the store's own check).
     case storeMismatch
+    /// A warning: a VM set's network or bridge is offered by none of the hosts it may use.
+    case networkNotOffered
 }
 
 /// One problem found in the manifests, rendered as

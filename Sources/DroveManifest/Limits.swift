@@ -12,6 +12,18 @@ public enum ManifestLimits {
     public static let maxUnavailable = 1...10_000
     /// A GitSource's interval, in seconds: at least 10 s, so no source hammers its server.
     public static let gitInterval = 10...86_400
+    /// Seconds a started VM may take to become ready.
+    public static let readinessTimeout = 10...86_400
+    /// NICs per VM.
+    public static let networks = 0...16
+    /// Guests booting at once on one host.
+    public static let maxBooting = 1...256
+    /// Networks or bridges one host may offer.
+    public static let offeredNetworks = 64
+    /// cloud-init user data and network config, each: a NoCloud seed is not a file store.
+    public static let cloudInitBytes = 64 << 10
+    /// Extra meta-data keys.
+    public static let metaDataKeys = 64
 
     /// Files larger than this are refused before they are read.
     public static let maxFileSize = 4 << 20
@@ -26,14 +38,16 @@ public enum ManifestLimits {
 enum FieldNames {
     static let object = ["apiVersion", "kind", "metadata", "spec"]
     static let metadata = ["name", "labels"]
-    static let hostSpec = ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit"]
+    static let hostSpec = ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit", "maxBooting", "networks", "bridges"]
     static let overcommit = ["cpu", "memory"]
     static let templateSpec = ["source", "format", "precopy", "readiness"]
     static let templateSource = ["path"]
     static let precopy = ["policy", "hostSelector"]
-    static let vmSetSpec = ["replicas", "template", "clone", "resources", "network", "placement", "updateStrategy", "runStrategy"]
+    static let vmSetSpec = ["replicas", "template", "clone", "resources", "networks", "cloudInit", "readiness", "readinessTimeout",
+                            "placement", "updateStrategy", "runStrategy"]
     static let resources = ["vcpus", "memory", "cpuMode"]
-    static let network = ["type", "source", "model"]
+    static let network = ["type", "source", "model", "mac"]
+    static let cloudInit = ["userData", "metaData", "networkConfig"]
     static let placement = ["hostSelector", "spread", "maxPerHost"]
     static let updateStrategy = ["maxUnavailable"]
     static let gitSourceSpec = ["url", "ref", "path", "interval", "prune", "suspend", "allowEmpty", "secretRef", "webhookSecretRef"]

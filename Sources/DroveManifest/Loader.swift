@@ -27,6 +27,8 @@ public struct LoadResult: Sendable {
     public var diagnostics: [Diagnostic]
     /// The files read, as named in diagnostics, in reading order.
     public var files: [String]
+    /// What is valid but will not work as things stand (a network no declared host offers).
+    public var warnings: [Diagnostic] = []
 }
 
 /// Reads drove/v1 manifests strictly: unknown fields, duplicate keys, wrong types, missing or
@@ -132,7 +134,28 @@ private struct LoadSession {
             }
             manifest.origins[reference] = SourceLocation(file: entry.file, line: entry.document.start.line, column: entry.document.start.column)
         }
-        return LoadResult(manifest: manifest, diagnostics: [], files: files)
+        return LoadResult(manifest: manifest, diagnostics: [], files: files, warnings: warnings(manifest))
+    }
+
+    /// A NIC on a network or bridge that none of the declared hosts its set may use offers
+    /// (only when hosts are declared: sets are often applied apart from them).
+    private func warnings(_ manifest: Manifest) -> [Diagnostic] {
+        guard !manifest.hosts.isEmpty else { return [] }
+        var warnings: [Diagnostic] = []
+        for entry in entries {
+            guard case let .vmSet(set)? = entry.document.object else { continue }
+            let eligible = manifest.hosts.filter { set.spec.placement.hostSelector.matches($0.metadata.labels) }
+            for (index, network) in set.spec.networks.enumerated() where network.type != .user {
+                guard !eligible.contains(where: { $0.spec.offers(network) }) else { continue }
+                let position = entry.document.networkPositions.indices.contains(index) ? entry.document.networkPositions[index] : entry.document.start
+                let what = network.type == .network ? "network" : "bridge"
+                warnings.append(Diagnostic(
+                    location: SourceLocation(file: entry.file, line: position.line, column: position.column),
+                    subject: entry.document.subject.description, path: "spec.networks[\(index)].source", code: .networkNotOffered,
+                    message: "no host this set may use offers the \(what) \(quoted(network.source ?? "")) (list it in a Host's spec.\(what)s); its VMs cannot be placed"))
+            }
+        }
+        return warnings
     }
 }
 

@@ -63,3 +63,31 @@ public enum Names {
     static let labelKeyRule = "must be an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
     static let labelValueRule = "must be empty or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 }
+
+extension Names {
+    /// A libvirt network name or a Linux bridge name: letters, digits, '_', '.' and '-', starting
+    /// with a letter or digit (so never a path, an option or a shell word), at most 15
+    /// characters for a bridge (the kernel's IFNAMSIZ) and 64 for a network.
+    static func isInterfaceName(_ text: String, maxLength: Int) -> Bool {
+        let bytes = Array(text.utf8)
+        func isAlnum(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+        return !bytes.isEmpty && bytes.count <= maxLength && isAlnum(bytes[0])
+            && bytes.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+    }
+
+    static let bridgeNameLength = 15
+    static let networkNameLength = 64
+    static func bridgeRule() -> String { "letters, digits, '_', '.' and '-', starting with a letter or digit, at most \(bridgeNameLength) characters" }
+    static func networkRule() -> String { "letters, digits, '_', '.' and '-', starting with a letter or digit, at most \(networkNameLength) characters" }
+
+    /// A meta-data key: letters, digits, '_' and '-'.
+    static func isMetaDataKey(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 64 && text.utf8.allSatisfy {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
+    }
+}

@@ -98,10 +98,18 @@ public struct HostSpec: Sendable, Hashable {
     /// Concurrent template copies to this host.
     public var maxTransfers: Int
     public var overcommit: Overcommit
+    /// Guests booting at once (started, not yet ready): more only slows every boot down.
+    public var maxBooting: Int
+    /// The libvirt networks this host offers: a VM on a network is placed only on hosts that
+    /// offer it.
+    public var networks: [String]
+    /// The host bridges this host offers, likewise.
+    public var bridges: [String]
 
     public init(
         uri: String, pool: String = "default", domainType: DomainType = .auto,
-        maxParallel: Int = 4, maxTransfers: Int = 1, overcommit: Overcommit = Overcommit()
+        maxParallel: Int = 4, maxTransfers: Int = 1, overcommit: Overcommit = Overcommit(),
+        maxBooting: Int = HostSpec.defaultMaxBooting, networks: [String] = [], bridges: [String] = []
     ) {
         self.uri = uri
         self.pool = pool
@@ -109,6 +117,21 @@ public struct HostSpec: Sendable, Hashable {
         self.maxParallel = maxParallel
         self.maxTransfers = maxTransfers
         self.overcommit = overcommit
+        self.maxBooting = maxBooting
+        self.networks = networks
+        self.bridges = bridges
+    }
+
+    /// Chosen from drove-bench's time-to-ready figure (docs/benchmarks.md).
+    public static let defaultMaxBooting = 8
+
+    /// Whether a VM's NIC can attach here.
+    public func offers(_ network: Network) -> Bool {
+        switch network.type {
+        case .user: true
+        case .network: network.source.map(networks.contains) ?? false
+        case .bridge: network.source.map(bridges.contains) ?? false
+        }
     }
 }
 
@@ -174,12 +197,14 @@ public struct TemplateSpec: Sendable, Hashable {
     }
 }
 
-/// How Drove can tell that a guest made from a template is up.
+/// How Drove can tell that a guest is up.
 public enum Readiness: String, Sendable, Hashable, CaseIterable {
-    /// The image opens the QEMU guest agent channel once it has booted (qemu-guest-agent, or
-    /// anything that opens `org.qemu.guest_agent.0`): a VM is ready when its guest has.
+    /// The guest opened the QEMU guest agent channel once it had booted (qemu-guest-agent, or
+    /// anything that opens `org.qemu.guest_agent.0`).
     case agent
-    /// The image gives no sign: a VM is ready once it runs.
+    /// An IP address of the VM is known (a DHCP lease of a libvirt network, or ARP).
+    case address
+    /// No sign from the guest: a VM is ready once it runs.
     case running
 }
 
@@ -232,17 +257,48 @@ public enum NetworkType: String, Sendable, Hashable, CaseIterable {
     case bridge
 }
 
+/// One NIC of a VM.
 public struct Network: Sendable, Hashable {
     public var type: NetworkType
     /// The libvirt network or bridge name; nil for `user`.
     public var source: String?
     /// The NIC model, e.g. `virtio`.
     public var model: String
+    /// A fixed MAC address (lowercase, colon-separated); nil derives a stable one from the set,
+    /// the ordinal and the NIC's index (`MACAddress.derived`).
+    public var mac: String?
 
-    public init(type: NetworkType = .user, source: String? = nil, model: String = "virtio") {
+    public init(type: NetworkType = .user, source: String? = nil, model: String = "virtio", mac: String? = nil) {
         self.type = type
         self.source = source
         self.model = model
+        self.mac = mac
+    }
+}
+
+/// A cloud-init NoCloud seed for every VM of a set. Drove writes `instance-id` and
+/// `local-hostname` (`<set>-<ordinal>`) into meta-data itself.
+public struct CloudInit: Sendable, Hashable {
+    /// The user-data file as given (`#cloud-config`, a `#!` script, …). May hold secrets: it is
+    /// shown only as a digest.
+    public var userData: String
+    /// More meta-data keys, written after Drove's own.
+    public var metaData: [String: String]
+    /// A network-config file (version 1 or 2), as given.
+    public var networkConfig: String?
+
+    public init(userData: String = "", metaData: [String: String] = [:], networkConfig: String? = nil) {
+        self.userData = userData
+        self.metaData = metaData
+        self.networkConfig = networkConfig
+    }
+
+    /// SHA-256 of the seed's inputs (`sha256:<hex>`): what a changed seed changes in the spec
+    /// hash, and how user data is shown.
+    public var digest: String {
+        var text = "user-data\u{0}\(userData)\u{0}network-config\u{0}\(networkConfig ?? "")\u{0}"
+        for key in metaData.keys.sorted() { text += "meta\u{0}\(key)\u{0}\(metaData[key]!)\u{0}" }
+        return "sha256:" + SHA256Hex.of(Array(text.utf8))
     }
 }
 
@@ -287,23 +343,35 @@ public struct VMSetSpec: Sendable, Hashable {
     public var template: String
     public var clone: CloneMode
     public var resources: Resources
-    public var network: Network
+    /// The VM's NICs, in order; one user-mode NIC unless given.
+    public var networks: [Network]
+    public var cloudInit: CloudInit?
+    /// How to tell a VM is up; nil takes the template's `readiness`.
+    public var readiness: Readiness?
+    /// Seconds a started VM may take to become ready before it is marked Failed.
+    public var readinessTimeout: Int
     public var placement: Placement
     public var updateStrategy: UpdateStrategy
     public var runStrategy: RunStrategy
 
     public init(
         replicas: Int, template: String, clone: CloneMode = .linked, resources: Resources = Resources(),
-        network: Network = Network(), placement: Placement = Placement(),
+        networks: [Network] = [Network()], cloudInit: CloudInit? = nil, readiness: Readiness? = nil,
+        readinessTimeout: Int = VMSetSpec.defaultReadinessTimeout, placement: Placement = Placement(),
         updateStrategy: UpdateStrategy = UpdateStrategy(), runStrategy: RunStrategy = .running
     ) {
         self.replicas = replicas
         self.template = template
         self.clone = clone
         self.resources = resources
-        self.network = network
+        self.networks = networks
+        self.cloudInit = cloudInit
+        self.readiness = readiness
+        self.readinessTimeout = readinessTimeout
         self.placement = placement
         self.updateStrategy = updateStrategy
         self.runStrategy = runStrategy
     }
+
+    public static let defaultReadinessTimeout = 300
 }

@@ -36,6 +36,10 @@ public enum ManifestSchema {
                 "maxParallel": integer(ManifestLimits.maxParallel, default: 4, "Concurrent libvirt operations on this host."),
                 "maxTransfers": integer(ManifestLimits.maxTransfers, default: 1, "Concurrent template copies to this host."),
                 "overcommit": ref("Overcommit"),
+                "maxBooting": integer(ManifestLimits.maxBooting, default: HostSpec.defaultMaxBooting,
+                                      "Guests booting at once (started, not yet ready) on this host."),
+                "networks": names(maxLength: 64, "The libvirt networks this host offers; VMs on a network are placed only on hosts that offer it."),
+                "bridges": names(maxLength: 15, "The host bridges this host offers; VMs on a bridge are placed only on hosts that offer it."),
             ]),
             "Overcommit": object(FieldNames.overcommit, required: [], description: "How far to overcommit the host.", [
                 "cpu": number(ManifestLimits.overcommitCPU, default: 4, "Virtual CPUs per physical CPU."),
@@ -48,7 +52,7 @@ public enum ManifestSchema {
                 "format": choice(DiskFormat.self, default: .qcow2, "Image format, named explicitly so QEMU never probes it."),
                 "precopy": ref("Precopy"),
                 "readiness": choice(Readiness.self, default: .running,
-                                    "agent: the image opens the QEMU guest agent channel once booted, and a VM is ready when its guest has; running: a VM is ready once it runs."),
+                                    "How its VMs tell they are up (a VMSet may say otherwise): agent: the guest opens the QEMU guest agent channel once booted; address: an IP address of the VM is known; running: ready once it runs."),
             ]),
             "TemplateSource": object(FieldNames.templateSource, required: ["path"], description: "Where the image file is.", [
                 "path": ["type": "string", "minLength": 1,
@@ -66,7 +70,13 @@ public enum ManifestSchema {
                 "template": withDescription(ref("Name"), "Name of a Template declared in the manifests."),
                 "clone": choice(CloneMode.self, default: .linked, "linked: a qcow2 overlay over the template; full: a copy."),
                 "resources": ref("Resources"),
-                "network": ref("Network"),
+                "networks": ["type": "array", "maxItems": .int(ManifestLimits.networks.upperBound), "items": ref("Network"),
+                             "description": "The VM's NICs in order; one user-mode NIC when absent, none when empty."],
+                "cloudInit": ref("CloudInit"),
+                "readiness": ["type": "string", "enum": .array(Readiness.allCases.map { .string($0.rawValue) }),
+                              "description": "How to tell a VM is up: agent (its guest opened the agent channel), address (an IP address is known) or running; the template's readiness when absent."],
+                "readinessTimeout": ["type": "string", "pattern": "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "default": "5m",
+                                     "description": "How long a started VM may take to become ready before it is marked Failed: 10s to 24h."],
                 "placement": ref("Placement"),
                 "updateStrategy": ref("UpdateStrategy"),
                 "runStrategy": choice(RunStrategy.self, default: .running, "Whether the VMs should run."),
@@ -78,6 +88,16 @@ public enum ManifestSchema {
                                   "CPU mode; default is libvirt's default model, which starts everywhere."),
             ]),
             "Network": .object(networkDefinition),
+            "CloudInit": object(FieldNames.cloudInit, required: [], description: "A cloud-init NoCloud seed (label cidata) for each VM; Drove writes instance-id and local-hostname (<set>-<ordinal>).", [
+                "userData": ["type": "string", "maxLength": .int(ManifestLimits.cloudInitBytes),
+                             "description": "The user-data file (#cloud-config, a #! script…), at most 64 KiB; shown only as a digest."],
+                "metaData": ["type": "object", "maxProperties": .int(ManifestLimits.metaDataKeys),
+                             "propertyNames": ["pattern": "^[A-Za-z0-9_-]+$", "not": ["enum": ["instance-id", "local-hostname"]]],
+                             "additionalProperties": ["type": "string", "maxLength": 1024],
+                             "description": "More meta-data keys."],
+                "networkConfig": ["type": "string", "maxLength": .int(ManifestLimits.cloudInitBytes),
+                                  "description": "A network-config file (version 1 or 2), at most 64 KiB."],
+            ]),
             "Placement": object(FieldNames.placement, required: [], description: "Which hosts the VMs go to.", [
                 "hostSelector": withDescription(ref("Labels"), "Only hosts carrying all these labels; all hosts when absent."),
                 "spread": choice(SpreadPolicy.self, default: .hosts, "hosts: spread across the hosts; pack: fill one host first."),
@@ -148,10 +168,13 @@ public enum ManifestSchema {
 
     /// `source` is required for network and bridge, and forbidden for user (the default).
     private static var networkDefinition: [String: JSONValue] {
-        guard case var .object(network) = object(FieldNames.network, required: [], description: "The VM's one network interface.", [
+        guard case var .object(network) = object(FieldNames.network, required: [], description: "One network interface of the VM.", [
             "type": choice(NetworkType.self, default: .user,
                            "user: user-mode networking, nothing needed on the host; network: a libvirt network; bridge: a host bridge."),
-            "source": ["type": "string", "minLength": 1, "description": "The libvirt network or bridge name; only for network and bridge."],
+            "source": ["type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 64,
+                       "description": "The libvirt network (at most 64 characters) or bridge (at most 15) name; only for network and bridge."],
+            "mac": ["type": "string", "pattern": "^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$",
+                    "description": "A fixed MAC address (only with replicas: 1); by default each NIC gets a stable one derived from set, ordinal and NIC index."],
             "model": ["type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 64, "default": "virtio",
                       "description": "NIC model, e.g. virtio or e1000."],
         ]) else { return [:] }
@@ -162,6 +185,14 @@ public enum ManifestSchema {
     }
 
     // MARK: Builders
+
+    private static func names(maxLength: Int, _ description: String) -> JSONValue {
+        [
+            "type": "array", "uniqueItems": true, "maxItems": .int(ManifestLimits.offeredNetworks), "default": [],
+            "items": ["type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": .int(maxLength)],
+            "description": .string(description),
+        ]
+    }
 
     private static func kindObject(_ kind: ObjectKind, _ description: String) -> JSONValue {
         let spec = "\(kind.rawValue)Spec"

@@ -21,6 +21,7 @@ enum CrossValidation {
                 declared[reference] = here
             }
         }
+        diagnostics += duplicateMACs(entries)
         guard checkReferences else { return diagnostics }
 
         let templates = declared.keys.filter { $0.kind == .template }.map(\.name).sorted()
@@ -36,6 +37,31 @@ enum CrossValidation {
             diagnostics.append(Diagnostic(
                 location: SourceLocation(file: entry.file, line: position.line, column: position.column),
                 subject: entry.document.subject.description, path: "spec.template", code: .templateNotDeclared, message: message))
+        }
+        return diagnostics
+    }
+
+    /// Every NIC of every replica has its own MAC across the manifests: a fixed one may not
+    /// repeat another, and no two derived ones may meet (40 bits make that rare, not impossible).
+    static func duplicateMACs(_ entries: [Entry]) -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        var owners: [String: String] = [:]
+        for entry in entries {
+            guard case let .vmSet(set)? = entry.document.object else { continue }
+            for (index, network) in set.spec.networks.enumerated() {
+                for ordinal in 0..<(network.mac == nil ? set.spec.replicas : min(1, set.spec.replicas)) {
+                    let vm = "\(set.metadata.name)-\(ordinal)"
+                    let mac = MACAddress.of(network, set: set.metadata.name, ordinal: ordinal, nic: index)
+                    let owner = "\(vm) NIC \(index)"
+                    guard let first = owners[mac] else { owners[mac] = owner; continue }
+                    let position = entry.document.networkPositions.indices.contains(index)
+                        ? entry.document.networkPositions[index] : entry.document.namePosition
+                    diagnostics.append(Diagnostic(
+                        location: SourceLocation(file: entry.file, line: position.line, column: position.column),
+                        subject: entry.document.subject.description, path: "spec.networks[\(index)].mac", code: .duplicateObject,
+                        message: "\(owner) would have MAC \(mac), which \(first) already has\(network.mac == nil ? " (give one of them a fixed mac)" : "")"))
+                }
+            }
         }
         return diagnostics
     }

@@ -9,9 +9,18 @@ struct FieldPath: CustomStringConvertible {
         FieldPath(components: components + [key])
     }
 
+    /// The path of a list's element: `spec.networks[1]`.
+    func appending(index: Int) -> FieldPath {
+        FieldPath(components: components + ["[\(index)]"])
+    }
+
     var description: String {
         var out = ""
         for component in components {
+            if component.hasPrefix("["), component.dropFirst().dropLast().allSatisfy(\.isNumber) {
+                out += component
+                continue
+            }
             let plain = component.count <= 64 && component.first.map { $0.isASCII && $0.isLetter } == true
                 && component.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
             if plain {
@@ -163,6 +172,12 @@ final class DocumentReader {
         return value
     }
 
+    /// An integer field's value if it is one, reporting nothing (its own accessor does that).
+    func peekInteger(_ fields: Fields, _ key: String) -> Int? {
+        guard let node = fields[key], case let .scalar(scalar) = node, node.tagName == .int else { return nil }
+        return Int(scalar.string)
+    }
+
     func number(_ fields: Fields, _ key: String, in range: ClosedRange<Double>) -> Double? {
         guard let node = fields[key] else { return nil }
         let path = fields.path.appending(key)
@@ -246,6 +261,40 @@ final class DocumentReader {
             return nil
         }
         return bytes
+    }
+
+    /// The elements of a list, with their paths; nil (reported) when it is not a list.
+    func list(_ fields: Fields, _ key: String, maxCount: Int) -> [(node: Node, path: FieldPath)]? {
+        guard let node = fields[key] else { return nil }
+        let path = fields.path.appending(key)
+        guard case let .sequence(sequence) = node else {
+            report(node, path, .wrongType, "expected a list, got \(describe(node))")
+            return nil
+        }
+        guard sequence.count <= maxCount else {
+            report(node, path, .outOfRange, "\(sequence.count) entries; at most \(maxCount) are allowed")
+            return nil
+        }
+        return sequence.enumerated().map { ($0.element, path.appending(index: $0.offset)) }
+    }
+
+    /// A list of names matching `isValid` (explained by `rule`), each at most once.
+    func names(_ fields: Fields, _ key: String, maxCount: Int, isValid: (String) -> Bool, rule: String) -> [String]? {
+        guard let elements = list(fields, key, maxCount: maxCount) else { return nil }
+        var names: [String] = []
+        var valid = true
+        for (node, path) in elements {
+            guard let name = string(node, path) else { valid = false; continue }
+            if !isValid(name) {
+                report(node, path, .invalidValue, "\(quoted(name)) is not a valid name: \(rule)")
+                valid = false
+            } else if names.contains(name) {
+                report(node, path, .duplicateKey, "\(quoted(name)) is listed twice")
+                valid = false
+            }
+            names.append(name)
+        }
+        return valid ? names : nil
     }
 
     /// A label map: label keys to label values, both strings.

@@ -23,10 +23,13 @@ public struct ObservedHost: Sendable, Equatable {
     public var foreignDomains: Set<String>
     /// Drove-named VM disk volumes that no Drove domain on the host uses.
     public var strayVolumes: Set<String>
+    /// The libvirt networks active on the host; nil when not known.
+    public var networks: Set<String>?
 
     public init(name: String, unreachable: String? = nil, cpus: Int = 0, memoryBytes: UInt64 = 0,
                 offersKVM: Bool = false, templates: [String: TemplateCopy] = [:],
-                vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = []) {
+                vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = [],
+                networks: Set<String>? = nil) {
         self.name = name
         self.unreachable = unreachable
         self.cpus = cpus
@@ -36,6 +39,7 @@ public struct ObservedHost: Sendable, Equatable {
         self.vms = vms
         self.foreignDomains = foreignDomains
         self.strayVolumes = strayVolumes
+        self.networks = networks
     }
 
     public var isReachable: Bool { unreachable == nil }
@@ -69,10 +73,15 @@ public struct ObservedVM: Sendable, Equatable {
     public var memoryBytes: UInt64
     public var state: State
     /// The guest opened its agent channel: it booted and is up.
-    public var ready: Bool
+    public var agentConnected: Bool
+    /// Its IP addresses, where libvirt can tell (DHCP leases, ARP), in NIC order.
+    public var addresses: [String]
+    /// It has NICs whose addresses libvirt can see (on a libvirt network or a bridge).
+    public var addressable: Bool
 
     public init(name: String, set: String, ordinal: Int, specHash: String, templateDigest: String,
-                volume: String, vcpus: Int, memoryBytes: UInt64, state: State, ready: Bool = false) {
+                volume: String, vcpus: Int, memoryBytes: UInt64, state: State, agentConnected: Bool = false,
+                addresses: [String] = [], addressable: Bool = false) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
@@ -82,6 +91,8 @@ public struct ObservedVM: Sendable, Equatable {
         self.vcpus = vcpus
         self.memoryBytes = memoryBytes
         self.state = state
-        self.ready = ready
+        self.agentConnected = agentConnected
+        self.addresses = addresses
+        self.addressable = addressable
     }
 }

@@ -141,7 +141,11 @@ struct PlacementFailure: Error {
 /// reachable (positions in `Loads`, in name order). Fixed for a whole pass.
 struct PlacementCandidates {
     var matching: Int
+    /// Matching hosts that offer every network and bridge the set's NICs attach to.
+    var offering: Int
     var positions: [Int]
+    /// What the matching hosts lack, for the message when none offers it all.
+    var lacking: String
 }
 
 extension Planner {
@@ -153,11 +157,14 @@ extension Planner {
         let placement = set.spec.placement
         let setName = set.metadata.name
         let candidates = placementCandidates(for: set)
+        if candidates.matching > 0, candidates.offering == 0 {
+            return .failure(PlacementFailure(cause: .networkNotOffered, text: candidates.lacking))
+        }
         guard !candidates.positions.isEmpty else {
             let selector = placement.hostSelector.matchLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             let what = selector.isEmpty ? "no host is declared" : "no host matches hostSelector \(selector.joined(separator: ","))"
             return .failure(candidates.matching == 0 ? PlacementFailure(cause: .noMatchingHost, text: what)
-                : PlacementFailure(cause: .matchingHostsUnreachable, text: "all \(candidates.matching) matching hosts are unreachable"))
+                : PlacementFailure(cause: .matchingHostsUnreachable, text: "all \(candidates.offering) matching hosts are unreachable"))
         }
         if let best = loads.best(among: candidates.positions, vm: vm, set: setName, resources: set.spec.resources,
                                  maxPerHost: placement.maxPerHost, spread: placement.spread == .hosts, digest: digest) {
@@ -175,8 +182,22 @@ extension Planner {
     private mutating func placementCandidates(for set: VMSet) -> PlacementCandidates {
         if let known = candidatesBySet[set.metadata.name] { return known }
         let matching = hosts.filter { set.spec.placement.hostSelector.matches($0.metadata.labels) }
-        let candidates = PlacementCandidates(matching: matching.count,
-                                             positions: matching.compactMap { loads.position(of: $0.metadata.name) })
+        let attached = set.spec.networks.filter { $0.type != .user }
+        // Declared by the Host, and active there where the host says (a host not read yet, or one
+        // that cannot tell, goes by its declaration).
+        func offers(_ host: Host) -> Bool {
+            attached.allSatisfy { network in
+                guard host.spec.offers(network) else { return false }
+                guard network.type == .network, let active = reachable(host.metadata.name)?.networks else { return true }
+                return network.source.map(active.contains) ?? false
+            }
+        }
+        let offering = matching.filter(offers)
+        let lacking = attached.map { "\($0.type.rawValue) \($0.source ?? "")" }.joined(separator: ", ")
+        let candidates = PlacementCandidates(
+            matching: matching.count, offering: offering.count,
+            positions: offering.compactMap { loads.position(of: $0.metadata.name) },
+            lacking: "no matching host offers \(lacking) (declared in its spec and active there)")
         candidatesBySet[set.metadata.name] = candidates
         return candidates
     }

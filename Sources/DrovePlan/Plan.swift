@@ -32,6 +32,8 @@ public struct Unschedulable: Sendable, Equatable {
         case matchingHostsUnreachable
         /// No matching host has room (capacity, overcommit, maxPerHost).
         case noRoom
+        /// No matching host offers a network or bridge its NICs attach to.
+        case networkNotOffered
     }
 
     public var vm: String
@@ -138,22 +140,70 @@ public struct VMInstance: Sendable, Equatable {
     /// `kvm` or `qemu`, resolved from the host's `domainType` and what it offers.
     public var domainType: String
     public var resources: Resources
-    public var network: Network
+    /// The NICs in order, each with its MAC resolved.
+    public var nics: [NIC]
+    /// The cloud-init seed's content, if the set asks for one.
+    public var seed: Seed?
     public var clone: CloneMode
     public var template: TemplateImage
     public var specHash: String
     public var volume: String { Naming.diskVolume(vm: name) }
 
-    public init(name: String, set: String, ordinal: Int, domainType: String, resources: Resources, network: Network,
-                clone: CloneMode, template: TemplateImage, specHash: String) {
+    public init(name: String, set: String, ordinal: Int, domainType: String, resources: Resources, nics: [NIC] = [],
+                seed: Seed? = nil, clone: CloneMode, template: TemplateImage, specHash: String) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
         self.domainType = domainType
         self.resources = resources
-        self.network = network
+        self.nics = nics
+        self.seed = seed
         self.clone = clone
         self.template = template
         self.specHash = specHash
+    }
+}
+
+/// One NIC of one VM.
+public struct NIC: Sendable, Equatable {
+    public var network: Network
+    public var mac: String
+
+    public init(network: Network, mac: String) {
+        self.network = network
+        self.mac = mac
+    }
+
+    /// The set's NICs for one of its VMs.
+    public static func of(_ set: VMSet, ordinal: Int) -> [NIC] {
+        set.spec.networks.enumerated().map { index, network in
+            NIC(network: network, mac: MACAddress.of(network, set: set.metadata.name, ordinal: ordinal, nic: index))
+        }
+    }
+}
+
+/// The files of one VM's NoCloud seed.
+public struct Seed: Sendable, Equatable {
+    public var metaData: String
+    public var userData: String
+    public var networkConfig: String?
+
+    public init(metaData: String, userData: String, networkConfig: String?) {
+        self.metaData = metaData
+        self.userData = userData
+        self.networkConfig = networkConfig
+    }
+
+    /// The seed of `<set>-<ordinal>`: meta-data as JSON (valid YAML, and every value escaped),
+    /// with `instance-id` changing whenever the seed's content does, so cloud-init runs again
+    /// on a VM remade from a changed spec.
+    public static func of(_ set: VMSet, ordinal: Int) -> Seed? {
+        guard let cloudInit = set.spec.cloudInit else { return nil }
+        let name = Naming.vmName(set: set.metadata.name, ordinal: ordinal)
+        var fields: [String: JSONValue] = [:]
+        for (key, value) in cloudInit.metaData { fields[key] = .string(value) }
+        fields["instance-id"] = .string("\(name)-\(cloudInit.digest.dropFirst("sha256:".count).prefix(12))")
+        fields["local-hostname"] = .string(name)
+        return Seed(metaData: JSONValue.object(fields).rendered(), userData: cloudInit.userData, networkConfig: cloudInit.networkConfig)
     }
 }

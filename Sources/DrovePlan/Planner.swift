@@ -118,7 +118,7 @@ struct Planner {
 
         // Available means ready: a replacement that runs but whose guest has not yet said it is
         // up still counts against maxUnavailable, so a rollout waits for it.
-        let readiness = templates[spec.template]?.spec.readiness ?? .running
+        let readiness = spec.readiness ?? templates[spec.template]?.spec.readiness ?? .running
         func isAvailable(_ vm: ObservedVM) -> Bool {
             spec.runStrategy == .stopped || SetTally.isReady(vm, readiness: readiness)
         }
@@ -190,7 +190,8 @@ struct Planner {
         let host = hostsByName[hostName]!
         let instance = VMInstance(
             name: vmName, set: set.metadata.name, ordinal: ordinal, domainType: domainType(host),
-            resources: set.spec.resources, network: set.spec.network, clone: set.spec.clone, template: image,
+            resources: set.spec.resources, nics: NIC.of(set, ordinal: ordinal), seed: Seed.of(set, ordinal: ordinal),
+            clone: set.spec.clone, template: image,
             specHash: SpecHash.of(set.spec, templateDigest: image.digest, domainType: domainType(host)))
         loads.take(on: hostName, set: set.metadata.name, vcpus: instance.resources.vcpus, memory: instance.resources.memory)
         digestUsers[hostName, default: [:]][image.digest, default: 0] += 1

@@ -64,11 +64,17 @@ public struct SetTally: Sendable, Equatable {
     }
 
     /// Whether one VM is ready: running, and, for `agent` readiness, its guest opened the agent
-    /// channel.
+    /// channel; for `address`, an address of it is known.
     public static func isReady(_ vm: ObservedVM, readiness: Readiness) -> Bool {
         switch readiness {
-        case .agent: vm.state == .running && vm.ready
+        case .agent: vm.state == .running && vm.agentConnected
+        case .address: vm.state == .running && !vm.addresses.isEmpty
         case .running: vm.state == .running
         }
+    }
+
+    /// How a set's VMs tell they are up: the set's `readiness`, else its template's.
+    public static func readiness(of set: VMSet, in manifest: Manifest) -> Readiness {
+        set.spec.readiness ?? manifest.template(named: set.spec.template)?.spec.readiness ?? .running
     }
 }

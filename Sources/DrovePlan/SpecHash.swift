@@ -1,21 +1,21 @@
 import DroveManifest
 
 /// The hash of everything in a VM that needs a replacement when it changes: resources, CPU
-/// mode, network, clone mode, template content and the domain type. Stored in the VM's metadata
+/// mode, NICs, cloud-init seed, clone mode, template content and the domain type. Stored in the VM's metadata
 /// and compared on every pass.
 enum SpecHash {
     static func of(_ spec: VMSetSpec, templateDigest: String, domainType: String) -> String {
-        let network = spec.network
-        let canonical = [
-            "v1",
+        let canonical = ([
+            "v2",
             "vcpus=\(spec.resources.vcpus)",
             "memory=\(spec.resources.memory)",
             "cpu=\(spec.resources.cpuMode.rawValue)",
-            "net=\(network.type.rawValue),\(network.source ?? ""),\(network.model)",
+        ] + spec.networks.map { "net=\($0.type.rawValue),\($0.source ?? ""),\($0.model),\($0.mac ?? "")" } + [
+            "seed=\(spec.cloudInit?.digest ?? "")",
             "clone=\(spec.clone.rawValue)",
             "template=\(templateDigest)",
             "type=\(domainType)",
-        ].joined(separator: "|")
+        ]).joined(separator: "|")
         return fnv1a64(canonical)
     }
 

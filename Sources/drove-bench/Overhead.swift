@@ -176,7 +176,8 @@ enum HandLoop {
                                 backingPath: backingPath, backingFormat: template.format))
                             let definition = DomainDefinition(
                                 name: name, domainType: "qemu", vcpus: 1, memoryBytes: UInt64(memoryMiB) << 20,
-                                cpuMode: .default, diskPath: disk.path, diskFormat: "qcow2", network: .user(model: "virtio"),
+                                cpuMode: .default, diskPath: disk.path, diskFormat: "qcow2",
+                                interfaces: [.init(attachment: .user, mac: MACAddress.derived(set: set, ordinal: ordinal, nic: 0))],
                                 metadata: VMMetadata(set: set, ordinal: ordinal, specHash: "hand-written",
                                                      templateDigest: template.digest, volume: disk.name, vcpus: 1,
                                                      memoryBytes: UInt64(memoryMiB) << 20))

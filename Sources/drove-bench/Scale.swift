@@ -272,7 +272,7 @@ struct PlannerInputs {
                 hosts[names[next % names.count]]?.vms[name] = ObservedVM(
                     name: name, set: set.metadata.name, ordinal: ordinal, specHash: hashes[set.metadata.name] ?? "",
                     templateDigest: desired.images["tpl"]!.digest, volume: Naming.diskVolume(vm: name),
-                    vcpus: set.spec.resources.vcpus, memoryBytes: set.spec.resources.memory, state: .running, ready: true)
+                    vcpus: set.spec.resources.vcpus, memoryBytes: set.spec.resources.memory, state: .running, agentConnected: true)
                 next += 1
             }
         }

@@ -8,7 +8,8 @@ enum Summary {
         let rows = manifest.vmSets.map { set -> [String] in
             let mine = vms.filter { $0.1.set == set.metadata.name }
             let running = mine.filter { $0.1.state == .running }.count
-            let ready = mine.filter { $0.1.ready }.count
+            let readiness = SetTally.readiness(of: set, in: manifest)
+            let ready = mine.filter { SetTally.isReady($0.1, readiness: readiness) }.count
             let hosts = Set(mine.map(\.0)).sorted().joined(separator: ",")
             return [set.metadata.name, String(set.spec.replicas), String(mine.count), String(running), String(ready),
                     set.spec.runStrategy.rawValue, hosts.isEmpty ? "-" : hosts]

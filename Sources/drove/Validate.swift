@@ -37,6 +37,9 @@ struct Validate: AsyncParsableCommand {
         let label = filenames.map { $0 == "-" ? ManifestLoader.standardInputName : $0 }.joined(separator: ", ")
         switch output {
         case .text:
+            if !result.warnings.isEmpty {
+                FileHandle.standardError.write(Data(result.warnings.map { "warning: \($0)\n" }.joined().utf8))
+            }
             if let manifest = result.manifest {
                 print("\(label): \(Self.summary(manifest)) — valid")
             } else {
@@ -63,10 +66,8 @@ struct Validate: AsyncParsableCommand {
         func location(_ location: SourceLocation) -> [String: JSONValue] {
             ["file": .string(location.file), "line": .int(location.line), "column": .int(location.column)]
         }
-        var report: [String: JSONValue] = [
-            "valid": .bool(result.manifest != nil),
-            "files": .array(result.files.map { .string($0) }),
-            "diagnostics": .array(result.diagnostics.map { diagnostic in
+        func entries(_ diagnostics: [Diagnostic]) -> JSONValue {
+            .array(diagnostics.map { diagnostic in
                 var entry = location(diagnostic.location)
                 entry["subject"] = .string(diagnostic.subject)
                 entry["path"] = .string(diagnostic.path)
@@ -74,7 +75,13 @@ struct Validate: AsyncParsableCommand {
                 entry["message"] = .string(diagnostic.message)
                 entry["text"] = .string(diagnostic.description)
                 return .object(entry)
-            }),
+            })
+        }
+        var report: [String: JSONValue] = [
+            "valid": .bool(result.manifest != nil),
+            "files": .array(result.files.map { .string($0) }),
+            "diagnostics": entries(result.diagnostics),
+            "warnings": entries(result.warnings),
         ]
         if let manifest = result.manifest {
             report["summary"] = [

@@ -135,7 +135,8 @@ public final class FakeHost: HostDriver {
             case let .defineVM(vm):
                 state.vms[vm.name] = ObservedVM(name: vm.name, set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
                                                 templateDigest: vm.template.digest, volume: vm.volume,
-                                                vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory, state: .stopped)
+                                                vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory, state: .stopped,
+                                                addressable: vm.nics.contains { $0.network.type != .user })
                 return [.domain(name: vm.name, kind: .defined)]
             case let .startVM(name):
                 guard state.vms[name]?.state != .running else { return [] }
@@ -144,7 +145,7 @@ public final class FakeHost: HostDriver {
             case let .stopVM(name):
                 guard state.vms[name]?.state == .running else { return [] }
                 state.vms[name]?.state = .stopped
-                state.vms[name]?.ready = false
+                state.vms[name]?.agentConnected = false
                 return [.domain(name: name, kind: .stopped)]
             case let .removeVM(name):
                 guard state.vms.removeValue(forKey: name) != nil else { return [] }
@@ -163,7 +164,7 @@ public final class FakeHost: HostDriver {
                 try? await Task.sleep(for: .milliseconds(5))
                 let booted = state.withLock { state -> Bool in
                     guard state.vms[vm]?.state == .running else { return false }
-                    state.vms[vm]?.ready = true
+                    state.vms[vm]?.agentConnected = true
                     return true
                 }
                 if booted { emit(.domain(name: vm, kind: .agentConnected)) }
