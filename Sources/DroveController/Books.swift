@@ -38,6 +38,11 @@ final class VMPhaseBook: Sendable {
         }
     }
 
+    /// Marks a VM Failed from outside the executor (a readiness timeout).
+    func fail(_ vm: String, on host: String, because message: String) {
+        entries.withLock { $0[vm] = Entry(activity: .failed(message), host: host) }
+    }
+
     func entry(_ vm: String) -> Entry? {
         entries.withLock { $0[vm] }
     }

@@ -65,6 +65,10 @@ public final class Controller: Sendable {
         self.signals = signals
         view = FleetView(claimTimeout: options.claimTimeout)
         fleet = HostFleet(connector: connector, view: view, logger: logger) { signalling.yield($0) }
+        engine.boots.onTimeout { [weak self] host, vm in
+            guard let self else { return }
+            Task { await self.readinessTimedOut(vm, on: host) }
+        }
     }
 
     /// Runs until cancelled: host supervision, the workers, the resync timer, and the store's
@@ -158,10 +162,12 @@ public final class Controller: Sendable {
     /// (a host connected or lost) may concern every set.
     private func route(_ signal: HostSignal) async {
         switch signal {
-        case let .domain(_, vm, _):
+        case let .domain(host, vm, _):
+            // The view has taken the event in: a booting guest may have become ready.
+            if let observed = view.vm(vm, on: host) { engine.boots.observed(observed) } else { engine.boots.settle(vm) }
             if let set = Naming.set(ofVM: vm) { await queue.add(set) }
         case let .connected(host):
-            await recordHost(host, ready: ConditionReport(.true, .connected, "libvirt answers"))
+            await recordHost(host, ready: ConditionReport(.true, .connected, "libvirt answers"), degraded: await check(host))
             await enqueueAllSets()
         case let .lost(host, reason):
             await recordHost(host, ready: ConditionReport(.false, .unreachable, reason))
@@ -169,11 +175,25 @@ public final class Controller: Sendable {
         }
     }
 
-    /// A host's status: Ready while its libvirt answers.
-    private func recordHost(_ name: String, ready: ConditionReport) async {
+    /// What the host lacks, as its Degraded condition; nil when it cannot be checked now.
+    private func check(_ name: String) async -> ConditionReport? {
+        guard let driver = view.drivers()[name], let host = try? await desired.state().manifest.host(named: name) else { return nil }
+        let problems = await driver.check(host)
+        guard !problems.isEmpty else { return ConditionReport(.false, .noProblems) }
+        let message = problems.joined(separator: "; ")
+        logger.warning("host check failed", metadata: ["host.name": "\(name)", "problems": "\(message)"])
+        _ = try? await store.appendEvent(NewEvent(object: ObjectReference(kind: .host, name: name), host: name, type: .warning,
+                                                  reason: .hostCheckFailed, message: "\(name): \(message)"))
+        return ConditionReport(.true, .hostCheckFailed, message)
+    }
+
+    /// A host's status: Ready while its libvirt answers; Degraded when it lacks something.
+    private func recordHost(_ name: String, ready: ConditionReport, degraded: ConditionReport? = nil) async {
         let reference = ObjectReference(kind: .host, name: name)
         guard let object = try? await store.object(kind: .host, name: name) else { return }
-        _ = try? await store.setStatus(StatusUpdate(observedGeneration: object.generation, conditions: [.ready: ready]), for: reference)
+        var conditions = [ConditionType.ready: ready]
+        if let degraded { conditions[.degraded] = degraded }
+        _ = try? await store.setStatus(StatusUpdate(observedGeneration: object.generation, conditions: conditions), for: reference)
         _ = try? await store.appendEvent(ready.status == .true
             ? NewEvent(object: reference, host: name, reason: .hostConnected, message: "\(name) answers")
             : NewEvent(object: reference, host: name, type: .warning, reason: .hostUnreachable, message: "\(name) does not answer: \(ready.message)"))
@@ -192,6 +212,7 @@ public final class Controller: Sendable {
         let setsLeaving = state.deleting.contains { $0.reference.kind == .vmSet }
         let hosts = state.manifest.hosts + (setsLeaving ? state.deletingHosts : [])
         engine.configure(hosts)
+        engine.boots.configure(sets: state.manifest)
         fleet.update(hosts)
         for deleted in state.deleting {
             // Templates hold nothing of their own once no set uses them (the store refuses to

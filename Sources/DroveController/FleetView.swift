@@ -97,6 +97,11 @@ final class FleetView: Sendable {
         }
     }
 
+    /// One VM as the view holds it on `host`.
+    func vm(_ name: String, on host: String) -> ObservedVM? {
+        state.withLock { $0.hosts[host]?.observed.vms[name] }
+    }
+
     /// The drivers of the hosts that answer.
     func drivers() -> [String: any HostDriver] {
         state.withLock { state in state.hosts.compactMapValues(\.driver) }

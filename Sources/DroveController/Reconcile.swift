@@ -36,6 +36,7 @@ extension Controller {
         // Its VMs may be on a host deleted with it: remove them there too.
         if deleting { manifest.hosts += stored.deletingHosts }
         let generation = stored.generations[reference] ?? 0
+        engine.boots.configure(sets: stored.manifest)
 
         let needed = deleting ? manifest.templates : manifest.vmSets.compactMap { manifest.template(named: $0.spec.template) }
         let catalog = await engine.images.images(for: needed)
@@ -47,6 +48,7 @@ extension Controller {
         let outcome = plan.isEmpty ? Executor.Outcome() : await execute(plan, for: reference)
         let failures = outcome.failed.values.map(\.description).sorted()
         view.finish(pass: pass, plan: plan, outcome: outcome)
+        let awaitingAddress = deleting ? 0 : await readAddresses(of: manifest.vmSets[0], in: stored.manifest)
         let fleet = view.snapshot()
         ControllerMetrics.vms(fleet)
 
@@ -70,11 +72,27 @@ extension Controller {
                              plan: plan, failures: failures, templateFailures: catalog.failures.map(\.description), acted: !plan.isEmpty)
             await recordTemplate(set.spec.template)
         }
-        guard !plan.isEmpty else { return .done }
+        guard !plan.isEmpty else { return awaitingAddress > 0 ? .requeueAfter(.seconds(1)) : .done }
         if outcome.succeeded.isEmpty, let first = outcome.failed.values.first {
             return .retry(first)
         }
         return .requeueAfter(options.progressRequeue)
+    }
+
+    /// For a set whose readiness is `address`: reads again each of its running VMs whose address
+    /// is not known yet (no event says a DHCP lease was taken); returns how many still have none.
+    private func readAddresses(of set: VMSet, in manifest: Manifest) async -> Int {
+        guard SetTally.readiness(of: set, in: manifest) == .address else { return 0 }
+        var waiting = 0
+        for host in view.snapshot(removals: false).hosts.values {
+            for vm in host.vms.values where vm.set == set.metadata.name && vm.state == .running && vm.addressable && vm.addresses.isEmpty {
+                await view.read(vm.name, on: host.name)
+                guard let now = view.vm(vm.name, on: host.name) else { continue }
+                engine.boots.observed(now)
+                if now.addresses.isEmpty { waiting += 1 }
+            }
+        }
+        return waiting
     }
 
     /// Carries a plan out, keeping the view, the phase and copy books, metrics and events up to date.

@@ -58,6 +58,9 @@ public struct Converger: Sendable {
         // subscribed before the first look, so no guest's word is missed.
         let signals = goal == .ready ? await GuestSignals(connections.drivers) : nil
         defer { signals?.stop() }
+        engine.boots.configure(sets: desired.manifest)
+        let boots = await BootWatch(connections.drivers, gate: engine.boots)
+        defer { boots.stop() }
         var fleet: ObservedFleet?
         var lookedAt = clock.now
         while true {

@@ -39,6 +39,7 @@ public final class Engine: Sendable {
     public let images: TemplateImages
     public let slots: HostSlots
     public let copies = SingleFlight<CopyKey>()
+    public let boots = BootGate()
 
     public init(connector: any HostConnector = LibvirtConnector(), limits: ExecutionLimits = ExecutionLimits(),
                 templateFiles: ManifestPolicy.FileRule = .anywhere) {
@@ -51,6 +52,7 @@ public final class Engine: Sendable {
     /// Takes the hosts' limits (call whenever Host objects change).
     public func configure(_ hosts: [Host]) {
         slots.update(hosts)
+        boots.configure(hosts: hosts)
     }
 
     /// Takes the hosts' limits and connects to every host at once; a host that does not answer

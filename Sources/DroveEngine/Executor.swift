@@ -104,6 +104,13 @@ public struct Executor: Sendable {
             report(.failed(action, error, retrying: false))
             return .failure(error)
         }
+        if case let .startVM(vm) = action.kind {
+            // Admission first, then a slot: a start waiting to boot holds nothing others need.
+            await engine.boots.admit(host: action.host, vm: vm)
+            let result = await attempts(action, on: host, report: report)
+            engine.boots.started(vm, succeeded: (try? result.get()) != nil)
+            return result
+        }
         guard case let .copyTemplate(image) = action.kind else {
             return await attempts(action, on: host, report: report)
         }

@@ -1,3 +1,4 @@
+import DroveManifest
 import DrovePlan
 import Libvirt
 
@@ -30,6 +31,9 @@ public protocol HostDriver: Sendable {
     func perform(_ action: Action, progress: TransferProgress?) async throws
     /// The host's events from now on, ending with `.closed` when the connection goes.
     func events() async throws -> AsyncStream<HostEvent>
+    /// What the host lacks of what `host` declares and Drove needs, one line per problem;
+    /// empty when it has it all. Run once per connection.
+    func check(_ host: Host) async -> [String]
     func close() async
 }
 

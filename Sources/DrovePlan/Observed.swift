@@ -23,13 +23,10 @@ public struct ObservedHost: Sendable, Equatable {
     public var foreignDomains: Set<String>
     /// Drove-named VM disk volumes that no Drove domain on the host uses.
     public var strayVolumes: Set<String>
-    /// The libvirt networks active on the host; nil when not known.
-    public var networks: Set<String>?
 
     public init(name: String, unreachable: String? = nil, cpus: Int = 0, memoryBytes: UInt64 = 0,
                 offersKVM: Bool = false, templates: [String: TemplateCopy] = [:],
-                vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = [],
-                networks: Set<String>? = nil) {
+                vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = []) {
         self.name = name
         self.unreachable = unreachable
         self.cpus = cpus
@@ -39,7 +36,6 @@ public struct ObservedHost: Sendable, Equatable {
         self.vms = vms
         self.foreignDomains = foreignDomains
         self.strayVolumes = strayVolumes
-        self.networks = networks
     }
 
     public var isReachable: Bool { unreachable == nil }

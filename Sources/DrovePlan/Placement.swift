@@ -183,21 +183,13 @@ extension Planner {
         if let known = candidatesBySet[set.metadata.name] { return known }
         let matching = hosts.filter { set.spec.placement.hostSelector.matches($0.metadata.labels) }
         let attached = set.spec.networks.filter { $0.type != .user }
-        // Declared by the Host, and active there where the host says (a host not read yet, or one
-        // that cannot tell, goes by its declaration).
-        func offers(_ host: Host) -> Bool {
-            attached.allSatisfy { network in
-                guard host.spec.offers(network) else { return false }
-                guard network.type == .network, let active = reachable(host.metadata.name)?.networks else { return true }
-                return network.source.map(active.contains) ?? false
-            }
-        }
-        let offering = matching.filter(offers)
+        // What a Host declares; whether it is there is checked when Drove connects (Host conditions).
+        let offering = matching.filter { host in attached.allSatisfy(host.spec.offers) }
         let lacking = attached.map { "\($0.type.rawValue) \($0.source ?? "")" }.joined(separator: ", ")
         let candidates = PlacementCandidates(
             matching: matching.count, offering: offering.count,
             positions: offering.compactMap { loads.position(of: $0.metadata.name) },
-            lacking: "no matching host offers \(lacking) (declared in its spec and active there)")
+            lacking: "no matching host offers \(lacking) (a Host lists what it offers in spec.networks and spec.bridges)")
         candidatesBySet[set.metadata.name] = candidates
         return candidates
     }

@@ -70,6 +70,8 @@ public enum ConditionReason: String, Sendable, Hashable, CaseIterable {
     // A Host's Ready.
     case connected = "Connected"
     case unreachable = "Unreachable"
+    /// A host lacks what Drove or its VM sets need (its pool, its domain type, a network).
+    case hostCheckFailed = "HostCheckFailed"
     // A Template's Ready.
     case readable = "Readable"
     // A GitSource's Ready: the newest revision is applied, or why not.
@@ -100,6 +102,10 @@ public enum EventReason: String, Sendable, Hashable, CaseIterable {
     case deleted = "Deleted"
     case hostConnected = "HostConnected"
     case hostUnreachable = "HostUnreachable"
+    /// A started VM did not become ready within its set's readiness timeout.
+    case readinessTimedOut = "ReadinessTimedOut"
+    /// What a host lacks that its VM sets need (found when connecting).
+    case hostCheckFailed = "HostCheckFailed"
     // A GitSource's.
     case revisionApplied = "RevisionApplied"
     case revisionRefused = "RevisionRefused"

@@ -1,0 +1,54 @@
+import DroveEngine
+import DroveHost
+import DroveManifest
+import DrovePlan
+import DroveStore
+import Foundation
+
+extension Controller {
+    /// A VM that started but did not become ready within its set's readiness timeout: Failed,
+    /// with the last lines of its serial console, which usually say why (a kernel panic, a
+    /// boot stuck waiting for a disk, a guest without the agent the set waits for).
+    func readinessTimedOut(_ vm: String, on host: String) async {
+        guard let setName = Naming.set(ofVM: vm), let state = try? await desired.state(),
+              let set = state.manifest.vmSet(named: setName) else { return }
+        let readiness = SetTally.readiness(of: set, in: state.manifest)
+        let timeout = DurationText.format(seconds: set.spec.readinessTimeout)
+        let tail = await consoleTail(vm, on: host)
+        let message = "not ready \(timeout) after it started (readiness: \(readiness.rawValue)); "
+            + (tail.isEmpty ? "its console printed nothing" : "its console's last lines:\n\(tail)")
+        phases.fail(vm, on: host, because: message)
+        let reference = ObjectReference(kind: .vmSet, name: setName)
+        _ = try? await store.appendEvent(NewEvent(object: reference, host: host, type: .warning, reason: .readinessTimedOut,
+                                                  message: "\(vm) on \(host) \(message)"))
+        await queue.add(setName)
+    }
+
+    /// The last `lines` lines of the VM's console log, printable characters only; empty when
+    /// it cannot be read.
+    func consoleTail(_ vm: String, on host: String, lines: Int = 10) async -> String {
+        guard let driver = view.drivers()[host] else { return "" }
+        var bytes: [UInt8] = []
+        var offset: UInt64 = 0
+        // The log is small (a boot's worth); read it whole, keeping the last 64 KiB.
+        while let chunk = try? await driver.consoleLog(vm: vm, from: offset), !chunk.bytes.isEmpty {
+            bytes += chunk.bytes
+            if bytes.count > 64 << 10 { bytes.removeFirst(bytes.count - (64 << 10)) }
+            offset = chunk.nextOffset
+        }
+        return ConsoleText.lastLines(bytes, count: lines)
+    }
+}
+
+/// Console output made fit for a status message.
+enum ConsoleText {
+    /// The last `count` non-empty lines, with control characters and escape sequences dropped.
+    static func lastLines(_ bytes: [UInt8], count: Int) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { line in
+            String(String.UnicodeScalarView(line.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }))
+                .trimmingCharacters(in: .whitespaces)
+        }.filter { !$0.isEmpty }
+        return lines.suffix(count).joined(separator: "\n")
+    }
+}
