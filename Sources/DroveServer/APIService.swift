@@ -372,7 +372,7 @@ struct APIService: Sendable {
             kind: object.reference.kind.rawValue, name: object.reference.name, labels: object.labels,
             generation: object.generation, createdAt: object.createdAt, updatedAt: object.updatedAt,
             deletionRequested: object.deletionRequested, deletionRequestedAt: object.deletionRequestedAt,
-            manifest: object.manifestText, baseDirectory: object.baseDirectory, summary: summary,
+            manifest: ManifestRedaction.redacted(object.manifestText), baseDirectory: object.baseDirectory, summary: summary,
             status: status.map(render), source: object.source, revision: object.revision)
     }
 
