@@ -37,6 +37,12 @@ public enum APIPaths {
 
     /// Where push webhooks for a GitSource go; authenticated by their signature, not the token.
     public static let hooks = "\(base)/hooks"
+
+    /// `GET`: a VM's console log from `?offset=N`, as text.
+    public static func consoleLog(vm name: String) -> String { "\(base)/vms/\(name)/log" }
+
+    /// The response header of a console log that says where the next read continues.
+    public static let logOffsetHeader = "Drove-Log-Offset"
 }
 
 /// JSON as the API writes and reads it: keys sorted, times in ISO 8601 with milliseconds (UTC).

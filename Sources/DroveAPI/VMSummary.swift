@@ -32,10 +32,13 @@ public struct VMSummary: Sendable, Hashable, Codable {
     public var templateDigest: String?
     /// For people: why it is not ready, or the last failure, naming host and cause.
     public var message: String?
+    /// The guest's IP addresses as its host knows them, best first; empty while none is known
+    /// (and in answers of servers that predate the field).
+    public var addresses: [String]
 
     public init(
         name: String, vmSet: String, ordinal: Int, host: String?, phase: VMPhase, ready: Bool,
-        templateDigest: String? = nil, message: String? = nil
+        templateDigest: String? = nil, message: String? = nil, addresses: [String] = []
     ) {
         self.name = name
         self.vmSet = vmSet
@@ -45,5 +48,31 @@ public struct VMSummary: Sendable, Hashable, Codable {
         self.ready = ready
         self.templateDigest = templateDigest
         self.message = message
+        self.addresses = addresses
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        vmSet = try container.decode(String.self, forKey: .vmSet)
+        ordinal = try container.decode(Int.self, forKey: .ordinal)
+        host = try container.decodeIfPresent(String.self, forKey: .host)
+        phase = try container.decode(VMPhase.self, forKey: .phase)
+        ready = try container.decode(Bool.self, forKey: .ready)
+        templateDigest = try container.decodeIfPresent(String.self, forKey: .templateDigest)
+        message = try container.decodeIfPresent(String.self, forKey: .message)
+        addresses = try container.decodeIfPresent([String].self, forKey: .addresses) ?? []
+    }
+}
+
+/// A piece of a VM's console log, as `GET /api/v1/vms/{name}/log` answers: the bytes from the
+/// offset asked for, and the offset to ask for next.
+public struct APIConsoleLog: Sendable, Hashable {
+    public var bytes: [UInt8]
+    public var nextOffset: UInt64
+
+    public init(bytes: [UInt8], nextOffset: UInt64) {
+        self.bytes = bytes
+        self.nextOffset = nextOffset
     }
 }

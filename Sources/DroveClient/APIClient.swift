@@ -125,6 +125,17 @@ public struct APIClient: Sendable {
         try await get("\(APIPaths.base)/vms", query: set.map { ["vmset": $0] } ?? [:], as: APIVMList.self).items
     }
 
+    /// A VM's console log from byte `offset`, with the offset to continue from.
+    public func consoleLog(vm name: String, from offset: UInt64) async throws(ClientError) -> APIConsoleLog {
+        var request = URLRequest(url: url(APIPaths.consoleLog(vm: name), query: ["offset": String(offset)]))
+        request.setValue("text/plain", forHTTPHeaderField: "Accept")
+        let (data, response) = try await exchange(request)
+        guard let next = response.value(forHTTPHeaderField: APIPaths.logOffsetHeader).flatMap(UInt64.init) else {
+            throw .badResponse(server: server.absoluteString, reason: "the log came without a valid \(APIPaths.logOffsetHeader) header")
+        }
+        return APIConsoleLog(bytes: Array(data), nextOffset: next)
+    }
+
     /// The newest `tail` events of one object, or of all when `object` is nil.
     public func events(of object: ObjectReference?, tail: Int) async throws(ClientError) -> APIEventList {
         try await get(object.map { "\(Self.path($0))/events" } ?? "\(APIPaths.base)/events", query: ["tail": String(tail)])
@@ -164,8 +175,13 @@ public struct APIClient: Sendable {
     /// Sends `request` with the token; returns the body of a 2xx answer, throws the API's error
     /// for any other.
     func send(_ request: URLRequest) async throws(ClientError) -> Data {
+        try await exchange(request).data
+    }
+
+    /// `send`, also giving the answer's headers.
+    func exchange(_ request: URLRequest) async throws(ClientError) -> (data: Data, response: HTTPURLResponse) {
         var request = request
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if request.value(forHTTPHeaderField: "Accept") == nil { request.setValue("application/json", forHTTPHeaderField: "Accept") }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         request.timeoutInterval = 120
         let data: Data, response: URLResponse
@@ -180,7 +196,7 @@ public struct APIClient: Sendable {
         guard (200..<300).contains(http.statusCode) else {
             throw Self.apiError(status: http.statusCode, body: data, server: server.absoluteString)
         }
-        return data
+        return (data, http)
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(ClientError) -> T {

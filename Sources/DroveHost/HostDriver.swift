@@ -34,7 +34,22 @@ public protocol HostDriver: Sendable {
     /// What the host lacks of what `host` declares and Drove needs, one line per problem;
     /// empty when it has it all. Run once per connection.
     func check(_ host: Host) async -> [String]
+    /// The VM's serial console log from byte `offset` on: what was written there since, up to
+    /// a chunk's worth, and the offset to continue from.
+    func consoleLog(vm: String, from offset: UInt64) async throws -> ConsoleLogChunk
     func close() async
+}
+
+/// A piece of a VM's console log.
+public struct ConsoleLogChunk: Sendable, Equatable {
+    public var bytes: [UInt8]
+    /// Where the next read continues: the offset asked for plus the bytes returned.
+    public var nextOffset: UInt64
+
+    public init(bytes: [UInt8], nextOffset: UInt64) {
+        self.bytes = bytes
+        self.nextOffset = nextOffset
+    }
 }
 
 /// A failed action, naming the host, the object and the cause (libvirt's own message).

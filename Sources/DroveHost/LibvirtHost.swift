@@ -167,7 +167,7 @@ public final class LibvirtHost: HostDriver {
         return capabilities
     }
 
-    private func requirePool() async throws -> StoragePool {
+    func requirePool() async throws -> StoragePool {
         if let pool = known.withLock({ $0.pool }) { return pool }
         guard let pool = try await connection.storagePool(named: poolName) else {
             throw HostError(host: name, object: "pool \(poolName)", cause: "no such storage pool", transient: false)

@@ -312,6 +312,19 @@ struct APIService: Sendable {
         return APIVMList(items: items)
     }
 
+    /// The VM's console log from `offset`: 404 for a VM on no host, 502 when its host could
+    /// not give the log (it does not answer, or has no log for the VM).
+    func consoleLog(vm: String, from offset: UInt64) async throws(APIError) -> APIConsoleLog {
+        let log: APIConsoleLog?
+        do {
+            log = try await controller.consoleLog(vm: vm, from: offset)
+        } catch {
+            throw APIError(.badGateway, "the console log of vm \(vm) cannot be read: \(error)")
+        }
+        guard let log else { throw APIError(.notFound, "vm \(vm) not found: no host the controller watches holds it") }
+        return log
+    }
+
     // MARK: - Helpers
 
     func enqueue(_ references: [ObjectReference]) async {

@@ -100,6 +100,13 @@ struct APIRoutes: Sendable {
         api.get("vms") { request, _ in
             JSONResponse.make(.ok, await service.vms(set: request.uri.queryParameters["vmset"].map(String.init)))
         }
+        api.get("vms/{name}/log") { request, context in
+            let offset = try integer(request, "offset", default: 0, atLeast: 0) ?? 0
+            let log = try await service.consoleLog(vm: context.parameters.get("name") ?? "", from: UInt64(offset))
+            var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+            headers[.init(APIPaths.logOffsetHeader)!] = String(log.nextOffset)
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: log.bytes)))
+        }
         api.get("{kind}") { _, context in
             JSONResponse.make(.ok, try await service.list(try kind(context)))
         }

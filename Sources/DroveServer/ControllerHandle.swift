@@ -19,6 +19,10 @@ public protocol ControllerHandle: Sendable {
     /// Every VM the controller knows of, as last observed.
     func vms() async -> [VMSummary]
 
+    /// The VM's console log from byte `offset`, read on the host it is on; nil when the
+    /// controller knows no host that holds the VM. Throwing says the host could not give it.
+    func consoleLog(vm: String, from offset: UInt64) async throws -> APIConsoleLog?
+
     /// Asks for the GitSource `name` to be synced now. Returns when it was asked (the sync that
     /// answers shows a `lastSyncAt` at or after it), or nil when there is no such source.
     func requestSync(gitSource name: String) async throws -> Date?

@@ -82,6 +82,41 @@ extension StorageVolume {
     }
 }
 
+extension StorageVolume {
+    /// Reads `length` bytes of the volume from `offset` (0: to its end) through a libvirt
+    /// stream (`virStorageVolDownload`), for small volumes such as a console log. Fewer bytes
+    /// come back when the volume ends first; none when `offset` is at or past its end.
+    public func download(offset: UInt64, length: UInt64 = 0) async throws -> [UInt8] {
+        let subject = self.subject
+        let connection = connection.handle
+        return try await call { raw in
+            guard let stream = virStreamNew(connection.raw, 0) else { throw LibvirtError.last("virStreamNew", object: subject) }
+            defer { virStreamFree(stream) }
+            if virStorageVolDownload(raw, stream, offset, length, 0) < 0 {
+                throw LibvirtError.last("virStorageVolDownload", object: subject)
+            }
+            do {
+                var bytes: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 64 << 10)
+                while true {
+                    let received = buffer.withUnsafeMutableBytes { chunk in
+                        virStreamRecv(stream, chunk.baseAddress!.assumingMemoryBound(to: CChar.self), chunk.count)
+                    }
+                    if received == 0 { break }
+                    if received < 0 { throw LibvirtError.last("virStreamRecv", object: subject) }
+                    bytes += buffer.prefix(Int(received))
+                }
+                if virStreamFinish(stream) < 0 { throw LibvirtError.last("virStreamFinish", object: subject) }
+                return bytes
+            } catch {
+                virStreamAbort(stream)
+                virResetLastError()
+                throw error
+            }
+        }
+    }
+}
+
 /// A local file could not be read or written during a transfer.
 public enum TransferError: Error, CustomStringConvertible {
     case file(String, Int32)

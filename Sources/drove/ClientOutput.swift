@@ -126,11 +126,12 @@ enum ClientText {
     }
 
     static let vmHeader = ["NAME", "VMSET", "HOST", "PHASE", "READY"]
-    static let vmWideHeader = ["ORDINAL", "TEMPLATE", "MESSAGE"]
+    static let vmWideHeader = ["ORDINAL", "TEMPLATE", "ADDRESSES", "MESSAGE"]
 
     static func vmRow(_ vm: VMSummary, wide: Bool) -> [String] {
         [vm.name, vm.vmSet, vm.host ?? "<none>", vm.phase.rawValue, vm.ready ? "true" : "false"]
-            + (wide ? [String(vm.ordinal), vm.templateDigest.map { String($0.prefix(12)) } ?? "-", vm.message ?? ""] : [])
+            + (wide ? [String(vm.ordinal), vm.templateDigest.map { String($0.prefix(12)) } ?? "-",
+                       vm.addresses.isEmpty ? "-" : vm.addresses.joined(separator: ","), vm.message ?? ""] : [])
     }
 
     static let eventHeader = ["AGE", "TYPE", "REASON", "OBJECT", "HOST", "MESSAGE"]

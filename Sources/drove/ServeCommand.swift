@@ -104,5 +104,6 @@ struct ServeHandle: ControllerHandle {
     func enqueue(_ reference: ObjectReference) async { await controller.enqueue(reference) }
     func plan(for manifest: Manifest) async throws -> Plan { try await controller.plan(for: manifest) }
     func vms() async -> [VMSummary] { await controller.vms() }
+    func consoleLog(vm: String, from offset: UInt64) async throws -> APIConsoleLog? { try await controller.consoleLog(vm: vm, from: offset) }
     func requestSync(gitSource name: String) async throws -> Date? { try await gitSync.requestSync(name) }
 }

@@ -16,6 +16,7 @@ struct IdleController: ControllerHandle {
     func enqueue(_ reference: ObjectReference) async {}
     func plan(for manifest: Manifest) async throws -> Plan { Plan() }
     func vms() async -> [VMSummary] { [] }
+    func consoleLog(vm: String, from offset: UInt64) async throws -> APIConsoleLog? { nil }
     func requestSync(gitSource name: String) async throws -> Date? { nil }
 }
 

@@ -38,6 +38,17 @@ final class FakeController: ControllerHandle {
 
     func vms() async -> [VMSummary] { vmList }
 
+    /// Console logs by VM; a VM without one is unknown. `unreadableLogs` fail as a host would.
+    let consoleLogs = Mutex<[String: [UInt8]]>([:])
+    let unreadableLogs = Mutex<Set<String>>([])
+
+    func consoleLog(vm: String, from offset: UInt64) async throws -> APIConsoleLog? {
+        if unreadableLogs.withLock({ $0.contains(vm) }) { throw CocoaError(.fileReadUnknown) }
+        guard let log = consoleLogs.withLock({ $0[vm] }) else { return nil }
+        let bytes = offset < UInt64(log.count) ? Array(log[Int(offset)...]) : []
+        return APIConsoleLog(bytes: bytes, nextOffset: offset + UInt64(bytes.count))
+    }
+
     /// Sources a sync was asked for, in order; every request is answered at `syncTime`.
     private let syncs = Mutex<[String]>([])
     let syncTime = Date(timeIntervalSince1970: 1_800_000_000)

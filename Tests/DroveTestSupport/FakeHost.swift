@@ -32,6 +32,9 @@ public final class FakeHost: HostDriver {
         /// Action verbs that fail (with `transient`), and how many more times.
         public var failures: [String: (remaining: Int, transient: Bool)] = [:]
         public var unreachable: String?
+        /// Each VM's console log, made empty with its disk (as the main host makes the volume)
+        /// and gone with the VM; tests write into it with `appendConsoleLog`.
+        public var consoleLogs: [String: [UInt8]] = [:]
     }
 
     public let name: String
@@ -131,6 +134,7 @@ public final class FakeHost: HostDriver {
                 return []
             case let .createDisk(vm):
                 state.disks.insert(vm.volume)
+                state.consoleLogs[vm.name] = state.consoleLogs[vm.name] ?? []
                 return []
             case let .defineVM(vm):
                 state.vms[vm.name] = ObservedVM(name: vm.name, set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
@@ -148,6 +152,7 @@ public final class FakeHost: HostDriver {
                 state.vms[name]?.agentConnected = false
                 return [.domain(name: name, kind: .stopped)]
             case let .removeVM(name):
+                state.consoleLogs[name] = nil
                 guard state.vms.removeValue(forKey: name) != nil else { return [] }
                 return [.domain(name: name, kind: .undefined)]
             case let .deleteVolume(volume):
@@ -193,6 +198,22 @@ public final class FakeHost: HostDriver {
     }
 
     public func close() async {}
+
+    /// The guest writes to its serial console.
+    public func appendConsoleLog(vm: String, _ text: String) {
+        state.withLock { $0.consoleLogs[vm, default: []] += Array(text.utf8) }
+    }
+
+    public func consoleLog(vm: String, from offset: UInt64) async throws -> ConsoleLogChunk {
+        try state.withLock { state in
+            if let reason = state.unreachable { throw HostError(host: name, object: "vm \(vm)", cause: reason, transient: true) }
+            guard let log = state.consoleLogs[vm] else {
+                throw HostError(host: name, object: "no console log for \(vm)", cause: "there is no log volume", transient: false)
+            }
+            let bytes = offset < UInt64(log.count) ? Array(log[Int(offset)...]) : []
+            return ConsoleLogChunk(bytes: bytes, nextOffset: offset + UInt64(bytes.count))
+        }
+    }
 }
 
 /// Hands out fake hosts by name; an unknown name, or a killed host, does not connect.
