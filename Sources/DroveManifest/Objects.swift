@@ -296,7 +296,7 @@ public struct CloudInit: Sendable, Hashable {
     /// SHA-256 of the seed's inputs (`sha256:<hex>`): what a changed seed changes in the spec
     /// hash, and how user data is shown.
     public var digest: String {
-        var text = "user-data\u{0}\(userData)\u{0}network-config\u{0}\(networkConfig ?? "")\u{0}"
+        var text = "user-data\u{0}\(userData)\u{0}network-config\u{0}\(networkConfig.map { "+" + $0 } ?? "-")\u{0}"
         for key in metaData.keys.sorted() { text += "meta\u{0}\(key)\u{0}\(metaData[key]!)\u{0}" }
         return "sha256:" + SHA256Hex.of(Array(text.utf8))
     }

@@ -180,11 +180,11 @@ struct ControllerCoreTests {
 
             // Two guests open their agent channel: available (3 - maxUnavailable 1), not yet ready.
             for vm in ["web-0", "web-1"] {
-                hosts[0].outside({ $0.vms[vm]?.ready = true }, event: vm, .agentConnected)
+                hosts[0].outside({ $0.vms[vm]?.agentConnected = true }, event: vm, .agentConnected)
             }
             try await harness.wait("available") { await harness.reason("web", .available) == ConditionReason.minimumReplicasAvailable.rawValue }
             #expect(await harness.reason("web", .ready) == ConditionReason.replicasNotReady.rawValue)
-            hosts[0].outside({ $0.vms["web-2"]?.ready = true }, event: "web-2", .agentConnected)
+            hosts[0].outside({ $0.vms["web-2"]?.agentConnected = true }, event: "web-2", .agentConnected)
             try await harness.wait("ready") { await harness.isReady("web") }
             #expect(await harness.reason("web", .progressing) == ConditionReason.converged.rawValue)
             #expect(await harness.reason("web", .degraded) == ConditionReason.noProblems.rawValue)
@@ -260,7 +260,7 @@ struct ControllerCoreTests {
             try await harness.wait("ready") { await harness.isReady("web") }
             hosts[0].outside({ $0.vms["web-1"] = nil }, event: "web-1", .undefined)
             try await harness.wait("web-1 is back and ready") {
-                let back = hosts[0].state.withLock { $0.vms["web-1"]?.ready == true }
+                let back = hosts[0].state.withLock { $0.vms["web-1"]?.agentConnected == true }
                 return back ? await harness.isReady("web") : false
             }
             #expect(harness.controller.view.observations(of: "node-1") == 1)

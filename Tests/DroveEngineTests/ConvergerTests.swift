@@ -112,7 +112,7 @@ import Testing
             for host in hosts {
                 let running = host.state.withLock { $0.vms.values.filter { $0.state == .running }.map(\.name) }
                 for vm in running where reported.insert(vm).inserted {
-                    host.outside({ $0.vms[vm]?.ready = true }, event: vm, .agentConnected)
+                    host.outside({ $0.vms[vm]?.agentConnected = true }, event: vm, .agentConnected)
                 }
             }
         }

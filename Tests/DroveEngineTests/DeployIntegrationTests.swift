@@ -102,7 +102,7 @@ struct DeployIntegrationTests {
         // 3. Guests boot: they open their agent channel.
         var ready = 0
         for _ in 0..<60 {
-            ready = vms(await connections.observe(), set: web).filter(\.vm.ready).count
+            ready = vms(await connections.observe(), set: web).filter(\.vm.agentConnected).count
             if ready == 12 { break }
             try await Task.sleep(for: .seconds(2))
         }

@@ -21,7 +21,7 @@ import Testing
         var actions = [Action(id: 1, host: host, kind: .copyTemplate(image))]
         for ordinal in 0..<count {
             let vm = VMInstance(name: "\(set)-\(ordinal)", set: set, ordinal: ordinal, domainType: "qemu", resources: Resources(),
-                                network: Network(), clone: .linked, template: image, specHash: "h")
+                                nics: [], clone: .linked, template: image, specHash: "h")
             let base = actions.count
             actions.append(Action(id: base + 1, host: host, kind: .createDisk(vm), dependsOn: [1]))
             actions.append(Action(id: base + 2, host: host, kind: .defineVM(vm), dependsOn: [base + 1]))

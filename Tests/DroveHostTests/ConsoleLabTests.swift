@@ -40,7 +40,7 @@ struct ConsoleLabTests {
         let template = try tinyTemplate()
         let name = "console-\(suffix)"
         let instance = VMInstance(name: name, set: "console", ordinal: 0, domainType: "qemu",
-                                  resources: Resources(vcpus: 1, memory: 96 << 20), network: Network(),
+                                  resources: Resources(vcpus: 1, memory: 96 << 20), nics: [NIC(network: Network(), mac: "52:00:00:00:01:02")],
                                   clone: .linked, template: template, specHash: "spec1")
         var seen = ""
         do {

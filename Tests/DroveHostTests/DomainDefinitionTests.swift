@@ -10,7 +10,8 @@ import Libvirt
     func definition(name: String, type: String = "qemu") -> DomainDefinition {
         DomainDefinition(
             name: name, domainType: type, vcpus: 2, memoryBytes: 96 << 20, cpuMode: .default,
-            diskPath: "/pool/drove-vm-\(name).qcow2", diskFormat: "qcow2", network: .user(model: "virtio"),
+            diskPath: "/pool/drove-vm-\(name).qcow2", diskFormat: "qcow2",
+            interfaces: [.init(attachment: .user, mac: "52:00:00:00:00:03")],
             metadata: VMMetadata(set: "web", ordinal: 3, specHash: "0123abcd", templateDigest: "sha256-feed", volume: "drove-vm-\(name).qcow2",
                                   vcpus: 2, memoryBytes: 96 << 20))
     }
@@ -26,7 +27,7 @@ import Libvirt
         #expect(try value("/domain/devices/disk/driver/@type") == "qcow2")
         #expect(try value("/domain/devices/disk/source/@file") == "/pool/drove-vm-web-3.qcow2")
         #expect(try value("/domain/devices/interface/@type") == "user")
-        #expect(try value("/domain/devices/graphics/@listen") == "127.0.0.1")
+        #expect(try value("/domain/devices/interface/mac/@address") == "52:00:00:00:00:03")
         #expect(try value("/domain/devices/serial/@type") == "pty")
         #expect(try document.nodes(forXPath: "/domain/cpu").isEmpty)
     }
@@ -44,11 +45,43 @@ import Libvirt
     @Test func cpuModeAndNetworksAreRendered() throws {
         var spec = definition(name: "n")
         spec.cpuMode = .hostPassthrough
-        spec.network = .bridge(name: "br0", model: "e1000")
+        spec.interfaces = [.init(attachment: .network("lab"), mac: "52:00:00:00:00:0a"),
+                           .init(attachment: .bridge("br0"), model: "e1000", mac: "52:00:00:00:00:0b")]
         let document = try XMLDocument(xmlString: spec.xml())
-        #expect(try document.nodes(forXPath: "/domain/cpu/@mode").first?.stringValue == "host-passthrough")
-        #expect(try document.nodes(forXPath: "/domain/devices/interface/source/@bridge").first?.stringValue == "br0")
-        #expect(try document.nodes(forXPath: "/domain/devices/interface/model/@type").first?.stringValue == "e1000")
+        func values(_ path: String) throws -> [String] { try document.nodes(forXPath: path).compactMap(\.stringValue) }
+        #expect(try values("/domain/cpu/@mode") == ["host-passthrough"])
+        #expect(try values("/domain/devices/interface/@type") == ["network", "bridge"])
+        #expect(try values("/domain/devices/interface/source/@network") == ["lab"])
+        #expect(try values("/domain/devices/interface/source/@bridge") == ["br0"])
+        #expect(try values("/domain/devices/interface/model/@type") == ["virtio", "e1000"])
+        #expect(try values("/domain/devices/interface/mac/@address") == ["52:00:00:00:00:0a", "52:00:00:00:00:0b"])
+        let snapshot = DomainSnapshot(xml: spec.xml())
+        #expect(snapshot.interfaces.map(\.type) == ["network", "bridge"])
+        #expect(snapshot.interfaces.map(\.mac) == ["52:00:00:00:00:0a", "52:00:00:00:00:0b"])
+    }
+
+    @Test("the device model is lean: no USB, graphics, video, sound, tablet or balloon")
+    func leanDeviceModel() throws {
+        let document = try XMLDocument(xmlString: definition(name: "lean").xml())
+        func count(_ path: String) throws -> Int { try document.nodes(forXPath: path).count }
+        #expect(try document.nodes(forXPath: "/domain/devices/controller[@type='usb']/@model").first?.stringValue == "none")
+        #expect(try document.nodes(forXPath: "/domain/devices/memballoon/@model").first?.stringValue == "none")
+        #expect(try count("/domain/devices/graphics") == 0 && count("/domain/devices/video") == 0)
+        #expect(try count("/domain/devices/sound") == 0 && count("/domain/devices/input") == 0)
+    }
+
+    @Test("the seed is a read-only CD-ROM and the console is logged where asked")
+    func seedAndConsoleLog() throws {
+        var spec = definition(name: "s")
+        spec.seedPath = "/pool/drove-vm-s.seed.iso"
+        spec.consoleLogPath = "/pool/drove-vm-s.console.log"
+        let document = try XMLDocument(xmlString: spec.xml())
+        let cdrom = try #require(try document.nodes(forXPath: "/domain/devices/disk[@device='cdrom']").first as? XMLElement)
+        #expect(cdrom.elements(forName: "source").first?.attribute(forName: "file")?.stringValue == spec.seedPath)
+        #expect(cdrom.elements(forName: "readonly").count == 1)
+        #expect(try document.nodes(forXPath: "/domain/devices/serial/log/@file").first?.stringValue == spec.consoleLogPath)
+        #expect(try document.nodes(forXPath: "/domain/devices/disk[@device='cdrom']").count == 1)
+        #expect(try XMLDocument(xmlString: definition(name: "t").xml()).nodes(forXPath: "/domain/devices/disk[@device='cdrom']").isEmpty)
     }
 
     @Test func libvirtAcceptsItAndTheMetadataReadsBack() async throws {

@@ -31,7 +31,7 @@ struct LibvirtHostTests {
 
     func vm(_ name: String, template: TemplateImage, clone: CloneMode = .linked) -> VMInstance {
         VMInstance(name: name, set: "hosttest", ordinal: 0, domainType: "qemu",
-                   resources: Resources(vcpus: 1, memory: 64 << 20), network: Network(),
+                   resources: Resources(vcpus: 1, memory: 64 << 20), nics: [NIC(network: Network(), mac: "52:00:00:00:01:01")],
                    clone: clone, template: template, specHash: "spec1")
     }
 

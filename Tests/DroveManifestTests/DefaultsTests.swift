@@ -58,7 +58,7 @@ struct DefaultsTests {
         #expect(set.spec == VMSetSpec(
             replicas: 3, template: "tiny", clone: .linked,
             resources: Resources(vcpus: 1, memory: 128 << 20, cpuMode: .default),
-            network: Network(type: .user, source: nil, model: "virtio"),
+            networks: [Network(type: .user, source: nil, model: "virtio")],
             placement: Placement(hostSelector: LabelSelector(), spread: .hosts, maxPerHost: nil),
             updateStrategy: UpdateStrategy(maxUnavailable: 1), runStrategy: .running))
         #expect(set.spec.placement.hostSelector.matches(["rack": "z"]), "the default selector selects every host")
@@ -94,7 +94,7 @@ struct DefaultsTests {
               template: alpine
               clone: full
               resources: { vcpus: 2, memory: 512Mi, cpuMode: host-passthrough }
-              network: { type: bridge, source: br0, model: e1000 }
+              networks: [{ type: bridge, source: br0, model: e1000 }]
               placement: { hostSelector: { rack: a }, spread: pack, maxPerHost: 8 }
               updateStrategy: { maxUnavailable: 3 }
               runStrategy: Stopped
@@ -106,7 +106,7 @@ struct DefaultsTests {
         #expect(manifest.vmSets.first?.spec == VMSetSpec(
             replicas: 12, template: "alpine", clone: .full,
             resources: Resources(vcpus: 2, memory: 512 << 20, cpuMode: .hostPassthrough),
-            network: Network(type: .bridge, source: "br0", model: "e1000"),
+            networks: [Network(type: .bridge, source: "br0", model: "e1000")],
             placement: Placement(hostSelector: LabelSelector(["rack": "a"]), spread: .pack, maxPerHost: 8),
             updateStrategy: UpdateStrategy(maxUnavailable: 3), runStrategy: .stopped))
     }

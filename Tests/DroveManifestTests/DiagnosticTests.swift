@@ -64,12 +64,33 @@ struct DiagnosticTests {
         ErrorCase(name: "quantity out of range", yaml: vmSet("replicas: 1\ntemplate: tiny\nresources: { memory: 8Mi }"), expected: [
             "m.yaml:8:24: VMSet/web: spec.resources.memory: 8Mi is out of range 16Mi..1Ti",
         ], codes: [.outOfRange]),
-        ErrorCase(name: "network source missing for a bridge", yaml: vmSet("replicas: 1\ntemplate: tiny\nnetwork: { type: bridge }"), expected: [
-            "m.yaml:8:12: VMSet/web: spec.network.source: required when type is bridge (the libvirt bridge to attach to)",
+        ErrorCase(name: "network source missing for a bridge", yaml: vmSet("replicas: 1\ntemplate: tiny\nnetworks: [{ type: bridge }]"), expected: [
+            "m.yaml:8:14: VMSet/web: spec.networks[0].source: required when type is bridge (the libvirt bridge to attach to)",
         ], codes: [.missingField]),
-        ErrorCase(name: "network source given for user networking", yaml: vmSet("replicas: 1\ntemplate: tiny\nnetwork: { source: br0 }"), expected: [
-            "m.yaml:8:22: VMSet/web: spec.network.source: not allowed when type is user (user networking has no source)",
+        ErrorCase(name: "network source given for user networking", yaml: vmSet("replicas: 1\ntemplate: tiny\nnetworks: [{ source: br0 }]"), expected: [
+            "m.yaml:8:24: VMSet/web: spec.networks[0].source: not allowed when type is user (user networking has no source)",
         ], codes: [.invalidValue]),
+        ErrorCase(name: "bridge name with a path separator", yaml: vmSet("replicas: 1\ntemplate: tiny\nnetworks: [{ type: bridge, source: ../br0 }]"), expected: [
+            #"m.yaml:8:38: VMSet/web: spec.networks[0].source: "../br0" is not a valid bridge name: letters, digits, '_', '.' and '-', starting with a letter or digit, at most 15 characters"#,
+        ], codes: [.invalidValue]),
+        ErrorCase(name: "bridge name with shell metacharacters", yaml: vmSet("replicas: 1\ntemplate: tiny\nnetworks: [{ type: bridge, source: \"br0;reboot\" }]"), expected: [
+            #"m.yaml:8:38: VMSet/web: spec.networks[0].source: "br0;reboot" is not a valid bridge name: letters, digits, '_', '.' and '-', starting with a letter or digit, at most 15 characters"#,
+        ], codes: [.invalidValue]),
+        ErrorCase(name: "a fixed MAC shared by replicas", yaml: vmSet("replicas: 2\ntemplate: tiny\nnetworks: [{ mac: \"52:00:00:00:00:01\" }]"), expected: [
+            "m.yaml:8:14: VMSet/web: spec.networks[0].mac: a fixed mac would be shared by all 2 replicas; leave it out (each NIC gets a stable MAC of its own) or set replicas: 1",
+        ], codes: [.invalidValue]),
+        ErrorCase(name: "a multicast MAC", yaml: vmSet("replicas: 1\ntemplate: tiny\nnetworks: [{ mac: \"01:00:5e:00:00:01\" }]"), expected: [
+            #"m.yaml:8:21: VMSet/web: spec.networks[0].mac: "01:00:5e:00:00:01" is not a unicast MAC address written aa:bb:cc:dd:ee:ff in lowercase hex"#,
+        ], codes: [.invalidValue]),
+        ErrorCase(name: "user data over 64 KiB", yaml: vmSet("replicas: 1\ntemplate: tiny\ncloudInit: { userData: \"\(String(repeating: "x", count: 65537))\" }"), expected: [
+            "m.yaml:8:26: VMSet/web: spec.cloudInit.userData: 65537 bytes; at most 65536 (64 KiB) are allowed in a NoCloud seed",
+        ], codes: [.outOfRange]),
+        ErrorCase(name: "meta-data that is Drove's to write", yaml: vmSet("replicas: 1\ntemplate: tiny\ncloudInit: { metaData: { local-hostname: x } }"), expected: [
+            "m.yaml:8:28: VMSet/web: spec.cloudInit.metaData.local-hostname: local-hostname is Drove's to write (<set>-<ordinal>)",
+        ], codes: [.invalidValue]),
+        ErrorCase(name: "readiness timeout out of range", yaml: vmSet("replicas: 1\ntemplate: tiny\nreadinessTimeout: 5s"), expected: [
+            #"m.yaml:8:21: VMSet/web: spec.readinessTimeout: "5s" is out of range 10s..24h"#,
+        ], codes: [.outOfRange]),
         ErrorCase(name: "bad name", yaml: "apiVersion: drove/v1\nkind: Host\nmetadata: { name: Node_1 }\nspec: { uri: \"test:///default\" }\n", expected: [
             #"m.yaml:3:19: Host/Node_1: metadata.name: "Node_1" is not a valid name: must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"#,
         ], codes: [.invalidName]),
@@ -185,7 +206,7 @@ struct DiagnosticTests {
             "m.yaml:8:23: VMSet/web: spec.resources.vcpus: 0 is out of range 1..256",
             #"m.yaml:8:34: VMSet/web: spec.resources.memory: "1Gb" is not a quantity (use e.g. 512Mi, 2Gi)"#,
             "m.yaml:13:46: Host/h: spec.maxParallel: 65 is out of range 1..64",
-            #"m.yaml:13:50: Host/h: spec.color: unknown field "color" (allowed: uri, pool, domainType, maxParallel, maxTransfers, overcommit)"#,
+            #"m.yaml:13:50: Host/h: spec.color: unknown field "color" (allowed: uri, pool, domainType, maxParallel, maxTransfers, overcommit, maxBooting, networks, bridges)"#,
         ])
     }
 

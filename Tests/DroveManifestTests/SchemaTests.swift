@@ -39,7 +39,7 @@ struct SchemaTests {
             objects += 1
             #expect(definition["additionalProperties"] as? Bool == false, "\(name) must be closed")
         }
-        #expect(objects == 19)
+        #expect(objects == 20)
     }
 
     @Test("ranges, enums and defaults match what the loader enforces")
@@ -74,7 +74,10 @@ struct SchemaTests {
               template: tiny
               clone: linked
               resources: { vcpus: 1, memory: 64Mi, cpuMode: default }
-              network: { type: network, source: default, model: virtio }
+              networks: [{ type: network, source: default, model: virtio, mac: "52:00:00:00:00:01" }]
+              cloudInit: { userData: "#!/bin/sh", metaData: { role: web }, networkConfig: "version: 2" }
+              readiness: agent
+              readinessTimeout: 1m
               placement: { hostSelector: {}, spread: hosts, maxPerHost: 1 }
               updateStrategy: { maxUnavailable: 1 }
               runStrategy: Running
@@ -84,11 +87,13 @@ struct SchemaTests {
         func keys(_ name: String) throws -> Set<String> {
             Set(try #require(try definition(name)["properties"] as? [String: Any]).keys)
         }
-        #expect(try keys("VMSetSpec") == ["replicas", "template", "clone", "resources", "network", "placement", "updateStrategy", "runStrategy"])
+        #expect(try keys("VMSetSpec") == ["replicas", "template", "clone", "resources", "networks", "cloudInit", "readiness",
+                                          "readinessTimeout", "placement", "updateStrategy", "runStrategy"])
+        #expect(try keys("CloudInit") == ["userData", "metaData", "networkConfig"])
         #expect(try keys("Resources") == ["vcpus", "memory", "cpuMode"])
-        #expect(try keys("Network") == ["type", "source", "model"])
+        #expect(try keys("Network") == ["type", "source", "model", "mac"])
         #expect(try keys("Placement") == ["hostSelector", "spread", "maxPerHost"])
-        #expect(try keys("HostSpec") == ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit"])
+        #expect(try keys("HostSpec") == ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit", "maxBooting", "networks", "bridges"])
         #expect(try keys("TemplateSpec") == ["source", "format", "precopy", "readiness"])
         #expect(try keys("Precopy") == ["policy", "hostSelector"])
     }

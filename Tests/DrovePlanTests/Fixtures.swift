@@ -53,7 +53,7 @@ struct Fleet {
         observed[host]!.vms[name] = ObservedVM(
             name: name, set: set, ordinal: ordinal, specHash: hash, templateDigest: images[spec.template]!.digest,
             volume: Naming.diskVolume(vm: name), vcpus: spec.resources.vcpus, memoryBytes: spec.resources.memory, state: state,
-            ready: ready && state == .running)
+            agentConnected: ready && state == .running)
     }
 
     func plan(removing: Set<String> = [], prune: TemplatePruning = .none) -> Plan {

@@ -11,7 +11,7 @@ import Testing
         let controller = FakeController()
         controller.consoleLogs.withLock { $0["web-0"] = Array("booting\ndrove-guest: ready\n".utf8) }
         try await withRouterClient(controller: controller) { _, client in
-            let offsetHeader = HTTPField.Name(APIPaths.logOffsetHeader)!
+            let offsetHeader = HTTPFields.Element.Name(APIPaths.logOffsetHeader)!
             let whole = try await client.execute(uri: APIPaths.consoleLog(vm: "web-0"), method: .get)
             #expect(whole.status == .ok)
             #expect(whole.headers[.contentType]?.hasPrefix("text/plain") == true)

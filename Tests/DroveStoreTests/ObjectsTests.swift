@@ -266,7 +266,13 @@ struct ObjectsTests {
         var changed: [VMSetSpec] = []
         var spec = base; spec.placement.maxPerHost = 2; changed.append(spec)
         spec = base; spec.placement.hostSelector = LabelSelector(["rack": "a"]); changed.append(spec)
-        spec = base; spec.network.source = "br0"; changed.append(spec)
+        spec = base; spec.networks[0].source = "br0"; changed.append(spec)
+        spec = base; spec.networks[0].mac = "52:00:00:00:00:01"; changed.append(spec)
+        spec = base; spec.networks.append(Network(type: .network, source: "default")); changed.append(spec)
+        spec = base; spec.cloudInit = CloudInit(userData: "#!/bin/sh\necho hi\n"); changed.append(spec)
+        spec = base; spec.cloudInit = CloudInit(metaData: ["role": "web"]); changed.append(spec)
+        spec = base; spec.readiness = .address; changed.append(spec)
+        spec = base; spec.readinessTimeout = 60; changed.append(spec)
         spec = base; spec.resources.cpuMode = .hostModel; changed.append(spec)
         spec = base; spec.updateStrategy.maxUnavailable = 2; changed.append(spec)
         let fingerprint = { (spec: VMSetSpec) in DesiredObject.vmSet(VMSet(metadata: ObjectMeta(name: "x"), spec: spec)).specFingerprint }

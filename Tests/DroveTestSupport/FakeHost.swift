@@ -35,6 +35,11 @@ public final class FakeHost: HostDriver {
         /// Each VM's console log, made empty with its disk (as the main host makes the volume)
         /// and gone with the VM; tests write into it with `appendConsoleLog`.
         public var consoleLogs: [String: [UInt8]] = [:]
+        /// What `check` reports this host lacks.
+        public var problems: [String] = []
+        /// Started VMs, in order: the most booting (started, not yet ready) at once.
+        public var booting = 0
+        public var maxBooting = 0
     }
 
     public let name: String
@@ -145,6 +150,10 @@ public final class FakeHost: HostDriver {
             case let .startVM(name):
                 guard state.vms[name]?.state != .running else { return [] }
                 state.vms[name]?.state = .running
+                if guestsReport {
+                    state.booting += 1
+                    state.maxBooting = max(state.maxBooting, state.booting)
+                }
                 return [.domain(name: name, kind: .started)]
             case let .stopVM(name):
                 guard state.vms[name]?.state == .running else { return [] }
@@ -168,8 +177,13 @@ public final class FakeHost: HostDriver {
             Task {
                 try? await Task.sleep(for: .milliseconds(5))
                 let booted = state.withLock { state -> Bool in
+                    state.booting -= 1
                     guard state.vms[vm]?.state == .running else { return false }
                     state.vms[vm]?.agentConnected = true
+                    // A guest on a libvirt network or bridge has taken its DHCP lease by then.
+                    if state.vms[vm]?.addressable == true, let ordinal = state.vms[vm]?.ordinal {
+                        state.vms[vm]?.addresses = ["10.0.\(ordinal / 250).\(ordinal % 250 + 2)"]
+                    }
                     return true
                 }
                 if booted { emit(.domain(name: vm, kind: .agentConnected)) }
@@ -195,6 +209,10 @@ public final class FakeHost: HostDriver {
             state.uploading.remove(image.digest)
             state.templates[image.digest]?.complete = true
         }
+    }
+
+    public func check(_ host: DroveManifest.Host) async -> [String] {
+        state.withLock { $0.problems }
     }
 
     public func close() async {}
