@@ -141,7 +141,8 @@ extension Controller {
                         name: vm.name, vmSet: vm.set, ordinal: vm.ordinal, host: host.name,
                         phase: removing ? .terminating : phase(of: vm, ready: ready, pending: claim.map { $0.doneAt == nil } ?? false),
                         ready: ready, templateDigest: vm.templateDigest,
-                        message: phases.entry(vm.name).flatMap { if case let .failed(message) = $0.activity { message } else { nil } }))
+                        message: phases.entry(vm.name).flatMap { if case let .failed(message) = $0.activity { message } else { nil } },
+                        addresses: vm.addresses))
                 }
             }
             // Last seen on a host that does not answer now: unknown, not gone (no fencing).

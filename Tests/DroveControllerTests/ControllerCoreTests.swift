@@ -304,13 +304,13 @@ struct ControllerCoreTests {
         }
     }
 
-    /// Each reason the controller gives is asserted by a test in this suite (a GitSource's, by
-    /// DroveGitOpsTests); a new reason without one fails here.
+    /// Each reason the controller gives is asserted by a test in this suite or GuestReadinessTests
+    /// (a GitSource's, by DroveGitOpsTests); a new reason without one fails here.
     @Test func everyConditionReasonIsTested() {
         let tested: Set<ConditionReason> = [
             .allReplicasReady, .replicasNotReady, .rollingOut, .hostUnreachable, .templateUnreadable, .unschedulable, .deleting,
             .minimumReplicasAvailable, .tooFewReplicasAvailable, .reconciling, .waitingForGuests, .converged, .copying,
-            .noProblems, .actionsFailed, .copyFailed, .connected, .unreachable, .readable,
+            .noProblems, .actionsFailed, .copyFailed, .connected, .unreachable, .readable, .hostCheckFailed,
         ]
         let gitSource: Set<ConditionReason> = [
             .revisionApplied, .fetchFailed, .refNotFound, .invalidRevision, .ownershipConflict, .pruneRefused, .applyFailed,

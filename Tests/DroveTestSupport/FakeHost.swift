@@ -50,16 +50,19 @@ public final class FakeHost: HostDriver {
     let memoryBytes: UInt64
     /// Whether a started guest opens its agent channel (a moment later), as the tiny image does.
     let guestsReport: Bool
+    /// How long a started guest takes to open its agent channel.
+    let bootTime: Duration
     private let continuation = Mutex<AsyncStream<HostEvent>.Continuation?>(nil)
 
     public init(name: String, delay: Duration = .zero, copyDelay: Duration = .zero, cpus: Int = 8,
-                memoryBytes: UInt64 = 16 << 30, guestsReport: Bool = true) {
+                memoryBytes: UInt64 = 16 << 30, guestsReport: Bool = true, bootTime: Duration = .milliseconds(5)) {
         self.name = name
         self.delay = delay
         self.copyDelay = copyDelay
         self.cpus = cpus
         self.memoryBytes = memoryBytes
         self.guestsReport = guestsReport
+        self.bootTime = bootTime
     }
 
     public func observe() async -> ObservedHost {
@@ -175,7 +178,7 @@ public final class FakeHost: HostDriver {
         for event in events { emit(event) }
         if guestsReport, case let .startVM(vm) = action.kind {
             Task {
-                try? await Task.sleep(for: .milliseconds(5))
+                try? await Task.sleep(for: bootTime)
                 let booted = state.withLock { state -> Bool in
                     state.booting -= 1
                     guard state.vms[vm]?.state == .running else { return false }
