@@ -17,7 +17,8 @@ enum LabNamespace {
         # A private /run: the machine's /run/libvirt stays untouched (and need not exist), and
         # the system's D-Bus and systemd sockets are out of reach of this libvirtd.
         mount -t tmpfs -o mode=0755,size=16m drove-lab-run /run
-        mkdir /run/libvirt
+        # /var/lock is /run/lock: libvirtd locks a console's pty there when one is opened.
+        mkdir /run/libvirt /run/lock
         mount --bind "$host/run" /run/libvirt
         mount --bind "$host/lib" /var/lib/libvirt
         mount --bind "$host/etc" /etc/libvirt

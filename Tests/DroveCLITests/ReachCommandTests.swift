@@ -12,8 +12,9 @@ struct ReachCommandTests {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         try await withServe(dataDirectory: scratch.appendingPathComponent("data")) { port in
-            for verb in [["logs", "web-0"], ["console", "web-0"], ["ssh", "web-0", "-l", "alpine", "--", "uptime"]] {
-                let (status, output) = try runDrove(verb + ["--server", "http://127.0.0.1:\(port)"], in: scratch)
+            let server = ["--server", "http://127.0.0.1:\(port)"]
+            for verb in [["logs", "web-0"] + server, ["console", "web-0"] + server, ["ssh", "web-0", "-l", "alpine"] + server + ["--", "uptime"]] {
+                let (status, output) = try runDrove(verb, in: scratch)
                 #expect(status == 1, "drove \(verb[0]): exit \(status)\n\(output)")
                 #expect(output.contains("vm web-0 not found"), "drove \(verb[0]): \(output)")
             }

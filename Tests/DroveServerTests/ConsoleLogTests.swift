@@ -1,6 +1,7 @@
 import DroveAPI
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdTesting
 import Synchronization
 import Testing
@@ -32,7 +33,7 @@ import Testing
     @Test("an unknown VM is 404, a host that cannot give the log 502, a bad offset 400, each saying so")
     func failures() async throws {
         let controller = FakeController()
-        controller.unreadableLogs.withLock { $0.insert("web-1") }
+        controller.unreadableLogs.withLock { _ = $0.insert("web-1") }
         try await withRouterClient(controller: controller) { _, client in
             let unknown = try await client.execute(uri: APIPaths.consoleLog(vm: "web-9"), method: .get)
             #expect(unknown.status == .notFound)
