@@ -87,7 +87,7 @@ public struct DomainDefinition: Sendable, Equatable {
         devices += interfaces.map(interface)
         // The serial console, also written to a log by virtlogd, so a boot can be read after
         // the fact (`drove logs`, and a readiness timeout's message).
-        devices.append(xmlElement("serial", ["type": "pty"], (consoleLogPath.map { [xmlElement("log", ["file": $0, "append": "off"])] } ?? [])
+        devices.append(xmlElement("serial", ["type": "pty"], (consoleLogPath.map { [xmlElement("log", ["file": $0, "append": "on"])] } ?? [])
             + [xmlElement("target", ["port": "0"])]))
         devices += [
             xmlElement("console", ["type": "pty"], [xmlElement("target", ["type": "serial", "port": "0"])]),
