@@ -17,12 +17,17 @@ enum LabNamespace {
         \(closeInherited)
         host="$1"
         ip link set lo up
-        # sysfs as this network namespace sees it: libvirt reads its bridge and taps under
-        # /sys/class/net, and would otherwise see (and probe) the machine's interfaces.
-        mount -t sysfs drove-lab-sys /sys
         # A private /run: the machine's /run/libvirt stays untouched (and need not exist), and
         # the system's D-Bus and systemd sockets are out of reach of this libvirtd.
         mount -t tmpfs -o mode=0755,size=16m drove-lab-run /run
+        # sysfs as this network namespace sees it: libvirt reads its bridge and taps under
+        # /sys/class/net, and would otherwise see (and probe) the machine's interfaces. The
+        # machine's cgroup mounts are carried over, so libvirt finds them as before.
+        mkdir /run/drove-sys
+        mount -t sysfs drove-lab-sys /run/drove-sys
+        mount --rbind /sys/fs/cgroup /run/drove-sys/fs/cgroup
+        mount --move /run/drove-sys /sys
+        rmdir /run/drove-sys 2>/dev/null || true
         mkdir /run/libvirt
         mount --bind "$host/run" /run/libvirt
         mount --bind "$host/lib" /var/lib/libvirt

@@ -70,7 +70,9 @@ public enum LabReaper {
         // Nothing the reaper starts may inherit a descriptor of whoever started the reaper (the
         // socket through which Foundation's `Process` learns of its child's exit, above all).
         markInheritedCloseOnExec()
-        // Out of the starter's process group and session: its terminal's signals are not ours.
+        // Out of the starter's session, so its terminal's signals are not ours. Foundation's
+        // `Process` already made this process a group leader, which setsid refuses (EPERM); a
+        // group of its own is enough, since a terminal signals only its foreground group.
         setsid()
         var nothing = sigset_t()
         sigemptyset(&nothing)
