@@ -120,4 +120,63 @@ import Testing
         }
         await connection.close()
     }
+
+    static func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw DHCPProbe.Failure(description: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+        }
+    }
+
+    /// A client on the host's bridge (a veth from a namespace of its own, where a guest's NIC would
+    /// be) is leased an address of the host's subnet, and libvirt reports the lease.
+    @Test(.enabled(if: DroveTestSupport.LabHost.shouldRun))
+    func aClientOnTheBridgeIsLeasedAnAddressLibvirtReports() async throws {
+        let host = try #require(try Self.runningHosts().first)
+        let libvirtd = try #require(LabProcesses.readPidFile(host.layout.libvirtdPidFile))
+        let path = LabPrerequisites.searchPath()
+        let ip = try #require(LabPrerequisites.find("ip", in: path))
+        let nsenter = try #require(LabPrerequisites.find("nsenter", in: path))
+        let unshare = try #require(LabPrerequisites.find("unshare", in: path))
+
+        // The client's namespace lives as long as this sleep does.
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: unshare)
+        client.arguments = ["-n", "sleep", "60"]
+        try client.run()
+        defer { client.terminate() }
+        let own = Self.namespace("net", of: getpid())
+        try await waitUntil("the client has a network namespace of its own", timeout: .seconds(5)) { Self.namespace("net", of: client.processIdentifier).map { $0 != own } ?? false }
+
+        let mac = [0x52, 0x54, 0x00] + (0..<3).map { _ in UInt8.random(in: 0...255) }
+        let macText = mac.map { String(format: "%02x", $0) }.joined(separator: ":")
+        try Self.run(nsenter, ["-t", "\(libvirtd)", "-n", ip, "link", "add", "drv-probe0", "address", macText,
+                               "type", "veth", "peer", "name", "drv-probe1"])
+        defer { try? Self.run(nsenter, ["-t", "\(libvirtd)", "-n", ip, "link", "del", "drv-probe1"]) }
+        try Self.run(nsenter, ["-t", "\(libvirtd)", "-n", ip, "link", "set", "drv-probe1", "master", LabNetwork.bridge, "up"])
+        try Self.run(nsenter, ["-t", "\(libvirtd)", "-n", ip, "link", "set", "drv-probe0", "netns", "\(client.processIdentifier)"])
+        try Self.run(nsenter, ["-t", "\(client.processIdentifier)", "-n", ip, "link", "set", "drv-probe0", "up"])
+
+        let address = try await DHCPProbe.inNetworkNamespace(of: client.processIdentifier) {
+            try DHCPProbe.lease(interface: "drv-probe0", mac: mac)
+        }
+        #expect(address.hasPrefix("10.77.\(host.index)."), "leased \(address)")
+
+        let connection = try await Connection.open(host.uri, lanes: 1)
+        do {
+            let network = try #require(try await connection.network(named: Lab.networkName))
+            // libvirt learns of a lease from dnsmasq's lease script, a moment after the ACK.
+            try await waitUntil("libvirt reports the lease of \(macText)", timeout: .seconds(5), every: .milliseconds(100)) {
+                (try? await network.dhcpLeases())?.contains { $0.mac == macText && $0.address == address } ?? false
+            }
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+    }
 }

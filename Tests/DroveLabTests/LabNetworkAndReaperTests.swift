@@ -58,6 +58,21 @@ import Testing
         #expect(LabReaper.Command.beside(executable: nil) == nil)
     }
 
+    @Test func theTestsDHCPProbeReadsWhatAServerWouldSend() {
+        let mac: [UInt8] = [0x52, 0x54, 0, 1, 2, 3]
+        let discover = DHCPProbe.packet(type: 1, mac: mac)
+        #expect(discover[0] == 1 && Array(discover[28..<34]) == mac && discover[10] == 0x80)
+        #expect(DHCPProbe.parse(discover) == nil, "a request is no reply")
+        var offer = discover
+        offer[0] = 2
+        offer[242] = 2
+        offer.replaceSubrange(16..<20, with: [10, 77, 1, 100])
+        #expect(DHCPProbe.parse(offer)?.type == 2)
+        #expect(DHCPProbe.parse(offer)?.address == [10, 77, 1, 100])
+        let request = DHCPProbe.packet(type: 3, mac: mac, requesting: [10, 77, 1, 100])
+        #expect(request[240..<249].elementsEqual([53, 1, 3, 50, 4, 10, 77, 1, 100]))
+    }
+
     @Test func aReaperAndDnsmasqAreKnownByWhatTheyRun() {
         let reaper = ProcessSnapshot(pid: 10, executable: "/work/.build/debug/drove",
                                      arguments: ["/work/.build/debug/drove", "lab", "reaper", "--pid-file", "/x/reaper.pid", "--", "/bin/bash"],
