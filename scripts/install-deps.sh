@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Drove needs on a Debian 12 machine (run as root): libvirt's C library and
 # headers, the libvirt and virtlog daemons with the QEMU driver, QEMU itself and qemu-img, and
-# git (GitSource objects fetch with the git command line).
+# git (GitSource objects fetch with the git command line). The lab's libvirt networks need
+# dnsmasq (DHCP), iptables (libvirt 9 writes an isolated network's firewall rules with it, inside
+# each lab host's own network namespace) and ip; cloud-init seed images are made with xorriso.
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -9,7 +11,8 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils git)
+packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils git
+    dnsmasq-base iptables iproute2 xorriso)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -3,7 +3,8 @@ import Logging
 
 /// A local lab of isolated libvirt hosts on this machine, like `kind` for Kubernetes.
 ///
-/// Each host `node-<i>` is a libvirtd + virtlogd pair in its own mount namespace, with its state
+/// Each host `node-<i>` is a libvirtd + virtlogd pair in its own mount and network namespaces,
+/// under its reaper, with an isolated network `drove-lab`, and with its state
 /// in `<directory>/node-<i>/`. The directory is the lab's only record: every operation reads
 /// it again, so `up` and `down` are idempotent and survive a crash half-way.
 public struct Lab: Sendable {
@@ -13,6 +14,10 @@ public struct Lab: Sendable {
     public var answerTimeout: Duration = .seconds(90)
     /// How long one libvirt exchange (open, a few calls, close) may take.
     public var callTimeout: Duration = .seconds(15)
+    /// What each host's daemons run under, so their exited processes are collected at once (see
+    /// `LabReaper`): by default the `drove` executable, this one or one beside it. Nil leaves them
+    /// to PID 1, which on some machines collects them late and so slows every domain destroy.
+    public var reaper: LabReaper.Command? = .beside()
 
     public init(directory: URL = LabLayout.defaultDirectory(), logger: Logger = Logger(label: "drove.lab")) {
         layout = LabLayout(directory: directory)
@@ -20,6 +25,10 @@ public struct Lab: Sendable {
     }
 
     public var directory: URL { layout.directory }
+
+    /// The libvirt network every lab host has (isolated, DHCP on 10.77.<index>.0/24); VMs on a lab
+    /// host attach to it by this name.
+    public static let networkName = LabNetwork.name
 
     /// Why `up` would refuse on this machine (not root, a program missing), or nil if it can run.
     /// Test suites that need a lab use it to decide whether they can run.

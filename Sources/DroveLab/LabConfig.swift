@@ -2,8 +2,9 @@ import Foundation
 
 /// The configuration files each lab host's daemons read, rendered as text. Pure.
 public enum LabConfig {
-    /// VNC/SPICE ports per host: lab hosts share one network namespace, and every libvirtd's
-    /// autoport allocator would otherwise start at 5900 and collide ("Failed to find an available port").
+    /// VNC/SPICE ports per host. Lab hosts once shared one network namespace, where every
+    /// libvirtd's autoport allocator started at 5900 and collided ("Failed to find an available
+    /// port"); each now has its own, and the ranges stay so that a port still names its host.
     /// Guests a lab host can show on VNC at once.
     public static let displayPortsPerHost = 30
     public static let firstDisplayPort = 5900
@@ -31,7 +32,7 @@ public enum LabConfig {
         # Lab hosts share one machine; with no cgroup controllers each libvirtd leaves cgroups alone.
         cgroup_controllers = [ ]
 
-        # Lab hosts share one network namespace, so each takes display ports from its own range.
+        # Each lab host takes display ports from its own range, so a port names its host.
         remote_display_port_min = \(ports.lowerBound)
         remote_display_port_max = \(ports.upperBound)
         vnc_listen = "127.0.0.1"
@@ -92,5 +93,37 @@ public enum LabConfig {
             }
         }
         return out
+    }
+}
+
+/// The libvirt network every lab host has: isolated (no `<forward>`), with a bridge and a DHCP
+/// server (libvirt's dnsmasq) inside the host's own network namespace. Pure.
+public enum LabNetwork {
+    /// What VMs on a lab host attach to (`<interface type='network'><source network='drove-lab'/>`).
+    public static let name = "drove-lab"
+    /// The bridge; every host has its own network namespace, so the name is the same on all.
+    public static let bridge = "drove-br0"
+
+    /// Host `index`'s subnet, `10.77.<index>.0/24`: distinct per host, so an address names its host.
+    public static func subnet(index: Int) -> (gateway: String, first: String, last: String, netmask: String) {
+        precondition((1...LabConfig.maxHosts).contains(index), "lab host index \(index)")
+        let prefix = "10.77.\(index)."
+        return (prefix + "1", prefix + "100", prefix + "250", "255.255.255.0")
+    }
+
+    public static func xml(index: Int) -> String {
+        let net = subnet(index: index)
+        return """
+        <network>
+          <name>\(name)</name>
+          <bridge name='\(bridge)' stp='off' delay='0'/>
+          <ip address='\(net.gateway)' netmask='\(net.netmask)'>
+            <dhcp>
+              <range start='\(net.first)' end='\(net.last)'/>
+            </dhcp>
+          </ip>
+        </network>
+
+        """
     }
 }

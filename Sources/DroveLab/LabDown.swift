@@ -65,6 +65,25 @@ extension Lab {
                     teardown.stopped.append("qemu \(pid) (\(domain))")
                 }
             }
+            // libvirtd leaves its networks' dnsmasq running when it stops.
+            if let pid = LabProcesses.readPidFile(layout.dnsmasqPidFile),
+               try await LabProcesses.terminate(pid: pid, program: .dnsmasq, timeout: .seconds(5)) {
+                teardown.stopped.append("dnsmasq \(pid)")
+            }
+            // The reaper leaves by itself once it has collected the last of them; one that stays
+            // has something of the host left to wait for, which it then leaves to PID 1.
+            if let pid = LabProcesses.readPidFile(layout.reaperPidFile),
+               LabProcesses.isAlive(pid: pid, program: .reaper) {
+                if await LabProcesses.waitGone(pid: pid, program: .reaper, timeout: .seconds(3)) {
+                    teardown.stopped.append("reaper \(pid)")
+                } else {
+                    let left = LabProcesses.children(of: pid).filter { !$0.hasExited }.map { "\($0.pid) \($0.executable ?? $0.arguments.first ?? "?")" }
+                    if try await LabProcesses.terminate(pid: pid, program: .reaper, timeout: .seconds(2)) {
+                        teardown.stopped.append("reaper \(pid)")
+                    }
+                    teardown.warnings.append("its reaper \(pid) still had processes to wait for: \(left.joined(separator: ", "))")
+                }
+            }
         } catch {
             return .failure(.teardownFailed(host: host.name, detail: "\(error)"))
         }

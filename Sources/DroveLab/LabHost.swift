@@ -1,6 +1,6 @@
 import Foundation
 
-/// One host of a lab: a libvirtd + virtlogd pair in its own mount namespace.
+/// One host of a lab: a libvirtd + virtlogd pair in its own mount and network namespaces.
 public struct LabHost: Sendable, Equatable {
     public let layout: LabHostLayout
 
@@ -16,6 +16,8 @@ public struct LabHost: Sendable, Equatable {
     public var directory: URL { layout.directory }
     /// The storage pool every lab host has.
     public var pool: String { "default" }
+    /// The isolated libvirt network every lab host has (`Lab.networkName`).
+    public var network: String { LabNetwork.name }
     /// Nested KVM does not really run guests on the machines this lab targets; TCG does.
     public var domainType: String { "qemu" }
 }
@@ -28,12 +30,17 @@ public struct LabHostStatus: Sendable, Equatable, Codable {
     public var libvirtdAlive: Bool
     public var virtlogdPid: Int32?
     public var virtlogdAlive: Bool
+    /// The host's `LabReaper`; nil when the host was started without one.
+    public var reaperPid: Int32?
+    public var reaperAlive: Bool = false
     /// The daemon answered a `nodeInfo` call through the binding.
     public var answering: Bool
     public var domainsRunning: Int?
     public var domainsDefined: Int?
     /// Free bytes in the `default` pool, as libvirt reports them.
     public var poolAvailableBytes: UInt64?
+    /// Whether the `drove-lab` network runs; nil when it is not defined or libvirtd did not answer.
+    public var networkActive: Bool?
     /// Why the host did not answer, or what part of the status could not be read.
     public var error: String?
 

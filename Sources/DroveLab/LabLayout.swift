@@ -65,6 +65,10 @@ public struct LabHostLayout: Sendable, Equatable {
     public var socket: URL { run.appendingPathComponent("libvirt-sock") }
     public var libvirtdPidFile: URL { run.appendingPathComponent("libvirtd.pid") }
     public var virtlogdPidFile: URL { run.appendingPathComponent("virtlogd.pid") }
+    /// The pid of the host's `LabReaper`, which every other process of the host descends from.
+    public var reaperPidFile: URL { run.appendingPathComponent("reaper.pid") }
+    /// The pid of the dnsmasq libvirtd runs for the `drove-lab` network.
+    public var dnsmasqPidFile: URL { run.appendingPathComponent("network/\(LabNetwork.name).pid") }
     /// QEMU's pid files, one `<domain>.pid` per running guest.
     public var qemuRunDirectory: URL { run.appendingPathComponent("qemu") }
 

@@ -32,10 +32,38 @@ enum LabLibvirt {
         }
     }
 
+    /// Makes sure host `index` has the `drove-lab` network, defined (persistent), set to
+    /// autostart and running. A network already defined is kept as it is (its UUID, its leases).
+    /// Returns whether anything had to be done.
+    @discardableResult
+    static func ensureNetwork(_ uri: String, index: Int, timeout: Duration) async throws -> Bool {
+        try await withConnection(uri, timeout: timeout) { connection in
+            var changed = false
+            let network: VirtualNetwork
+            if let existing = try await connection.network(named: LabNetwork.name) {
+                network = existing
+            } else {
+                network = try await connection.defineNetwork(xml: LabNetwork.xml(index: index))
+                changed = true
+            }
+            if try await !network.autostart() {
+                try await network.setAutostart(true)
+                changed = true
+            }
+            if try await !network.isActive() {
+                try await network.start()
+                changed = true
+            }
+            return changed
+        }
+    }
+
     struct Counts: Sendable {
         var running = 0
         var defined = 0
         var poolAvailable: UInt64?
+        /// Whether the `drove-lab` network runs; nil when it is not defined.
+        var networkActive: Bool?
     }
 
     static func counts(_ uri: String, timeout: Duration) async throws -> Counts {
@@ -49,6 +77,9 @@ enum LabLibvirt {
             }
             if let pool = try await connection.storagePool(named: "default") {
                 counts.poolAvailable = try await pool.info().available
+            }
+            if let network = try await connection.network(named: LabNetwork.name) {
+                counts.networkActive = try await network.isActive()
             }
             return counts
         }

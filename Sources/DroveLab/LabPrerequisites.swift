@@ -14,7 +14,9 @@ public struct LabTools: Sendable, Equatable {
 /// What must be true of the machine before `up`: root, the packages, libvirt's QEMU user.
 enum LabPrerequisites {
     /// The packages `drove lab` needs on Debian, always named together in the message.
-    static let basePackages = ["libvirt-daemon", "libvirt-daemon-driver-qemu", "qemu-system-x86", "qemu-utils"]
+    static let basePackages = [
+        "libvirt-daemon", "libvirt-daemon-driver-qemu", "qemu-system-x86", "qemu-utils", "dnsmasq-base", "iptables",
+    ]
 
     /// Each program, with the Debian package that ships it.
     static let programs: [(name: String, package: String)] = [
@@ -26,8 +28,19 @@ enum LabPrerequisites {
         ("nsenter", "util-linux"),
         ("mount", "mount"),
         ("bash", "bash"),
+        // Each host's libvirt network: its namespace's loopback is brought up with ip; libvirtd
+        // serves DHCP with dnsmasq and, being libvirt 9, writes the isolated network's firewall
+        // rules with the iptables command (iptables-nft, inside the host's own network namespace).
+        ("ip", "iproute2"),
+        ("dnsmasq", "dnsmasq-base"),
+        ("iptables", "iptables"),
     ]
-    static let qemuDriverName = "libvirt's QEMU driver (libvirt_driver_qemu.so)"
+    /// libvirt's drivers the lab needs, by the name a missing one is reported under, with their
+    /// module file and the Debian package that ships it.
+    static let drivers: [(name: String, module: String, package: String)] = [
+        ("libvirt's QEMU driver (libvirt_driver_qemu.so)", "libvirt_driver_qemu.so", "libvirt-daemon-driver-qemu"),
+        ("libvirt's network driver (libvirt_driver_network.so)", "libvirt_driver_network.so", "libvirt-daemon"),
+    ]
 
     /// Daemons live in sbin, which a non-login root shell may lack from PATH.
     static func searchPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
@@ -41,18 +54,18 @@ enum LabPrerequisites {
         path.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static func hasQemuDriver() -> Bool {
+    static func hasDriver(module: String) -> Bool {
         var candidates = ["/usr/lib64/libvirt/connection-driver", "/usr/lib/libvirt/connection-driver"]
         let multiarch = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib")) ?? []
         candidates += multiarch.map { "/usr/lib/\($0)/libvirt/connection-driver" }
-        return candidates.contains { FileManager.default.fileExists(atPath: "\($0)/libvirt_driver_qemu.so") }
+        return candidates.contains { FileManager.default.fileExists(atPath: "\($0)/\(module)") }
     }
 
     /// The error for `missing` programs (pure): the base packages plus whatever else ships them.
     static func missingError(_ missing: [String]) -> LabError {
         var packages = basePackages
         for name in missing {
-            let package = programs.first { $0.name == name }?.package ?? (name == qemuDriverName ? "libvirt-daemon-driver-qemu" : nil)
+            let package = programs.first { $0.name == name }?.package ?? drivers.first { $0.name == name }?.package
             if let package, !packages.contains(package) { packages.append(package) }
         }
         return .missingPrerequisites(missing: missing, packages: packages)
@@ -71,7 +84,7 @@ enum LabPrerequisites {
         for program in programs {
             if let location = find(program.name, in: path) { found[program.name] = location } else { missing.append(program.name) }
         }
-        if !hasQemuDriver() { missing.append(qemuDriverName) }
+        missing += drivers.filter { !hasDriver(module: $0.module) }.map(\.name)
         guard missing.isEmpty, let libvirtd = found["libvirtd"], let virtlogd = found["virtlogd"],
               let unshare = found["unshare"], let nsenter = found["nsenter"] else {
             throw missingError(missing)

@@ -8,10 +8,19 @@ public enum LabProgram: String, Sendable, CaseIterable {
     case libvirtd, virtlogd
     /// Any `qemu-system-<arch>`.
     case qemu = "qemu-system"
+    /// libvirtd's DHCP server for the host's `drove-lab` network.
+    case dnsmasq
+    /// The host's `LabReaper`: some executable run with `LabReaper.subcommand`.
+    case reaper = "drove lab reaper"
 
-    /// Whether an executable's base name is this program.
+    /// Whether an executable's base name is this program (never, for the reaper, which is known
+    /// by its arguments).
     public func matches(baseName: String) -> Bool {
-        self == .qemu ? baseName.hasPrefix("qemu-system-") : baseName == rawValue
+        switch self {
+        case .qemu: return baseName.hasPrefix("qemu-system-")
+        case .reaper: return false
+        case .libvirtd, .virtlogd, .dnsmasq: return baseName == rawValue
+        }
     }
 }
 
@@ -42,6 +51,7 @@ public struct ProcessSnapshot: Sendable, Equatable {
     /// Whether the process runs `program`, judged by its executable, or by its argv[0] only when
     /// the executable cannot be read (argv[0] is whatever the process chose to call itself).
     public func runs(_ program: LabProgram) -> Bool {
+        if program == .reaper { return arguments.dropFirst().starts(with: LabReaper.subcommand) }
         func matches(_ path: String) -> Bool {
             var base = (path as NSString).lastPathComponent
             // A binary replaced by a package upgrade reads as "/usr/sbin/libvirtd (deleted)".
@@ -144,7 +154,8 @@ public enum LabProcesses {
         throw LabError.couldNotStop(program: program, pid: pid)
     }
 
-    private static func waitGone(pid: Int32, program: LabProgram, timeout: Duration) async -> Bool {
+    /// Whether the verified `program` at `pid` is gone (exited, or only its zombie left) within `timeout`.
+    static func waitGone(pid: Int32, program: LabProgram, timeout: Duration) async -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while clock.now < deadline {
@@ -152,6 +163,15 @@ public enum LabProcesses {
             try? await Task.sleep(for: .milliseconds(50))
         }
         return false
+    }
+
+    /// The children of `pid`, zombies included (`/proc/<pid>/task/*/children`).
+    static func children(of pid: Int32) -> [ProcessSnapshot] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let pids = tasks.flatMap { task in
+            (readProcFile("/proc/\(pid)/task/\(task)/children") ?? "").split(separator: " ").compactMap { Int32($0) }
+        }
+        return pids.compactMap(snapshot(pid:))
     }
 
     /// Reads a `/proc` file whole; `/proc` files report size 0, so read until EOF.

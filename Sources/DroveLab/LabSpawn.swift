@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Runs a program to completion with Foundation's `Process`, without blocking a thread.
+/// Runs programs with Foundation's `Process`, without blocking a thread.
 enum LabSpawn {
     struct Status: Sendable {
         let code: Int32
@@ -19,18 +20,11 @@ enum LabSpawn {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
-        var environment = ProcessInfo.processInfo.environment
-        // libvirtd finds its helpers (dmidecode, qemu-system-*) through PATH.
-        environment["PATH"] = LabPrerequisites.searchPath().joined(separator: ":")
-        process.environment = environment
+        process.environment = environment()
 
         let pipe: Pipe?
         if let logFile {
-            if !FileManager.default.fileExists(atPath: logFile.path) {
-                _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            }
-            let handle = try FileHandle(forWritingTo: logFile)
-            try handle.seekToEnd()
+            let handle = try appending(to: logFile)
             process.standardOutput = handle
             process.standardError = handle
             pipe = nil
@@ -64,6 +58,82 @@ enum LabSpawn {
         }
         let output = pipe.map { String(decoding: $0.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) } ?? ""
         return Status(code: code, output: output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Starts `executable`, which stays running (a lab host's reaper), with its standard error
+    /// appended to `logFile`, and returns what it printed on standard output once it closed it.
+    /// Its exit is left to Foundation to collect, whenever it comes.
+    static func readOutput(_ executable: String, _ arguments: [String], logFile: URL) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.environment = environment()
+        let log = try appending(to: logFile)
+        process.standardError = log
+        let output = Pipe()
+        process.standardOutput = output
+        // Held until it exits, so that Foundation is there to collect it.
+        let held = Launch(process)
+        let id = ObjectIdentifier(process)
+        reapers.withLock { $0[id] = held }
+        process.terminationHandler = { _ in _ = reapers.withLock { $0.removeValue(forKey: id) } }
+        do {
+            try await launch(process)
+        } catch {
+            _ = reapers.withLock { $0.removeValue(forKey: id) }
+            throw error
+        }
+        try? log.close()
+        let reader = output.fileHandleForReading
+        return await withCheckedContinuation { continuation in
+            // A blocking read, so on a thread of its own rather than the cooperative pool.
+            let thread = Thread {
+                continuation.resume(returning: String(decoding: reader.readDataToEndOfFile(), as: UTF8.self))
+            }
+            thread.start()
+        }
+    }
+
+    /// The long-lived programs `readOutput` started that have not exited yet.
+    private static let reapers = Mutex<[ObjectIdentifier: Launch]>([:])
+
+    /// The environment of every program the lab starts.
+    private static func environment() -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        // libvirtd finds its helpers (dmidecode, qemu-system-*, dnsmasq, iptables) through PATH.
+        environment["PATH"] = LabPrerequisites.searchPath().joined(separator: ":")
+        return environment
+    }
+
+    private static func appending(to logFile: URL) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: logFile.path) {
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: logFile)
+        try handle.seekToEnd()
+        return handle
+    }
+
+    /// Starts `process` from a fresh thread: posix_spawn gives the child the calling thread's
+    /// signal mask, and Swift's concurrency threads block nearly every signal, so daemons started
+    /// from one of them would ignore SIGTERM forever.
+    private static func launch(_ process: Process) async throws {
+        let launch = Launch(process)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                var nothing = sigset_t()
+                sigemptyset(&nothing)
+                pthread_sigmask(SIG_SETMASK, &nothing, nil)
+                do {
+                    try launch.process.run()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.start()
+        }
     }
 }
 

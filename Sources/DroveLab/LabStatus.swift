@@ -22,6 +22,8 @@ extension Lab {
         status.libvirtdAlive = LabProcesses.isAlive(pid: status.libvirtdPid, program: .libvirtd)
         status.virtlogdPid = LabProcesses.readPidFile(host.layout.virtlogdPidFile)
         status.virtlogdAlive = LabProcesses.isAlive(pid: status.virtlogdPid, program: .virtlogd)
+        status.reaperPid = LabProcesses.readPidFile(host.layout.reaperPidFile)
+        status.reaperAlive = LabProcesses.isAlive(pid: status.reaperPid, program: .reaper)
         guard status.libvirtdAlive else {
             status.error = "libvirtd is not running"
             return status
@@ -32,7 +34,14 @@ extension Lab {
             status.domainsRunning = counts.running
             status.domainsDefined = counts.defined
             status.poolAvailableBytes = counts.poolAvailable
-            if counts.poolAvailable == nil { status.error = "the storage pool 'default' is not defined" }
+            status.networkActive = counts.networkActive
+            if counts.poolAvailable == nil {
+                status.error = "the storage pool 'default' is not defined"
+            } else if counts.networkActive == nil {
+                status.error = "the network \(LabNetwork.name) is not defined"
+            } else if counts.networkActive == false {
+                status.error = "the network \(LabNetwork.name) is not running"
+            }
         } catch {
             status.error = "\(error)"
         }

@@ -46,6 +46,7 @@ extension Lab {
         if !errors.isEmpty { throw errors.count == 1 ? errors[0] : LabError.hosts(errors) }
         // So that the first domain defined on a host does not wait for QEMU to be probed.
         try await LabCapabilities.warm(wanted, timeout: answerTimeout)
+        try await ensureNetworks(wanted)
 
         let all = hosts()
         try writeManifest(all)
@@ -67,19 +68,28 @@ extension Lab {
             }
             return
         }
-        // A virtlogd without its libvirtd sits in an old namespace: replace the pair.
-        if let virtlogdPid {
-            do {
-                try await LabProcesses.terminate(pid: virtlogdPid, program: .virtlogd)
-            } catch {
-                throw LabError.startFailed(host: host.name, detail: "\(error)", log: "")
+        // A virtlogd (or dnsmasq) without its libvirtd sits in old namespaces: replace them all.
+        // The old reaper then has nothing left and leaves too.
+        do {
+            if let virtlogdPid { try await LabProcesses.terminate(pid: virtlogdPid, program: .virtlogd) }
+            if let pid = LabProcesses.readPidFile(host.dnsmasqPidFile) { try await LabProcesses.terminate(pid: pid, program: .dnsmasq) }
+            if let pid = LabProcesses.readPidFile(host.reaperPidFile),
+               await !LabProcesses.waitGone(pid: pid, program: .reaper, timeout: .seconds(3)) {
+                try await LabProcesses.terminate(pid: pid, program: .reaper)
             }
+        } catch {
+            throw LabError.startFailed(host: host.name, detail: "\(error)", log: "")
         }
         try? FileManager.default.removeItem(at: host.libvirtdPidFile)
         try? FileManager.default.removeItem(at: host.virtlogdPidFile)
+        try? FileManager.default.removeItem(at: host.dnsmasqPidFile)
+        try? FileManager.default.removeItem(at: host.reaperPidFile)
         try LabFiles.prepare(host, portSlot: LabPortSlot.claim(for: layout.directory))
-        logger.info("\(host.name): starting libvirtd and virtlogd in a new mount namespace")
-        try await LabNamespace.start(host: host, tools: tools)
+        if reaper == nil {
+            logger.warning("\(host.name): no drove executable to run as its reaper; PID 1 collects its exited processes")
+        }
+        logger.info("\(host.name): starting libvirtd and virtlogd in new mount and network namespaces")
+        try await LabNamespace.start(host: host, tools: tools, reaper: reaper)
     }
 
     /// Nil once the host answers through the binding; the reason, with its logs, if it never does.
@@ -102,6 +112,31 @@ extension Lab {
         }
         return .notAnswering(host: host.name, uri: host.uri, detail: "gave up after \(answerTimeout): \(lastProblem)",
                              log: LabLogs.tail(of: host))
+    }
+
+    /// Gives every host its `drove-lab` network (all hosts at once; each is quick).
+    private func ensureNetworks(_ hosts: [LabHostLayout]) async throws {
+        let timeout = callTimeout
+        let logger = self.logger
+        let errors = await withTaskGroup(of: LabError?.self) { group in
+            for host in hosts {
+                group.addTask {
+                    do {
+                        if try await LabLibvirt.ensureNetwork(host.uri, index: host.index, timeout: timeout) {
+                            logger.info("\(host.name): network \(LabNetwork.name) defined and started")
+                        }
+                        return nil
+                    } catch {
+                        return .startFailed(host: host.name, detail: "could not start the network \(LabNetwork.name): \(error)",
+                                            log: LabLogs.tail(of: host))
+                    }
+                }
+            }
+            var failures: [LabError] = []
+            for await case let failure? in group { failures.append(failure) }
+            return failures.sorted { $0.description < $1.description }
+        }
+        if !errors.isEmpty { throw errors.count == 1 ? errors[0] : LabError.hosts(errors) }
     }
 
     private func writeManifest(_ hosts: [LabHost]) throws {

@@ -16,9 +16,12 @@ struct BenchLab: Sendable {
     /// The Host objects every benchmark manifest starts with (see `hostsYAML`).
     let hostsYAML: String
     let manifestHosts: [DroveManifest.Host]
+    /// Whether every host runs under its reaper (see `LabReaper`), so exited QEMU processes are
+    /// collected at once, as on a host whose init is systemd.
+    let promptReaping: Bool
 
     /// Takes down whatever runs in `directory` (it is the benchmark's own), then starts `count`
-    /// fresh hosts, so that their daemons descend from this process (see `Reaper`).
+    /// fresh hosts.
     static func start(directory: URL, count: Int) async throws -> BenchLab {
         let lab = Lab(directory: directory, logger: Logger(label: "drove-bench.lab"))
         if !lab.hosts().isEmpty {
@@ -28,7 +31,11 @@ struct BenchLab: Sendable {
         Progress.say("starting \(count) lab hosts in \(directory.path)")
         let hosts = try await lab.up(hosts: count)
         let yaml = hostsYAML(hosts)
-        return BenchLab(lab: lab, hosts: hosts, hostsYAML: yaml, manifestHosts: try Manifests.load(yaml).hosts)
+        let reaping = hosts.allSatisfy {
+            LabProcesses.isAlive(pid: LabProcesses.readPidFile($0.layout.reaperPidFile), program: .reaper)
+        }
+        if !reaping { Progress.say("warning: the lab's hosts run without their reapers: every domain destroy waits for PID 1") }
+        return BenchLab(lab: lab, hosts: hosts, hostsYAML: yaml, manifestHosts: try Manifests.load(yaml).hosts, promptReaping: reaping)
     }
 
     /// The lab's hosts as `drove lab up` declares them, with more vCPU overcommit: the guests

@@ -4,7 +4,7 @@ import Libvirt
 import Logging
 import Synchronization
 
-/// One benchmark run: sets up (reaper, scratch, lab, templates), runs the figures, tears down
+/// One benchmark run: sets up (scratch, lab, templates), runs the figures, tears down
 /// whatever happens, and reports.
 final class Benchmark: Sendable {
     let options: BenchOptions
@@ -40,9 +40,6 @@ final class Benchmark: Sendable {
 
     private func body(_ report: inout Report) async throws {
         try FileManager.default.createDirectory(at: options.scratch, withIntermediateDirectories: true)
-        if options.needsLab, options.reaper {
-            try Reaper.start()
-        }
 
         // Templates first: writing gigabytes is slow, and no lab is needed for it.
         var templates: [Size: URL] = [:]

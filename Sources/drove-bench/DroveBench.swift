@@ -74,13 +74,6 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The drove CLI for figure 3's subprocess column (default: next to drove-bench; 'none' to skip).")
     var drove: String?
 
-    @Flag(help: """
-        Do not reap the lab's exited QEMU processes in this process. By default drove-bench is a child \
-        subreaper for its lab, as systemd is on a real host; without it a sandbox init that reaps late \
-        makes every virDomainDestroy wait for it (see docs/benchmarks.md).
-        """)
-    var noReaper = false
-
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if vms < 1 || vmsLarge < 1 { throw ValidationError("--vms and --vms-large must be at least 1") }
@@ -99,7 +92,7 @@ struct Run: AsyncParsableCommand {
             memoryMiB: memory, sparse: sparse, plannerHosts: plannerHosts, plannerVMs: plannerVMs,
             testHosts: testHosts, testVMsPerHost: testVMsPerHost,
             controller: ControllerShape(hosts: controllerHosts, sets: controllerSets, replicas: controllerReplicas, workers: controllerWorkers),
-            droveBinary: droveBinary(), reaper: !noReaper)
+            droveBinary: droveBinary())
         let bench = Benchmark(options: options)
         try await bench.run()
     }
@@ -131,7 +124,6 @@ struct BenchOptions: Sendable {
     var testVMsPerHost: Int
     var controller: ControllerShape
     var droveBinary: String?
-    var reaper: Bool
 
     var needsLab: Bool { figures.contains { $0 <= 3 } }
 }

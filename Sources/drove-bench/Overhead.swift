@@ -26,7 +26,8 @@ struct OverheadFigure {
         var hosts: Int
         var lanesPerHost: Int
         var template: String
-        /// Whether this process reaped the lab's exited QEMU processes at once (see `Reaper`).
+        /// Whether the lab's hosts ran under their reapers, which collect exited QEMU processes at
+        /// once (see `LabReaper`), rather than leaving them to the machine's PID 1.
         var promptReaping: Bool
         var up: [String: Summary]
         var down: [String: Summary]
@@ -127,7 +128,7 @@ struct OverheadFigure {
         let actionMeans = recorder.actionSeconds.mapValues { $0.reduce(0, +) / Double($0.count) }
         return Result(
             vms: options.vmsLarge, hosts: lab.hosts.count, lanesPerHost: lab.manifestHosts.first?.spec.maxParallel ?? 0,
-            template: "\(templateSize.label) of data, qcow2", promptReaping: options.reaper,
+            template: "\(templateSize.label) of data, qcow2", promptReaping: lab.promptReaping,
             up: Dictionary(uniqueKeysWithValues: variants.map { ($0.rawValue, up.summary($0.rawValue)!) }),
             down: Dictionary(uniqueKeysWithValues: variants.map { ($0.rawValue, down.summary($0.rawValue)!) }),
             upRatio: Summary(upRatios), downRatio: Summary(downRatios), engineActionSeconds: actionMeans,

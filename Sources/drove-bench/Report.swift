@@ -18,7 +18,6 @@ struct Report: Codable, Sendable {
         var controllerSets: Int
         var controllerReplicas: Int
         var controllerWorkers: Int
-        var promptReaping: Bool
         var droveBinary: String?
 
         init(_ options: BenchOptions) {
@@ -37,7 +36,6 @@ struct Report: Codable, Sendable {
             controllerSets = options.controller.sets
             controllerReplicas = options.controller.replicas
             controllerWorkers = options.controller.workers
-            promptReaping = options.reaper
             droveBinary = options.droveBinary
         }
     }
@@ -168,7 +166,7 @@ struct Report: Codable, Sendable {
     }
 
     private func render(_ result: OverheadFigure.Result) -> String {
-        var out = ["Figure 3: Drove's own overhead. \(result.vms) linked VMs over \(result.hosts) hosts (\(result.lanesPerHost) lanes each), template \(result.template); prompt reaping of exited QEMU: \(result.promptReaping ? "yes" : "no (the machine's PID 1)")"]
+        var out = ["Figure 3: Drove's own overhead. \(result.vms) linked VMs over \(result.hosts) hosts (\(result.lanesPerHost) lanes each), template \(result.template); prompt reaping of exited QEMU: \(result.promptReaping ? "yes (each lab host's reaper)" : "no (the machine's PID 1)")"]
         var table = TextTable("", "up", "down", "libvirt calls per VM (up / down)", "CPU during up: machine busy, this process")
         let labels = [("engine", "drove up/down (engine, in-process)"), ("loop", "hand-written parallel loop"), ("cli", "drove up/down (release CLI, subprocess)")]
         for (key, label) in labels {

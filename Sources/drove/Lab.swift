@@ -7,10 +7,11 @@ struct Lab: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab",
         abstract: "Run a local lab of isolated libvirt hosts on this machine.",
-        discussion: "Each host node-<i> is a libvirtd + virtlogd pair in its own mount namespace, reached at "
-            + "qemu+unix:///system?socket=<dir>/node-<i>/run/libvirt-sock. Needs root and the Debian packages "
-            + "libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils.",
-        subcommands: [Up.self, Status.self, Down.self]
+        discussion: "Each host node-<i> is a libvirtd + virtlogd pair in its own mount and network namespaces, reached at "
+            + "qemu+unix:///system?socket=<dir>/node-<i>/run/libvirt-sock, with an isolated libvirt network drove-lab "
+            + "(DHCP on 10.77.<i>.0/24). Needs root and the Debian packages "
+            + "libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils dnsmasq-base iptables.",
+        subcommands: [Up.self, Status.self, Down.self, Reaper.self]
     )
 }
 

@@ -33,7 +33,7 @@ extension Lab {
         }
 
         static func table(_ statuses: [LabHostStatus]) -> String {
-            let header = ["NAME", "LIBVIRTD", "VIRTLOGD", "ANSWERING", "DOMAINS RUN/DEF", "POOL FREE", "URI"]
+            let header = ["NAME", "LIBVIRTD", "VIRTLOGD", "ANSWERING", "DOMAINS RUN/DEF", "POOL FREE", "NETWORK", "URI"]
             let rows = statuses.map { status in
                 [status.name,
                  process(status.libvirtdPid, alive: status.libvirtdAlive),
@@ -41,6 +41,7 @@ extension Lab {
                  status.answering ? "yes" : "no",
                  status.domainsRunning.map { "\($0)/\(status.domainsDefined ?? 0)" } ?? "-",
                  status.poolAvailableBytes.map(bytes) ?? "-",
+                 status.networkActive.map { $0 ? "active" : "inactive" } ?? "-",
                  status.uri]
             }
             let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }

@@ -103,6 +103,7 @@ enum LabGate {
         #expect(statuses.map(\.domainsRunning) == [1, 0])
         #expect(statuses.map(\.domainsDefined) == [1, 0])
         #expect(statuses.allSatisfy { ($0.poolAvailableBytes ?? 0) > 0 })
+        #expect(statuses.allSatisfy { $0.networkActive == true && $0.reaperAlive }, "\(statuses)")
 
         // The same name runs on node-2 at the same time, each on a display port of its own range.
         let twin = try await second.defineDomain(xml: Self.domainXML())
@@ -123,6 +124,8 @@ enum LabGate {
             var found: [(LabProgram, Int32)] = []
             if let pid = LabProcesses.readPidFile(host.layout.libvirtdPidFile) { found.append((.libvirtd, pid)) }
             if let pid = LabProcesses.readPidFile(host.layout.virtlogdPidFile) { found.append((.virtlogd, pid)) }
+            if let pid = LabProcesses.readPidFile(host.layout.dnsmasqPidFile) { found.append((.dnsmasq, pid)) }
+            if let pid = LabProcesses.readPidFile(host.layout.reaperPidFile) { found.append((.reaper, pid)) }
             found += LabFiles.qemuPids(host.layout).map { (.qemu, $0.pid) }
             return found
         }

@@ -105,9 +105,23 @@ import Testing
         let error = LabPrerequisites.missingError(["libvirtd", "nsenter"])
         #expect(error == .missingPrerequisites(
             missing: ["libvirtd", "nsenter"],
-            packages: ["libvirt-daemon", "libvirt-daemon-driver-qemu", "qemu-system-x86", "qemu-utils", "util-linux"]))
-        #expect(error.description.contains("apt-get install libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils util-linux"))
+            packages: ["libvirt-daemon", "libvirt-daemon-driver-qemu", "qemu-system-x86", "qemu-utils", "dnsmasq-base", "iptables",
+                       "util-linux"]))
+        #expect(error.description.contains(
+            "apt-get install libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils dnsmasq-base iptables util-linux"))
         #expect(LabError.notRoot.description.contains("root"))
+    }
+
+    @Test func aMissingDnsmasqOrNetworkDriverNamesWhatShipsIt() {
+        let error = LabPrerequisites.missingError(["dnsmasq", "ip", LabPrerequisites.drivers[1].name])
+        guard case .missingPrerequisites(let missing, let packages) = error else {
+            Issue.record("unexpected \(error)")
+            return
+        }
+        #expect(missing == ["dnsmasq", "ip", "libvirt's network driver (libvirt_driver_network.so)"])
+        #expect(packages.contains("dnsmasq-base"))
+        #expect(packages.contains("iproute2"))
+        #expect(error.description.contains("dnsmasq-base"))
     }
 
     @Test func hostErrorsCarryTheirLogs() {
