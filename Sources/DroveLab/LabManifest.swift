@@ -17,6 +17,7 @@ public enum LabManifest {
               uri: \(quoted(host.uri))
               pool: \(host.pool)
               domainType: \(host.domainType)
+              networks: [\(Lab.networkName)]
 
             """
         }
@@ -43,7 +44,7 @@ extension LabHost {
     /// The `Host` object `hosts.yaml` declares for this host.
     public var manifestHost: Host {
         Host(metadata: ObjectMeta(name: name, labels: ["lab": "true"]),
-             spec: HostSpec(uri: uri, pool: pool, domainType: .qemu))
+             spec: HostSpec(uri: uri, pool: pool, domainType: .qemu, networks: [Lab.networkName]))
     }
 }
 

@@ -48,7 +48,7 @@ extension LabHost {
                 apiVersion: drove/v1
                 kind: Host
                 metadata: { name: node-\(index), labels: { rack: \(index == count ? "b" : "a") } }
-                spec: { uri: "\(uri)", domainType: qemu, maxParallel: 4 }
+                spec: { uri: "\(uri)", domainType: qemu, maxParallel: 4, networks: [drove-lab] }
                 """)
         }
         return documents.joined(separator: "\n---\n")
