@@ -87,6 +87,15 @@ final class Benchmark: Sendable {
                                                            templateFile: templates[smallest]!, templateSize: smallest).run()
                 try? report.write(to: options.jsonPath)
             }
+            if options.figures.contains(6) {
+                Progress.say("figure 6: time to ready")
+                guard FileManager.default.fileExists(atPath: options.tinyTemplate) else {
+                    throw BenchError("figure 6 needs the tiny guest at \(options.tinyTemplate): run scripts/build-tiny-template.sh")
+                }
+                report.timeToReady = try await TimeToReadyFigure(lab: lab, options: options, images: images,
+                                                                 template: URL(fileURLWithPath: options.tinyTemplate)).run()
+                try? report.write(to: options.jsonPath)
+            }
         }
         if options.figures.contains(4) {
             Progress.say("figure 4: scale without QEMU")

@@ -8,13 +8,14 @@ import Foundation
 struct DroveBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drove-bench",
-        abstract: "Measure Drove: the research table, pre-copy, Drove's own overhead, scale, and the controller as one fleet.",
+        abstract: "Measure Drove: the research table, pre-copy, Drove's own overhead, scale, the controller as one fleet, and time to ready.",
         discussion: """
             Run it in release mode, as root, on an otherwise quiet machine:
               swift build -c release --product drove-bench --product drove
-              .build/release/drove-bench --figures 1,2,3,4,5 --sizes 256M,1G,2G --runs 3 --json bench.json
-            Figures 1-3 start a lab of 3 libvirt hosts in --lab-dir (anything already running there
-            is taken down first) and stop it at the end; figures 4 and 5 need no lab.
+              .build/release/drove-bench --figures 1,2,3,4,5,6 --sizes 256M,1G,2G --runs 3 --json bench.json
+            Figures 1-3 and 6 start a lab of 3 libvirt hosts in --lab-dir (anything already running
+            there is taken down first) and stop it at the end; figures 4 and 5 need no lab. Figure 6
+            boots the tiny guest (scripts/build-tiny-template.sh).
             """,
         subcommands: [Run.self, PlannerProbe.self, ControllerProbe.self],
         defaultSubcommand: Run.self)
@@ -23,8 +24,11 @@ struct DroveBench: AsyncParsableCommand {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the benchmark (the default).")
 
-    @Option(help: "Figures to run, comma-separated: 1 research table, 2 pre-copy, 3 overhead, 4 scale, 5 the controller as one fleet.")
-    var figures: FigureList = FigureList(argument: "1,2,3,4,5")!
+    @Option(help: "Figures to run, comma-separated: 1 research table, 2 pre-copy, 3 overhead, 4 scale, 5 the controller as one fleet, 6 time to ready.")
+    var figures: FigureList = FigureList(argument: "1,2,3,4,5,6")!
+
+    @Option(help: "Figure 6: the tiny guest image (scripts/build-tiny-template.sh makes it).")
+    var tinyTemplate = "manifests/images/tiny.qcow2"
 
     @Option(help: "Template data sizes for figures 1 and 2, comma-separated (e.g. 256M,1G,2G).")
     var sizes: SizeList = SizeList(argument: "256M,1G,2G")!
@@ -92,7 +96,7 @@ struct Run: AsyncParsableCommand {
             memoryMiB: memory, sparse: sparse, plannerHosts: plannerHosts, plannerVMs: plannerVMs,
             testHosts: testHosts, testVMsPerHost: testVMsPerHost,
             controller: ControllerShape(hosts: controllerHosts, sets: controllerSets, replicas: controllerReplicas, workers: controllerWorkers),
-            droveBinary: droveBinary())
+            droveBinary: droveBinary(), tinyTemplate: URL(fileURLWithPath: tinyTemplate).standardizedFileURL.path)
         let bench = Benchmark(options: options)
         try await bench.run()
     }
@@ -125,7 +129,9 @@ struct BenchOptions: Sendable {
     var controller: ControllerShape
     var droveBinary: String?
 
-    var needsLab: Bool { figures.contains { $0 <= 3 } }
+    var tinyTemplate: String
+
+    var needsLab: Bool { figures.contains { $0 <= 3 || $0 == 6 } }
 }
 
 // MARK: Option parsing
@@ -134,7 +140,7 @@ struct FigureList: ExpressibleByArgument, Sendable {
     let values: [Int]
     init?(argument: String) {
         let parsed = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (1...5).contains($0) } ?? false }) else { return nil }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (1...6).contains($0) } ?? false }) else { return nil }
         values = Array(Set(parsed.compactMap { $0 })).sorted()
     }
 }
