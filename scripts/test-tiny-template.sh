@@ -34,11 +34,18 @@ mkdir -p "$work/seed"
 printf 'instance-id: "i-test-1"\nlocal-hostname: t-1\n' >"$work/seed/meta-data"
 printf '#!/bin/sh\necho "user-data-marker: running as $(id -u) on $(hostname)"\nexit 7\n' >"$work/seed/user-data"
 xorriso -as mkisofs -quiet -V cidata -J -r -o "$work/seed.iso" "$work/seed" 2>/dev/null
+# A second one: no local-hostname (instance-id names the host), #cloud-config, network-config.
+mkdir -p "$work/seed2"
+printf "instance-id: 'i-test-2'\n" >"$work/seed2/meta-data"
+printf '#cloud-config\nhostname: ignored\n' >"$work/seed2/user-data"
+printf 'version: 2\nethernets: {}\n' >"$work/seed2/network-config"
+xorriso -as mkisofs -quiet -V cidata -J -r -o "$work/seed2.iso" "$work/seed2" 2>/dev/null
 
-# boot NAME [SEED]: starts QEMU in the background; console output goes to $work/NAME.log.
-# The serial port is a unix socket too (with a log file), so the test can type on it.
+# boot NAME [SEED] [QEMU ARGS...]: starts QEMU in the background; console output goes to
+# $work/NAME.log. The serial port is a unix socket too (with a log file), so the test can type on it.
 boot() {
     local name=$1 seed=${2:-} cd=()
+    shift $(($# < 2 ? $# : 2))
     rm -f "$work/$name".*
     if [[ -n $seed ]]; then
         # libvirt: <disk device='cdrom'> <target dev='hdc' bus='ide'/> = secondary master.
@@ -55,7 +62,7 @@ boot() {
         -serial chardev:ser0 \
         -qmp "unix:$work/$name.qmp,server=on,wait=off" \
         -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0 \
-        2>"$work/$name.err" &
+        "$@" 2>"$work/$name.err" &
     qemu_pid=$!
 }
 
@@ -158,12 +165,26 @@ fi
 stop
 echo "--- console with a seed:"; cat "$work/seeded.log"
 
-# 2. No seed, no NIC answer needed: still ready.
-boot unseeded
+# 2. No seed, and a second NIC on a hub with nothing else on it (no DHCP server): still ready,
+# after at most ~10 s of DHCP.
+boot unseeded "" -netdev hubport,id=n1,hubid=1 -device virtio-net-pci,netdev=n1
 wait_for unseeded "drove-guest: ready" 90 || true
+check unseeded "drove-guest: no NoCloud seed"
+check unseeded "drove-guest: address eth0 10.0.2.15/24"
+check unseeded "drove-guest: no DHCP answer on eth1"
 check unseeded "drove-guest: ready"
 stop
 echo "--- console without a seed:"; cat "$work/unseeded.log"
+
+# 3. #cloud-config and network-config are reported, not run; instance-id names the host.
+boot cloudconfig "$work/seed2.iso"
+wait_for cloudconfig "drove-guest: ready" 90 || true
+check cloudconfig "drove-guest: hostname i-test-2"
+check cloudconfig "drove-guest: user-data is #cloud-config; this image runs only scripts"
+check cloudconfig "drove-guest: network-config ignored: DHCP on every NIC"
+check cloudconfig "drove-guest: ready"
+stop
+echo "--- console with a #cloud-config seed:"; cat "$work/cloudconfig.log"
 
 if ((${#failures[@]})); then
     printf 'test-tiny-template: FAIL: %s\n' "${failures[@]}" >&2
