@@ -162,9 +162,13 @@ public final class Controller: Sendable {
     /// (a host connected or lost) may concern every set.
     private func route(_ signal: HostSignal) async {
         switch signal {
-        case let .domain(host, vm, _):
-            // The view has taken the event in: a booting guest may have become ready.
-            if let observed = view.vm(vm, on: host) { engine.boots.observed(observed) } else { engine.boots.settle(vm) }
+        case let .domain(host, vm, kind):
+            // The view has taken the event in: a booting guest may have become ready, or stopped.
+            if BootGate.ends(kind) {
+                engine.boots.settle(vm)
+            } else if let observed = view.vm(vm, on: host) {
+                engine.boots.observed(observed)
+            }
             if let set = Naming.set(ofVM: vm) { await queue.add(set) }
         case let .connected(host):
             await recordHost(host, ready: ConditionReport(.true, .connected, "libvirt answers"), degraded: await check(host))

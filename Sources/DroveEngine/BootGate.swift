@@ -1,4 +1,5 @@
 import DroveManifest
+import Libvirt
 import DrovePlan
 import Synchronization
 
@@ -43,7 +44,7 @@ public final class BootGate: Sendable {
     public init() {}
 
     /// Takes the hosts' `maxBooting`.
-    public func configure(hosts: [Host]) {
+    public func configure(hosts: [DroveManifest.Host]) {
         let wake = state.withLock { state in
             for host in hosts { state.limits[host.metadata.name] = host.spec.maxBooting }
             return Self.admitWaiting(&state, gate: self)
@@ -90,15 +91,22 @@ public final class BootGate: Sendable {
         if !succeeded || !waitsForGuest { settle(vm) }
     }
 
-    /// A fresh look at a VM: it leaves the gate once it is ready by its set's readiness, or no
-    /// longer runs.
+    /// A fresh look at a VM: it leaves the gate once it is ready by its set's readiness. (That it
+    /// stopped is told by `settle`: a look at a VM not running yet may predate its start.)
     public func observed(_ vm: ObservedVM) {
         let done = state.withLock { state -> Bool in
             guard state.booting[vm.name] != nil else { return false }
-            let readiness = state.sets[vm.set]?.readiness ?? .running
-            return vm.state != .running || SetTally.isReady(vm, readiness: readiness)
+            return SetTally.isReady(vm, readiness: state.sets[vm.set]?.readiness ?? .running)
         }
         if done { settle(vm.name) }
+    }
+
+    /// Whether a domain event ends a boot whatever readiness says: the guest stopped or is gone.
+    public static func ends(_ kind: DomainEvent.Kind) -> Bool {
+        switch kind {
+        case .stopped, .crashed, .undefined, .shutdown: true
+        default: false
+        }
     }
 
     /// The VM is ready, stopped or gone: it no longer counts as booting.

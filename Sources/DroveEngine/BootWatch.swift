@@ -14,8 +14,8 @@ final class BootWatch: Sendable {
             guard let events = try? await driver.events() else { continue }
             tasks.append(Task {
                 for await event in events {
-                    guard case let .domain(vm, _) = event, gate.booting().contains(where: { $0.vm == vm }) else { continue }
-                    await Self.look(at: vm, on: driver, gate: gate)
+                    guard case let .domain(vm, kind) = event, gate.booting().contains(where: { $0.vm == vm }) else { continue }
+                    if BootGate.ends(kind) { gate.settle(vm) } else { await Self.look(at: vm, on: driver, gate: gate) }
                 }
             })
         }
@@ -32,11 +32,7 @@ final class BootWatch: Sendable {
     }
 
     private static func look(at vm: String, on driver: any HostDriver, gate: BootGate) async {
-        switch try? await driver.observeDomain(vm) {
-        case let .drove(observed)?: gate.observed(observed)
-        case .absent?, .foreign?: gate.settle(vm)
-        case nil: break
-        }
+        if case let .drove(observed)? = try? await driver.observeDomain(vm) { gate.observed(observed) }
     }
 
     func stop() {

@@ -6,8 +6,8 @@ struct DomainSnapshot {
     var agentConnected: Bool?
     /// The live XML of a running domain carries its `id`; a defined, stopped one has none.
     var isRunning = false
-    /// Its NICs' types (`user`, `network`, `bridge`) and MACs, in order.
-    var interfaces: [(type: String, mac: String)] = []
+    /// Its NICs' types (`user`, `network`, `bridge`), MACs and libvirt networks, in order.
+    var interfaces: [(type: String, mac: String, network: String?)] = []
 
     init(xml: String) {
         XMLScan.elements(of: xml) { element in
@@ -17,9 +17,11 @@ struct DomainSnapshot {
             case (["domain", "metadata"], "vm") where element.namespace == VMMetadata.namespace:
                 metadata = VMMetadata(attributes: element.attributes)
             case (["domain", "devices"], "interface"):
-                interfaces.append((type: element.attributes["type"] ?? "", mac: ""))
+                interfaces.append((type: element.attributes["type"] ?? "", mac: "", network: nil))
             case (["domain", "devices", "interface"], "mac") where !interfaces.isEmpty:
                 interfaces[interfaces.count - 1].mac = element.attributes["address"] ?? ""
+            case (["domain", "devices", "interface"], "source") where !interfaces.isEmpty:
+                interfaces[interfaces.count - 1].network = element.attributes["network"]
             case (["domain", "devices", "channel"], "target") where element.attributes["name"] == "org.qemu.guest_agent.0":
                 agentConnected = element.attributes["state"].map { $0 == "connected" }
             default:

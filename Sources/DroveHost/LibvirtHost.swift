@@ -24,6 +24,8 @@ public final class LibvirtHost: HostDriver {
         /// Domains defined here, by name: Drove's by construction.
         var domains: [String: Domain] = [:]
         var capabilities: (cpus: Int, memoryBytes: UInt64, offersKVM: Bool)?
+        /// Per MAC, the expiry of the lease it held when its VM was defined here.
+        var leaseBaselines: [String: Int64] = [:]
     }
 
     private let known = Mutex(Known())
@@ -144,17 +146,46 @@ public final class LibvirtHost: HostDriver {
     /// leases) and bridges (the host's ARP table), in NIC order. User-mode NICs have none that
     /// the host can see, and the agent is never asked (a guest that opens the channel without
     /// an agent behind it would never answer). A failed read is no address, not a failed look.
-    private func addresses(of domain: Domain, interfaces: [(type: String, mac: String)]) async -> [String] {
-        var found: [String: [String]] = [:]
-        if interfaces.contains(where: { $0.type == "network" }),
-           let leases = try? await domain.interfaceAddresses(source: .lease) {
-            for interface in leases { if let mac = interface.mac { found[mac.lowercased(), default: []] += interface.addresses.map(\.address) } }
+    ///
+    /// A VM remade with the same MAC (a rolling update keeps MACs) finds its predecessor's lease
+    /// still in dnsmasq's table; a lease counts only once it was renewed after the VM was
+    /// defined here (`leaseBaselines`), so "an address is known" means this guest asked for it.
+    private func addresses(of domain: Domain, interfaces: [(type: String, mac: String, network: String?)]) async -> [String] {
+        var leases: [String: [DHCPLease]] = [:]
+        for network in Set(interfaces.compactMap { $0.type == "network" ? $0.network : nil }) {
+            leases[network] = (try? await connection.network(named: network)?.dhcpLeases()) ?? []
         }
-        if interfaces.contains(where: { $0.type == "bridge" }),
-           let seen = try? await domain.interfaceAddresses(source: .arp) {
-            for interface in seen { if let mac = interface.mac { found[mac.lowercased(), default: []] += interface.addresses.map(\.address) } }
+        var seen: [String: [String]] = [:]
+        if interfaces.contains(where: { $0.type == "bridge" }), let arp = try? await domain.interfaceAddresses(source: .arp) {
+            for interface in arp { if let mac = interface.mac { seen[mac.lowercased(), default: []] += interface.addresses.map(\.address) } }
         }
-        return interfaces.flatMap { found[$0.mac.lowercased()] ?? [] }
+        let baselines = known.withLock { $0.leaseBaselines }
+        return interfaces.flatMap { interface -> [String] in
+            let mac = interface.mac.lowercased()
+            switch interface.type {
+            case "network":
+                return (leases[interface.network ?? ""] ?? [])
+                    .filter { $0.mac.lowercased() == mac && $0.expiryTime > (baselines[mac] ?? Int64.min) }.map(\.address)
+            case "bridge": return seen[mac] ?? []
+            default: return []
+            }
+        }
+    }
+
+    /// Notes the expiry of any lease the VM's MACs already hold on its networks (left by a VM
+    /// this one replaces), so that only a lease renewed from now on counts as its address.
+    private func recordLeaseBaselines(_ vm: VMInstance) async {
+        var baselines: [String: Int64] = [:]
+        let networks = Set(vm.nics.compactMap { $0.network.type == .network ? $0.network.source : nil })
+        for network in networks {
+            guard let leases = try? await connection.network(named: network)?.dhcpLeases() else { continue }
+            for nic in vm.nics where nic.network.source == network {
+                if let lease = leases.first(where: { $0.mac.lowercased() == nic.mac.lowercased() }) { baselines[nic.mac.lowercased()] = lease.expiryTime }
+            }
+        }
+        known.withLock { known in
+            for nic in vm.nics { known.leaseBaselines[nic.mac.lowercased()] = baselines[nic.mac.lowercased()] }
+        }
     }
 
     /// CPUs, memory and whether `kvm` is offered: they do not change while a daemon runs.
@@ -319,6 +350,7 @@ public final class LibvirtHost: HostDriver {
             metadata: VMMetadata(set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
                                  templateDigest: vm.template.digest, volume: vm.volume,
                                  vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory))
+        await recordLeaseBaselines(vm)
         let domain = try await connection.defineDomain(xml: definition.xml())
         known.withLock { known in
             known.domains[vm.name] = domain

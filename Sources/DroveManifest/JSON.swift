@@ -45,7 +45,7 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

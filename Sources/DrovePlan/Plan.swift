@@ -194,16 +194,17 @@ public struct Seed: Sendable, Equatable {
         self.networkConfig = networkConfig
     }
 
-    /// The seed of `<set>-<ordinal>`: meta-data as JSON (valid YAML, and every value escaped),
-    /// with `instance-id` changing whenever the seed's content does, so cloud-init runs again
-    /// on a VM remade from a changed spec.
+    /// The seed of `<set>-<ordinal>`. meta-data is one `key: "value"` line per key (YAML, each
+    /// value a double-quoted string escaped as JSON escapes it, so no value can add a key), with
+    /// `instance-id` changing whenever the seed's content does, so cloud-init runs again on a VM
+    /// remade from a changed spec.
     public static func of(_ set: VMSet, ordinal: Int) -> Seed? {
         guard let cloudInit = set.spec.cloudInit else { return nil }
         let name = Naming.vmName(set: set.metadata.name, ordinal: ordinal)
-        var fields: [String: JSONValue] = [:]
-        for (key, value) in cloudInit.metaData { fields[key] = .string(value) }
-        fields["instance-id"] = .string("\(name)-\(cloudInit.digest.dropFirst("sha256:".count).prefix(12))")
-        fields["local-hostname"] = .string(name)
-        return Seed(metaData: JSONValue.object(fields).rendered(), userData: cloudInit.userData, networkConfig: cloudInit.networkConfig)
+        var fields = cloudInit.metaData
+        fields["instance-id"] = "\(name)-\(cloudInit.digest.dropFirst("sha256:".count).prefix(12))"
+        fields["local-hostname"] = name
+        let metaData = fields.keys.sorted().map { "\($0): \(JSONValue.escape(fields[$0]!))\n" }.joined()
+        return Seed(metaData: metaData, userData: cloudInit.userData, networkConfig: cloudInit.networkConfig)
     }
 }

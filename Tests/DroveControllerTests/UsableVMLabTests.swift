@@ -135,10 +135,12 @@ struct UsableVMLabTests {
             #expect(seeds.count == 2, "\(seeds)")
 
             // A user-data change is a spec change: the set rolls, and each VM keeps its MACs.
-            try await apply(store, [setYAML(set, replicas: 2, marker: "two")])
+            try await apply(store, [try templateYAML(), setYAML(set, replicas: 2, marker: "two")])
+            let generation = try #require(try await store.object(kind: .vmSet, name: set)).generation
             try await waitUntil("\(set) rolled and is Ready", timeout: .seconds(300)) {
                 let status = try? await store.status(kind: .vmSet, name: set)
-                return status?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue && status?.counters["updated"] == 2
+                return (status?.observedGeneration ?? 0) >= generation
+                    && status?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue && status?.counters["updated"] == 2
             }
             for vm in await controller.vms().filter({ $0.vmSet == set }) {
                 let log = await console(controller, vm)
