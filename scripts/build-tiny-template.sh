@@ -145,8 +145,8 @@ say() { echo "drove-guest: $*"; }
 now() { read -r up _ </proc/uptime; now=$(( ${up%.*} * 100 + 1${up#*.} - 100 )); }
 say "booted (uptime $(cut -d' ' -f1 /proc/uptime)s)"
 
-# 1. Modules. insmod returns before the devices are probed (the IDE scan is asynchronous), so
-# loading all of them first lets the CD-ROM show up while the rest loads.
+# 1. Modules, in the order of /etc/modules (dependencies first). insmod ata_piix waits for
+# the IDE port probe (~0.25 s, mostly the resets' sleeps); sr_mod then attaches the CD-ROM.
 read -r modules </etc/modules
 for m in $modules; do
     [ -f "/lib/modules/$m.ko" ] || continue   # built into the kernel
@@ -339,21 +339,26 @@ cp "$vmlinuz" "$work/disk/vmlinuz"
 # timer not connected to IO-APIC" and were not ready within 30 s. That check fails when a TCG
 # vCPU is starved; QEMU's timer works, so skip it (usual for VM guests). Boots seen since
 # then all became ready, but the stall was not reproduced on purpose to prove the cure.
-# Measured under TCG (scripts/test-tiny-template.sh --time; numbers in the commit that added them):
-# acpi=noirq: PCI interrupts from the BIOS's tables instead of ACPI, whose AML for each PCI
-#   interrupt link took ~0.1 s of emulated CPU (3 links); the ACPI power button still works.
+# Measured under TCG (guest clock at "Run /init", and CPU seconds per boot; see
+# scripts/test-tiny-template.sh --time):
+# acpi=noirq: PCI interrupts from the BIOS's tables instead of ACPI, whose AML took ~0.1 s of
+#   emulated CPU for each PCI interrupt link (3 links); the ACPI power button still works.
 # pci=nomsi: with acpi=noirq the kernel has no MSI domain and WARNs (with a backtrace) for
 #   each virtio device that tries MSI-X; legacy interrupts are plenty for this guest.
-# cryptomgr.notests: skips the crypto self-tests at boot (~0.2-0.4 s under TCG).
-# Tried and not kept (no gain beyond the noise): nokaslr, mitigations=off, initramfs with
-# gzip -1, lz4, zstd or no compression.
+# cryptomgr.notests: skips the crypto self-tests at boot (~0.3-0.5 s under TCG).
+# noreplace-smp: on one vCPU the kernel would rewrite every LOCK prefix in its text (~0.15 s);
+#   a LOCK prefix is merely a little slower on one CPU.
+# lsm=capability: no AppArmor, TOMOYO, Yama, Landlock, IMA/EVM set-up (~0.05 s); this guest
+#   loads no policy for any of them.
+# Tried and not kept (no gain beyond the noise, or worse): nokaslr, mitigations=off,
+# tsc=reliable, and an initramfs with gzip -1, lz4, zstd or no compression.
 cat >"$work/disk/syslinux.cfg" <<'EOF'
 DEFAULT linux
 PROMPT 0
 TIMEOUT 0
 LABEL linux
   KERNEL vmlinuz
-  APPEND initrd=initrd.gz console=ttyS0 quiet no_timer_check acpi=noirq pci=nomsi cryptomgr.notests
+  APPEND initrd=initrd.gz console=ttyS0 quiet no_timer_check acpi=noirq pci=nomsi cryptomgr.notests noreplace-smp lsm=capability
 EOF
 
 # 3. FAT disk image without mounting, then qcow2.
