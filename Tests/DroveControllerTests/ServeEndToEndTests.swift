@@ -118,9 +118,11 @@ struct ServeEndToEndTests {
             let connection = try await Connection.open(try #require(LabHost.uri(index)))
             names += try await connection.listAllDomains().map(\.name).filter { $0.hasPrefix("\(set)-") }
             let pool = try #require(try await connection.storagePool(named: "default"))
-            let disks = try await pool.listAllVolumes().map(\.name).filter { $0.contains("-\(set)-") }
+            let volumes = try await pool.listAllVolumes().map(\.name).filter { $0.contains("-\(set)-") }
+            let disks = volumes.filter { $0.hasSuffix(".qcow2") }
             let domains = try await connection.listAllDomains().map(\.name).filter { $0.hasPrefix("\(set)-") }
             #expect(disks.count == domains.count, "node-\(index): disks \(disks) for domains \(domains)")
+            #expect(volumes.filter { $0.hasSuffix(".console.log") }.count == domains.count, "node-\(index): \(volumes)")
             await connection.close()
         }
         #expect(names.sorted() == (0..<4).map { "\(set)-\($0)" })

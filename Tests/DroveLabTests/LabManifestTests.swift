@@ -20,6 +20,7 @@ import Testing
               uri: "qemu+unix:///system?socket=/var/lib/drove/lab/node-1/run/libvirt-sock"
               pool: default
               domainType: qemu
+              networks: [drove-lab]
             ---
             apiVersion: drove/v1
             kind: Host
@@ -31,6 +32,7 @@ import Testing
               uri: "qemu+unix:///system?socket=/var/lib/drove/lab/node-2/run/libvirt-sock"
               pool: default
               domainType: qemu
+              networks: [drove-lab]
 
             """)
     }
