@@ -55,12 +55,11 @@ public struct Converger: Sendable {
         var result = ConvergeResult(converged: false, passes: 0, actionsRun: 0, failures: [], unschedulable: [],
                                     notes: [], fleet: ObservedFleet(hosts: []))
         // Waiting for guests listens to the hosts rather than reading them again and again:
-        // subscribed before the first look, so no guest's word is missed.
-        let signals = goal == .ready ? await GuestSignals(connections.drivers) : nil
-        defer { signals?.stop() }
+        // subscribed before the first look, so no guest's word is missed. The same subscription
+        // tells the boot gate about the guests it admitted.
         engine.boots.configure(sets: desired.manifest)
-        let boots = await BootWatch(connections.drivers, gate: engine.boots)
-        defer { boots.stop() }
+        let signals = await GuestSignals(connections.drivers, gate: engine.boots)
+        defer { signals.stop() }
         var fleet: ObservedFleet?
         var lookedAt = clock.now
         while true {
@@ -90,7 +89,7 @@ public struct Converger: Sendable {
                     return result
                 }
                 report(.waitingForGuests(ready: ready, of: wanted))
-                switch await signals?.next(after: lookedAt, until: deadline) {
+                switch await signals.next(after: lookedAt, until: deadline) {
                 case let .agentConnected(host, vm)?:
                     // The guest's word is all that changed: no need to read the host again.
                     if fleet!.hosts[host]?.vms[vm]?.state == .running { fleet!.hosts[host]!.vms[vm]!.agentConnected = true }
@@ -128,9 +127,12 @@ public struct Converger: Sendable {
     }
 }
 
-/// The hosts' events while a converge run waits for guests, merged into one stream with ticks,
-/// so the fleet is still read every `reread` (a host without events, or a lost one) and the
-/// wait ends at its deadline.
+/// The hosts' events during a converge run (one subscription per host: libvirt takes one close
+/// callback per connection), merged into one stream with ticks, so that waiting for guests still
+/// reads the fleet every `reread` (a host without events, or a lost one) and ends at its
+/// deadline. They also tell the boot gate about the guests it admitted: an event about a
+/// booting guest reads that domain, and guests waiting for an address are read once a second,
+/// since no event says a DHCP lease was taken.
 final class GuestSignals: Sendable {
     enum Signal: Sendable {
         case agentConnected(host: String, vm: String)
@@ -143,15 +145,19 @@ final class GuestSignals: Sendable {
     private let tasks: [Task<Void, Never>]
     private let reread: Duration
 
-    init(_ drivers: [String: any HostDriver], reread: Duration = .seconds(5)) async {
+    init(_ drivers: [String: any HostDriver], gate: BootGate, reread: Duration = .seconds(5)) async {
         self.reread = reread
-        let (stream, continuation) = AsyncStream.makeStream(of: (Signal, ContinuousClock.Instant).self)
+        // Newest only: nobody reads the stream while a plan is carried out.
+        let (stream, continuation) = AsyncStream.makeStream(of: (Signal, ContinuousClock.Instant).self, bufferingPolicy: .bufferingNewest(4096))
         self.stream = stream
         var tasks: [Task<Void, Never>] = []
         for (name, driver) in drivers {
             guard let events = try? await driver.events() else { continue }
             tasks.append(Task {
                 for await event in events {
+                    if case let .domain(vm, kind) = event, gate.booting().contains(where: { $0.vm == vm }) {
+                        if BootGate.ends(kind) { gate.settle(vm) } else { await Self.look(at: vm, on: driver, gate: gate) }
+                    }
                     switch event {
                     case let .domain(vm, .agentConnected): continuation.yield((.agentConnected(host: name, vm: vm), .now))
                     case .domain, .closed: continuation.yield((.changed, .now))
@@ -165,7 +171,20 @@ final class GuestSignals: Sendable {
                 continuation.yield((.tick, .now))
             }
         })
+        tasks.append(Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                for (host, vm) in gate.booting(readiness: .address) {
+                    guard let driver = drivers[host] else { continue }
+                    await Self.look(at: vm, on: driver, gate: gate)
+                }
+            }
+        })
         self.tasks = tasks
+    }
+
+    private static func look(at vm: String, on driver: any HostDriver, gate: BootGate) async {
+        if case let .drove(observed)? = try? await driver.observeDomain(vm) { gate.observed(observed) }
     }
 
     /// The next signal that came after `instant` (older ones are already in what was read

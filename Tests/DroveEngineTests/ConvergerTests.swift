@@ -54,6 +54,21 @@ import Testing
         }
     }
 
+    @Test("boot admission holds in drove up's path: at most maxBooting guests of a host boot at once, and all become ready")
+    func bootAdmission() async {
+        let hosts = (1...2).map { FakeHost(name: "node-\($0)", bootTime: .milliseconds(40)) }
+        var manifest = manifest(hosts: 2, sets: [("web", 10)])
+        for index in manifest.hosts.indices { manifest.hosts[index].spec.maxBooting = 2 }
+        manifest.templates[0].spec.readiness = .agent
+        let result = await converger(hosts, manifest: manifest).converge(DesiredState(manifest: manifest, images: ["tiny": image]),
+                                                                          timeout: .seconds(30), goal: .ready)
+        #expect(result.converged)
+        for host in hosts {
+            let peak = host.state.withLock { $0.maxBooting }
+            #expect(peak == 2, "\(host.name) booted \(peak) at once")
+        }
+    }
+
     @Test func transientFailuresAreRetried() async {
         let hosts = [FakeHost(name: "node-1")]
         hosts[0].state.withLock { $0.failures["create-disk"] = (remaining: 2, transient: true) }

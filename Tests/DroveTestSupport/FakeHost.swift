@@ -85,9 +85,17 @@ public final class FakeHost: HostDriver {
         }
     }
 
+    /// As libvirt (one close callback per connection), one subscriber at a time: a second
+    /// while the first listens is refused.
     public func events() async throws -> AsyncStream<HostEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self)
-        self.continuation.withLock { $0 = continuation }
+        let taken = self.continuation.withLock { current -> Bool in
+            if current != nil { return true }
+            current = continuation
+            return false
+        }
+        if taken { throw HostError(host: name, object: "events", cause: "already subscribed on this connection", transient: false) }
+        continuation.onTermination = { [weak self] _ in self?.continuation.withLock { $0 = nil } }
         return stream
     }
 
