@@ -171,6 +171,7 @@ public final class Controller: Sendable {
             }
             if let set = Naming.set(ofVM: vm) { await queue.add(set) }
         case let .connected(host):
+            if let cpus = view.cpus(of: host) { engine.boots.configure(host: host, cpus: cpus) }
             await recordHost(host, ready: ConditionReport(.true, .connected, "libvirt answers"), degraded: await check(host))
             await enqueueAllSets()
         case let .lost(host, reason):

@@ -97,6 +97,11 @@ final class FleetView: Sendable {
         }
     }
 
+    /// The CPUs of `host`, once it has been read.
+    func cpus(of host: String) -> Int? {
+        state.withLock { state in state.hosts[host].flatMap { $0.observed.isReachable ? $0.observed.cpus : nil } }
+    }
+
     /// One VM as the view holds it on `host`.
     func vm(_ name: String, on host: String) -> ObservedVM? {
         state.withLock { $0.hosts[host]?.observed.vms[name] }

@@ -32,7 +32,10 @@ public final class BootGate: Sendable {
     }
 
     private struct State {
+        /// What Host objects declare.
         var limits: [String: Int] = [:]
+        /// Each host's CPUs, as observed: the limit where none is declared.
+        var cpus: [String: Int] = [:]
         var sets: [String: SetReadiness] = [:]
         var booting: [String: Booting] = [:]
         var waiting: [String: [(vm: String, continuation: CheckedContinuation<Void, Never>)]] = [:]
@@ -51,6 +54,26 @@ public final class BootGate: Sendable {
         }
         for continuation in wake { continuation.resume() }
     }
+
+    /// Takes a host's CPU count, which is its limit unless its Host declares one: measured on
+    /// the lab (docs/benchmarks.md, figure 6), one booting guest per CPU has the first guests
+    /// ready in a quarter of the time and the last no later than starting them all at once.
+    public func configure(host: String, cpus: Int) {
+        guard cpus > 0 else { return }
+        let wake = state.withLock { state in
+            state.cpus[host] = cpus
+            return Self.admitWaiting(&state, gate: self)
+        }
+        for continuation in wake { continuation.resume() }
+    }
+
+    /// The most guests `host` may boot at once.
+    public func limit(of host: String) -> Int {
+        state.withLock { Self.limit($0, host: host) }
+    }
+
+    /// Before a host has been read, a cautious guess.
+    static let unknownLimit = 2
 
     /// Takes the sets' readiness (their own, else their template's) and timeouts.
     public func configure(sets manifest: Manifest) {
@@ -140,9 +163,12 @@ public final class BootGate: Sendable {
         handler?(host, vm)
     }
 
+    private static func limit(_ state: State, host: String) -> Int {
+        state.limits[host] ?? state.cpus[host] ?? unknownLimit
+    }
+
     private static func room(_ state: State, host: String) -> Bool {
-        let limit = state.limits[host] ?? HostSpec.defaultMaxBooting
-        return state.booting.values.lazy.filter { $0.host == host }.count < limit
+        state.booting.values.lazy.filter { $0.host == host }.count < limit(state, host: host)
     }
 
     private static func enter(_ state: inout State, host: String, vm: String, gate: BootGate) {

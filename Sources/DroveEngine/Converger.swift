@@ -67,6 +67,7 @@ public struct Converger: Sendable {
                 result.passes += 1
                 lookedAt = clock.now
                 fleet = await connections.observe()
+                for host in fleet!.hosts.values where host.isReachable { engine.boots.configure(host: host.name, cpus: host.cpus) }
                 report(.observed(pass: result.passes, fleet!))
             }
             let plan = DrovePlan.plan(desired, fleet!)

@@ -172,7 +172,7 @@ struct ObjectDecoder {
             maxParallel: reader.integer(spec, "maxParallel", in: ManifestLimits.maxParallel) ?? defaults.maxParallel,
             maxTransfers: reader.integer(spec, "maxTransfers", in: ManifestLimits.maxTransfers) ?? defaults.maxTransfers,
             overcommit: overcommit,
-            maxBooting: reader.integer(spec, "maxBooting", in: ManifestLimits.maxBooting) ?? defaults.maxBooting,
+            maxBooting: reader.integer(spec, "maxBooting", in: ManifestLimits.maxBooting),
             networks: reader.names(spec, "networks", maxCount: ManifestLimits.offeredNetworks,
                                    isValid: { Names.isInterfaceName($0, maxLength: Names.networkNameLength) }, rule: Names.networkRule()) ?? [],
             bridges: reader.names(spec, "bridges", maxCount: ManifestLimits.offeredNetworks,

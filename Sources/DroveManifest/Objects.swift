@@ -98,8 +98,9 @@ public struct HostSpec: Sendable, Hashable {
     /// Concurrent template copies to this host.
     public var maxTransfers: Int
     public var overcommit: Overcommit
-    /// Guests booting at once (started, not yet ready): more only slows every boot down.
-    public var maxBooting: Int
+    /// Guests booting at once (started, not yet ready): more only slows every boot down. Nil:
+    /// one per CPU the host has (`BootGate`).
+    public var maxBooting: Int?
     /// The libvirt networks this host offers: a VM on a network is placed only on hosts that
     /// offer it.
     public var networks: [String]
@@ -109,7 +110,7 @@ public struct HostSpec: Sendable, Hashable {
     public init(
         uri: String, pool: String = "default", domainType: DomainType = .auto,
         maxParallel: Int = 4, maxTransfers: Int = 1, overcommit: Overcommit = Overcommit(),
-        maxBooting: Int = HostSpec.defaultMaxBooting, networks: [String] = [], bridges: [String] = []
+        maxBooting: Int? = nil, networks: [String] = [], bridges: [String] = []
     ) {
         self.uri = uri
         self.pool = pool
@@ -121,9 +122,6 @@ public struct HostSpec: Sendable, Hashable {
         self.networks = networks
         self.bridges = bridges
     }
-
-    /// Chosen from drove-bench's time-to-ready figure (docs/benchmarks.md).
-    public static let defaultMaxBooting = 8
 
     /// Whether a VM's NIC can attach here.
     public func offers(_ network: Network) -> Bool {

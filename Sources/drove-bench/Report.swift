@@ -303,8 +303,8 @@ enum Targets {
                                  measured: "\(controller.resyncMutatingCalls) mutating", met: controller.resyncMutatingCalls == 0))
         }
         if let ready = report.timeToReady,
-           let row = ready.rows.first(where: { $0.vms == 30 && $0.deviceModel == "lean" && $0.maxBooting == HostSpec.defaultMaxBooting }) {
-            targets.append(.init(figure: 6, name: "30 guests ready, default maxBooting", target: "≤ 25 s",
+           let row = ready.rows.first(where: { $0.vms == 30 && $0.deviceModel == "lean" && $0.maxBooting == report.machine.processors }) {
+            targets.append(.init(figure: 6, name: "30 guests ready, default maxBooting (one per CPU: \(report.machine.processors))", target: "≤ 25 s",
                                  measured: Format.seconds(row.allReadySeconds.median), met: row.allReadySeconds.median <= 25))
         }
         return targets

@@ -47,7 +47,7 @@ struct TimeToReadyFigure {
     let template: URL
 
     static let memoryMiB = 96
-    /// Limits tried at the larger N; the default (`HostSpec.defaultMaxBooting`) is chosen from them.
+    /// Limits tried at the larger N; the default (one per host CPU) was chosen from them.
     static let limits: [Int?] = [nil, 2, 4, 8]
 
     func run() async throws -> Result {
@@ -65,7 +65,7 @@ struct TimeToReadyFigure {
             rows.append(row(vms: options.vms, maxBooting: nil, model: model, samples))
         }
         for vms in [options.vms, options.vmsLarge].uniqued() {
-            for limit in vms == options.vmsLarge ? Self.limits : [nil, HostSpec.defaultMaxBooting] {
+            for limit in vms == options.vmsLarge ? Self.limits : [nil, ProcessInfo.processInfo.activeProcessorCount] {
                 let samples = try await repeated("N=\(vms), maxBooting \(limit.map(String.init) ?? "none")") {
                     try await deploy(vms: vms, maxBooting: limit, template: decl)
                 }
