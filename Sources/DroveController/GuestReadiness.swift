@@ -42,13 +42,25 @@ extension Controller {
 
 /// Console output made fit for a status message.
 enum ConsoleText {
-    /// The last `count` non-empty lines, with control characters and escape sequences dropped.
+    /// The last `count` non-empty lines, with terminal escape sequences (ESC [ … final byte,
+    /// such as the `ESC[6n` a shell prompt asks with) and other control characters dropped.
     static func lastLines(_ bytes: [UInt8], count: Int) -> String {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { line in
-            String(String.UnicodeScalarView(line.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }))
-                .trimmingCharacters(in: .whitespaces)
-        }.filter { !$0.isEmpty }
+        var kept = String.UnicodeScalarView()
+        var escape = 0 // 0: text, 1: after ESC, 2: inside a CSI sequence
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            switch (escape, scalar.value) {
+            case (0, 0x1b): escape = 1
+            case (0, 0x0a), (0, 0x0d): kept.append("\n")
+            case (0, let value) where value >= 0x20 && value != 0x7f: kept.append(scalar)
+            case (0, _): break
+            case (1, 0x5b): escape = 2
+            case (1, let value) where (0x20...0x2f).contains(value): break // an intermediate byte (ESC ( B)
+            case (1, _): escape = 0 // the escape's final byte
+            case (2, let value) where (0x40...0x7e).contains(value): escape = 0
+            default: break
+            }
+        }
+        let lines = String(kept).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         return lines.suffix(count).joined(separator: "\n")
     }
 }

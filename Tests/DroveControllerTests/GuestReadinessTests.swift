@@ -79,6 +79,13 @@ struct GuestReadinessTests {
         }
     }
 
+    @Test("console lines for a message: the last ones, without escape sequences or control characters")
+    func consoleText() {
+        let log = Array("one\r\ntwo\r\n\u{1b}[0mthree\u{07}\r\n\r\nt-1:/# \u{1b}[6n\u{1b}(Bfour\n".utf8)
+        #expect(ConsoleText.lastLines(log, count: 3) == "two\nthree\nt-1:/# four")
+        #expect(ConsoleText.lastLines([], count: 3) == "")
+    }
+
     @Test("a host that lacks what it declares is Degraded, naming what is missing")
     func hostCheck() async throws {
         let node = FakeHost(name: "node-1")
