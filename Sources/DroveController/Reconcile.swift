@@ -79,18 +79,18 @@ extension Controller {
         return .requeueAfter(options.progressRequeue)
     }
 
-    /// For a set whose readiness is `address`: reads again each of its running VMs whose address
-    /// is not known yet (no event says a DHCP lease was taken); returns how many still have none.
+    /// For a set whose readiness is `address`: reads again each of its guests still booting
+    /// whose address is not known yet (no event says a DHCP lease was taken), until its readiness
+    /// timeout takes it out of the boot gate; returns how many still have none.
     private func readAddresses(of set: VMSet, in manifest: Manifest) async -> Int {
         guard SetTally.readiness(of: set, in: manifest) == .address else { return 0 }
         var waiting = 0
-        for host in view.snapshot(removals: false).hosts.values {
-            for vm in host.vms.values where vm.set == set.metadata.name && vm.state == .running && vm.addressable && vm.addresses.isEmpty {
-                await view.read(vm.name, on: host.name)
-                guard let now = view.vm(vm.name, on: host.name) else { continue }
-                engine.boots.observed(now)
-                if now.addresses.isEmpty { waiting += 1 }
-            }
+        for (host, name) in engine.boots.booting(readiness: .address) where Naming.vm(name, belongsTo: set.metadata.name) {
+            guard let vm = view.vm(name, on: host), vm.state == .running, vm.addressable, vm.addresses.isEmpty else { continue }
+            await view.read(name, on: host)
+            guard let now = view.vm(name, on: host) else { continue }
+            engine.boots.observed(now)
+            if now.addresses.isEmpty { waiting += 1 }
         }
         return waiting
     }

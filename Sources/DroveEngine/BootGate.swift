@@ -1,6 +1,6 @@
 import DroveManifest
-import Libvirt
 import DrovePlan
+import Libvirt
 import Synchronization
 
 /// Boot admission: at most `maxBooting` guests of a host boot at once (started, not yet ready).
@@ -16,14 +16,9 @@ import Synchronization
 /// as they have started.
 public final class BootGate: Sendable {
     /// Readiness and timeout of one set's VMs.
-    public struct SetReadiness: Sendable, Equatable {
-        public var readiness: Readiness
-        public var timeout: Duration
-
-        public init(readiness: Readiness, timeout: Duration) {
-            self.readiness = readiness
-            self.timeout = timeout
-        }
+    struct SetReadiness: Sendable, Equatable {
+        var readiness: Readiness
+        var timeout: Duration
     }
 
     private struct Booting {
@@ -65,11 +60,6 @@ public final class BootGate: Sendable {
             return Self.admitWaiting(&state, gate: self)
         }
         for continuation in wake { continuation.resume() }
-    }
-
-    /// The most guests `host` may boot at once.
-    public func limit(of host: String) -> Int {
-        state.withLock { Self.limit($0, host: host) }
     }
 
     /// Before a host has been read, a cautious guess.
@@ -149,11 +139,6 @@ public final class BootGate: Sendable {
                 readiness == nil || (state.sets[Naming.set(ofVM: vm) ?? ""]?.readiness ?? .running) == readiness
             }.map { (host: $0.value.host, vm: $0.key) }
         }
-    }
-
-    /// Guests booting on `host` now.
-    public func booting(on host: String) -> Int {
-        state.withLock { state in state.booting.values.filter { $0.host == host }.count }
     }
 
     private func expire(_ vm: String) {
