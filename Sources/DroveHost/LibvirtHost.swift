@@ -26,6 +26,8 @@ public final class LibvirtHost: HostDriver {
         var capabilities: (cpus: Int, memoryBytes: UInt64, offersKVM: Bool)?
         /// Per MAC, the expiry of the lease it held when its VM was defined here.
         var leaseBaselines: [String: Int64] = [:]
+        /// libvirt networks looked up, by name.
+        var networks: [String: VirtualNetwork] = [:]
     }
 
     private let known = Mutex(Known())
@@ -153,7 +155,7 @@ public final class LibvirtHost: HostDriver {
     private func addresses(of domain: Domain, interfaces: [(type: String, mac: String, network: String?)]) async -> [String] {
         var leases: [String: [DHCPLease]] = [:]
         for network in Set(interfaces.compactMap { $0.type == "network" ? $0.network : nil }) {
-            leases[network] = (try? await connection.network(named: network)?.dhcpLeases()) ?? []
+            leases[network] = await dhcpLeases(of: network)
         }
         var seen: [String: [String]] = [:]
         if interfaces.contains(where: { $0.type == "bridge" }), let arp = try? await domain.interfaceAddresses(source: .arp) {
@@ -172,13 +174,30 @@ public final class LibvirtHost: HostDriver {
         }
     }
 
+    /// The network's leases, its handle looked up once per connection (and again after a failed
+    /// read: the network may have been redefined); none when it cannot be read.
+    private func dhcpLeases(of name: String) async -> [DHCPLease] {
+        var network = known.withLock { $0.networks[name] }
+        if network == nil, let found = try? await connection.network(named: name) {
+            network = found
+            known.withLock { $0.networks[name] = found }
+        }
+        guard let network else { return [] }
+        do {
+            return try await network.dhcpLeases()
+        } catch {
+            known.withLock { _ = $0.networks.removeValue(forKey: name) }
+            return []
+        }
+    }
+
     /// Notes the expiry of any lease the VM's MACs already hold on its networks (left by a VM
     /// this one replaces), so that only a lease renewed from now on counts as its address.
     private func recordLeaseBaselines(_ vm: VMInstance) async {
         var baselines: [String: Int64] = [:]
         let networks = Set(vm.nics.compactMap { $0.network.type == .network ? $0.network.source : nil })
         for network in networks {
-            guard let leases = try? await connection.network(named: network)?.dhcpLeases() else { continue }
+            let leases = await dhcpLeases(of: network)
             for nic in vm.nics where nic.network.source == network {
                 if let lease = leases.first(where: { $0.mac.lowercased() == nic.mac.lowercased() }) { baselines[nic.mac.lowercased()] = lease.expiryTime }
             }
@@ -235,6 +254,7 @@ public final class LibvirtHost: HostDriver {
     private func forgetHandles() {
         known.withLock { known in
             known.pool = nil
+            known.networks = [:]
             known.templates = [:]
             known.domains = [:]
         }
