@@ -217,7 +217,7 @@ public final class Controller: Sendable {
         let setsLeaving = state.deleting.contains { $0.reference.kind == .vmSet }
         let hosts = state.manifest.hosts + (setsLeaving ? state.deletingHosts : [])
         engine.configure(hosts)
-        engine.boots.configure(sets: state.manifest)
+        engine.boots.configure(in: state.manifest)
         fleet.update(hosts)
         for deleted in state.deleting {
             // Templates hold nothing of their own once no set uses them (the store refuses to

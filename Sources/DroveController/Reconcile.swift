@@ -36,7 +36,7 @@ extension Controller {
         // Its VMs may be on a host deleted with it: remove them there too.
         if deleting { manifest.hosts += stored.deletingHosts }
         let generation = stored.generations[reference] ?? 0
-        engine.boots.configure(sets: stored.manifest)
+        engine.boots.configure(sets: manifest.vmSets, in: stored.manifest) // this set only: a pass stays O(1) in sets
 
         let needed = deleting ? manifest.templates : manifest.vmSets.compactMap { manifest.template(named: $0.spec.template) }
         let catalog = await engine.images.images(for: needed)

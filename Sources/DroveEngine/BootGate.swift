@@ -65,10 +65,11 @@ public final class BootGate: Sendable {
     /// Before a host has been read, a cautious guess.
     static let unknownLimit = 2
 
-    /// Takes the sets' readiness (their own, else their template's) and timeouts.
-    public func configure(sets manifest: Manifest) {
+    /// Takes the readiness (their own, else their template's) and timeouts of `sets`, all of
+    /// `manifest`'s when nil.
+    public func configure(sets: [VMSet]? = nil, in manifest: Manifest) {
         state.withLock { state in
-            for set in manifest.vmSets {
+            for set in sets ?? manifest.vmSets {
                 state.sets[set.metadata.name] = SetReadiness(readiness: SetTally.readiness(of: set, in: manifest),
                                                              timeout: .seconds(set.spec.readinessTimeout))
             }

@@ -57,7 +57,7 @@ public struct Converger: Sendable {
         // Waiting for guests listens to the hosts rather than reading them again and again:
         // subscribed before the first look, so no guest's word is missed. The same subscription
         // tells the boot gate about the guests it admitted.
-        engine.boots.configure(sets: desired.manifest)
+        engine.boots.configure(in: desired.manifest)
         let signals = await GuestSignals(connections.drivers, gate: engine.boots)
         defer { signals.stop() }
         var fleet: ObservedFleet?

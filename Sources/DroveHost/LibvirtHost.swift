@@ -87,15 +87,17 @@ public final class LibvirtHost: HostDriver {
 
     /// A bounded number of calls: the host's size once per connection, then one list of volumes,
     /// one list of domains, and one XML read per domain (its metadata, agent state and whether
-    /// it runs, together). Placement goes by capacity and overcommit, so free memory is not read.
+    /// it runs, together; and the leases of each network its VMs are on, once). Placement goes by
+    /// capacity and overcommit, so free memory is not read.
     private func read() async throws -> ObservedHost {
         let capabilities = try await hostCapabilities()
         let volumeNames = try await requirePool().volumeNames()
 
         var vms: [String: ObservedVM] = [:]
         var foreign: Set<String> = []
+        let leases = LeaseTable()
         for domain in try await connection.listAllDomains() {
-            switch try await observe(domain) {
+            switch try await observe(domain, leases: leases) {
             case let .drove(vm): vms[vm.name] = vm
             case .foreign: foreign.insert(domain.name)
             case .absent: continue // undefined between the listing and this read
@@ -123,11 +125,11 @@ public final class LibvirtHost: HostDriver {
 
     public func observeDomain(_ name: String) async throws -> DomainObservation {
         guard let domain = try await connection.domain(named: name) else { return .absent }
-        return try await observe(domain)
+        return try await observe(domain, leases: LeaseTable())
     }
 
     /// One XML read: ownership, whether it runs, whether its guest opened the agent channel.
-    private func observe(_ domain: Domain) async throws -> DomainObservation {
+    private func observe(_ domain: Domain, leases: LeaseTable) async throws -> DomainObservation {
         let snapshot: DomainSnapshot
         do {
             snapshot = DomainSnapshot(xml: try await domain.xml())
@@ -140,7 +142,7 @@ public final class LibvirtHost: HostDriver {
             templateDigest: record.templateDigest, volume: record.volume, vcpus: record.vcpus,
             memoryBytes: record.memoryBytes, state: snapshot.isRunning ? .running : .stopped,
             agentConnected: snapshot.isRunning && snapshot.agentConnected == true,
-            addresses: snapshot.isRunning ? await addresses(of: domain, interfaces: snapshot.interfaces) : [],
+            addresses: snapshot.isRunning ? await addresses(of: domain, interfaces: snapshot.interfaces, leases: leases) : [],
             addressable: snapshot.interfaces.contains { $0.type == "network" || $0.type == "bridge" }))
     }
 
@@ -152,10 +154,16 @@ public final class LibvirtHost: HostDriver {
     /// A VM remade with the same MAC (a rolling update keeps MACs) finds its predecessor's lease
     /// still in dnsmasq's table; a lease counts only once it was renewed after the VM was
     /// defined here (`leaseBaselines`), so "an address is known" means this guest asked for it.
-    private func addresses(of domain: Domain, interfaces: [(type: String, mac: String, network: String?)]) async -> [String] {
+    private func addresses(of domain: Domain, interfaces: [(type: String, mac: String, network: String?)],
+                           leases table: LeaseTable) async -> [String] {
         var leases: [String: [DHCPLease]] = [:]
         for network in Set(interfaces.compactMap { $0.type == "network" ? $0.network : nil }) {
-            leases[network] = await dhcpLeases(of: network)
+            if let known = table.leases(of: network) {
+                leases[network] = known
+            } else {
+                leases[network] = await dhcpLeases(of: network)
+                table.remember(leases[network]!, of: network)
+            }
         }
         var seen: [String: [String]] = [:]
         if interfaces.contains(where: { $0.type == "bridge" }), let arp = try? await domain.interfaceAddresses(source: .arp) {
@@ -314,7 +322,7 @@ public final class LibvirtHost: HostDriver {
         }
         var paths = [vm.volume: disk.path]
         if let seed = vm.seed {
-            let made = try SeedImage.make(seed, for: vm.name)
+            let made = try await SeedImage.make(seed, for: vm.name)
             defer { try? FileManager.default.removeItem(at: made.directory) }
             let size = try FileManager.default.attributesOfItem(atPath: made.image.path)[.size] as? UInt64 ?? 0
             let name = Naming.seedVolume(vm: vm.name)
@@ -470,6 +478,14 @@ public final class LibvirtHost: HostDriver {
         try await pool.volume(named: Naming.templateReadyMarker(digest: digest))?.delete()
         try await pool.volume(named: volume)?.delete()
     }
+}
+
+/// The leases of each network, read once per look at a host however many of its VMs are on it.
+final class LeaseTable: Sendable {
+    private let table = Mutex([String: [DHCPLease]]())
+
+    func leases(of network: String) -> [DHCPLease]? { table.withLock { $0[network] } }
+    func remember(_ leases: [DHCPLease], of network: String) { table.withLock { $0[network] = leases } }
 }
 
 /// A host URI refused before any connection was tried.

@@ -8,8 +8,9 @@ enum SeedImage {
     static let tool = "/usr/bin/xorriso"
 
     /// Writes the image into a fresh temporary directory and returns its path; the caller
-    /// removes `directory` when done with it.
-    static func make(_ seed: Seed, for vm: String) throws -> (image: URL, directory: URL) {
+    /// removes `directory` when done with it. xorriso is awaited, not waited for: no thread of
+    /// Swift's cooperative pool blocks on it.
+    static func make(_ seed: Seed, for vm: String) async throws -> (image: URL, directory: URL) {
         guard FileManager.default.isExecutableFile(atPath: tool) else {
             throw SeedError(vm: vm, cause: "\(tool) is missing; install Debian's xorriso package to make cloud-init seeds")
         }
@@ -23,18 +24,25 @@ enum SeedImage {
                 try Data(networkConfig.utf8).write(to: files.appendingPathComponent("network-config"))
             }
             let image = directory.appendingPathComponent("seed.iso")
+            let errors = directory.appendingPathComponent("xorriso.err")
+            FileManager.default.createFile(atPath: errors.path, contents: nil)
+            let errorHandle = try FileHandle(forWritingTo: errors)
+            defer { try? errorHandle.close() }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: tool)
             process.arguments = ["-as", "mkisofs", "-quiet", "-V", "cidata", "-J", "-r", "-o", image.path, files.path]
-            let errors = Pipe()
-            process.standardError = errors
             process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let message = errors.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw SeedError(vm: vm, cause: "xorriso exited with status \(process.terminationStatus): "
-                    + String(decoding: message.suffix(400), as: UTF8.self))
+            process.standardError = errorHandle
+            let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+                do { try process.run() } catch {
+                    process.terminationHandler = nil
+                    continuation.resume(throwing: error)
+                }
+            }
+            guard status == 0 else {
+                let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+                throw SeedError(vm: vm, cause: "xorriso exited with status \(status): \(message.suffix(400))")
             }
             return (image, directory)
         } catch {
