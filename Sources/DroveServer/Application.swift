@@ -21,7 +21,7 @@ public func buildApplication(
     let service = APIService(store: store, controller: controller, policy: configuration.manifestPolicy, logger: logger)
     let watch = WatchStream(store: store, heartbeat: configuration.heartbeatInterval, metrics: metrics, logger: logger)
 
-    let router = Router()
+    let router = Router(context: DroveRequestContext.self)
     // Middlewares first: a route takes the middlewares added before it.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: JSONErrorMiddleware(maxBodyBytes: configuration.maxBodyBytes, logger: logger))
@@ -42,7 +42,7 @@ struct APIRoutes: Sendable {
     let registry: PrometheusCollectorRegistry
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<DroveRequestContext>) {
         router.get("/healthz") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
         }
@@ -142,7 +142,7 @@ struct APIRoutes: Sendable {
         return number
     }
 
-    func kind(_ context: BasicRequestContext) throws -> ObjectKind {
+    func kind(_ context: DroveRequestContext) throws -> ObjectKind {
         let word = context.parameters.get("kind") ?? ""
         guard let kind = APIPaths.kind(word) else {
             throw APIError(.notFound, "unknown kind \"\(word)\": use \(APIPaths.kindWords)")
@@ -150,7 +150,7 @@ struct APIRoutes: Sendable {
         return kind
     }
 
-    func reference(_ context: BasicRequestContext) throws -> ObjectReference {
+    func reference(_ context: DroveRequestContext) throws -> ObjectReference {
         try reference(kind: context.parameters.get("kind") ?? "", name: context.parameters.get("name") ?? "")
     }
 
@@ -166,7 +166,7 @@ struct APIRoutes: Sendable {
         try await request.body.collect(upTo: maxBodyBytes)
     }
 
-    func decodeJSON<T: Decodable>(_ request: Request, context: BasicRequestContext) async throws -> T {
+    func decodeJSON<T: Decodable>(_ request: Request, context: DroveRequestContext) async throws -> T {
         let bytes = try await body(of: request)
         do {
             return try APIJSON.decoder().decode(T.self, from: Data(buffer: bytes))
@@ -177,7 +177,7 @@ struct APIRoutes: Sendable {
 
     /// The manifest files of an apply or plan: a YAML body (one file, named by `?name=`, its
     /// relative template paths resolved against `?base=`), or a JSON `{"sources": [...]}`.
-    func sources(of request: Request, context: BasicRequestContext) async throws -> [ManifestSource] {
+    func sources(of request: Request, context: DroveRequestContext) async throws -> [ManifestSource] {
         let type = request.headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
         let workingDirectory = FileManager.default.currentDirectoryPath
         switch type {
