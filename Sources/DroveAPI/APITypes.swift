@@ -36,6 +36,7 @@ public enum APIPaths {
     public static func sync(gitSource name: String) -> String { "\(base)/gitsources/\(name)/sync" }
 
     /// Where push webhooks for a GitSource go; authenticated by their signature, not the token.
+    public static let users = "\(base)/users"
     public static let hooks = "\(base)/hooks"
 
     /// `GET`: a VM's console log from `?offset=N`, as text.
@@ -409,12 +410,16 @@ public struct APIObject: Codable, Sendable, Hashable {
     public var source: String?
     /// The revision of `source` that last applied it.
     public var revision: String?
+    /// The user whose request created it; absent for objects made by a GitSource or before
+    /// users existed.
+    public var owner: String?
 
     public init(
         kind: String, name: String, labels: [String: String], generation: Int, createdAt: Date, updatedAt: Date,
         deletionRequested: Bool, deletionRequestedAt: Date?, manifest: String, baseDirectory: String,
-        summary: [String: String]?, status: APIStatus?, source: String? = nil, revision: String? = nil
+        summary: [String: String]?, status: APIStatus?, source: String? = nil, revision: String? = nil, owner: String? = nil
     ) {
+        self.owner = owner
         self.source = source
         self.revision = revision
         self.kind = kind
@@ -462,8 +467,12 @@ public struct APIEvent: Codable, Sendable, Hashable {
     public var type: String
     public var reason: String
     public var message: String
+    /// The user whose request caused it; absent for what the controller did on its own.
+    public var actor: String?
 
-    public init(id: Int64, time: Date, kind: String, name: String, host: String?, type: String, reason: String, message: String) {
+    public init(id: Int64, time: Date, kind: String, name: String, host: String?, type: String, reason: String, message: String,
+                actor: String? = nil) {
+        self.actor = actor
         self.id = id
         self.time = time
         self.kind = kind
@@ -513,5 +522,55 @@ public struct APIStatusChange: Codable, Sendable, Hashable {
         self.kind = kind
         self.name = name
         self.status = status
+    }
+}
+
+// MARK: - Users
+
+/// `POST /api/v1/users`.
+public struct APINewUser: Codable, Sendable, Hashable {
+    public var name: String
+    public var role: Role
+
+    public init(name: String, role: Role) {
+        self.name = name
+        self.role = role
+    }
+}
+
+public struct APIUser: Codable, Sendable, Hashable {
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+    public var createdBy: String
+    /// When its token was made: its creation or its last rotation.
+    public var rotatedAt: Date
+
+    public init(name: String, role: Role, createdAt: Date, createdBy: String, rotatedAt: Date) {
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.rotatedAt = rotatedAt
+    }
+}
+
+public struct APIUserList: Codable, Sendable, Hashable {
+    public var items: [APIUser]
+
+    public init(items: [APIUser]) {
+        self.items = items
+    }
+}
+
+/// A user with its token: the answer to adding a user or rotating its token, the only time
+/// the token is ever shown (the server keeps a hash).
+public struct APIUserToken: Codable, Sendable, Hashable {
+    public var user: APIUser
+    public var token: String
+
+    public init(user: APIUser, token: String) {
+        self.user = user
+        self.token = token
     }
 }

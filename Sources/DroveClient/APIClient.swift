@@ -141,6 +141,26 @@ public struct APIClient: Sendable {
         try await get(object.map { "\(Self.path($0))/events" } ?? "\(APIPaths.base)/events", query: ["tail": String(tail)])
     }
 
+    // MARK: - Users
+
+    public func users() async throws(ClientError) -> [APIUser] {
+        try await get(APIPaths.users, as: APIUserList.self).items
+    }
+
+    public func addUser(_ name: String, role: Role) async throws(ClientError) -> APIUserToken {
+        try await post(APIPaths.users, json: APINewUser(name: name, role: role))
+    }
+
+    public func removeUser(_ name: String) async throws(ClientError) {
+        var request = URLRequest(url: url("\(APIPaths.users)/\(name)"))
+        request.httpMethod = "DELETE"
+        _ = try await send(request)
+    }
+
+    public func rotateToken(ofUser name: String) async throws(ClientError) -> APIUserToken {
+        try await post("\(APIPaths.users)/\(name)/rotate", json: [String: String]())
+    }
+
     // MARK: - HTTP
 
     static func path(_ reference: ObjectReference) -> String {

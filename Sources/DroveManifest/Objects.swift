@@ -156,6 +156,8 @@ public struct TemplateSource: Sendable, Hashable {
     /// `path` made absolute against the directory of the manifest file that declared it
     /// (the working directory for standard input). Whether it exists is the deploy step's concern.
     public var resolvedPath: String
+    /// For an image in the controller's template store: its `sha256:<hex>` digest.
+    public var blobDigest: String?
 
     public init(path: String, resolvedPath: String) {
         self.path = path
@@ -186,13 +188,24 @@ public struct TemplateSpec: Sendable, Hashable {
     public var format: DiskFormat
     public var precopy: Precopy
     public var readiness: Readiness
+    /// Who besides its owner may use it.
+    public var visibility: TemplateVisibility
 
-    public init(source: TemplateSource, format: DiskFormat = .qcow2, precopy: Precopy = Precopy(), readiness: Readiness = .running) {
+    public init(source: TemplateSource, format: DiskFormat = .qcow2, precopy: Precopy = Precopy(), readiness: Readiness = .running,
+                visibility: TemplateVisibility = .private) {
+        self.visibility = visibility
         self.source = source
         self.format = format
         self.precopy = precopy
         self.readiness = readiness
     }
+}
+
+/// Who may see and use a template besides its owner (admins always may).
+public enum TemplateVisibility: String, Sendable, Hashable, CaseIterable {
+    case `private`
+    /// Every user may see it and name it in its VM sets.
+    case shared
 }
 
 /// How Drove can tell that a guest is up.

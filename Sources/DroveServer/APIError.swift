@@ -48,8 +48,10 @@ public struct APIError: Error, Sendable, HTTPResponseError, CustomStringConverti
         switch error {
         case .notFound:
             self.init(.notFound, error.description)
-        case .inUse, .danglingReference, .ownedBySource, .ownershipConflict, .wouldPruneEverything:
+        case .inUse, .danglingReference, .ownedBySource, .ownershipConflict, .wouldPruneEverything, .userExists:
             self.init(.conflict, error.description)
+        case .ownedByAnotherUser:
+            self.init(.forbidden, error.description)
         case .duplicateInBatch:
             self.init(.badRequest, error.description)
         case .invalidObject, .documentNotFound:

@@ -21,10 +21,14 @@ struct APIService: Sendable {
     // MARK: - Apply and plan
 
     /// Validates `body` as strictly as `drove validate`, with the store's desired objects
-    /// standing by for references, then stores every object of `body` and enqueues what it
-    /// changed.
-    func apply(_ body: [ManifestSource]) async throws(APIError) -> APIApplyResponse {
+    /// standing by for references, checks that `principal` may declare what it declares, then
+    /// stores every object of `body` (owned by `principal` if new) and enqueues what it changed.
+    /// `pushedBlob`: the template store image this request itself has just stored.
+    func apply(_ body: [ManifestSource], as principal: Principal, pushedBlob: String? = nil) async throws(APIError) -> APIApplyResponse {
+        let access = try await access(principal)
+        try access.requireDeployer(to: "apply manifests")
         let merged = try await load(body)
+        try access.checkApply(merged.requested, in: merged.manifest, pushedBlob: pushedBlob)
         let objects: [AppliedObject]
         do {
             objects = try AppliedObject.objects(in: merged.manifest, sources: merged.sources)
@@ -34,7 +38,7 @@ struct APIService: Sendable {
         }
         let results: [ApplyResult]
         do {
-            results = try await store.apply(objects)
+            results = try await store.apply(objects, author: access.author)
         } catch {
             throw APIError(error)
         }
@@ -61,13 +65,16 @@ struct APIService: Sendable {
         await enqueue(changed + everySet)
         logger.info("applied", metadata: [
             "api.objects": "\(objects.count)", "api.changed": "\(changed.map(\.description).joined(separator: ","))",
+            "api.user": "\(principal.name)",
         ])
         return APIApplyResponse(results: response)
     }
 
     /// What the controller would do if `body` were applied.
-    func plan(_ body: [ManifestSource]) async throws -> APIPlan {
+    func plan(_ body: [ManifestSource], as principal: Principal) async throws -> APIPlan {
+        let access = try await access(principal)
         let merged = try await load(body)
+        try access.checkApply(merged.requested, in: merged.manifest)
         let plan: Plan
         do {
             plan = try await controller.plan(for: merged.manifest)
@@ -157,9 +164,10 @@ struct APIService: Sendable {
 
     // MARK: - Objects
 
-    func list(_ kind: ObjectKind) async throws(APIError) -> APIObjectList {
+    func list(_ kind: ObjectKind, as principal: Principal) async throws(APIError) -> APIObjectList {
+        let access = try await access(principal)
         do {
-            let objects = try await store.objects(kind: kind)
+            let objects = try await store.objects(kind: kind).filter { access.mayRead($0.reference) }
             let summaries = await summaries(for: objects)
             var items: [APIObject] = []
             for object in objects {
@@ -172,7 +180,8 @@ struct APIService: Sendable {
         }
     }
 
-    func get(_ reference: ObjectReference) async throws(APIError) -> APIObject {
+    func get(_ reference: ObjectReference, as principal: Principal) async throws(APIError) -> APIObject {
+        try await access(principal).requireReadable(reference)
         do {
             guard let object = try await store.object(kind: reference.kind, name: reference.name) else {
                 throw APIError.notFound(reference)
@@ -190,11 +199,18 @@ struct APIService: Sendable {
 
     /// Marks objects for deletion in one transaction and enqueues them (and, for a host,
     /// every VM set, which may have had VMs there).
-    func delete(_ references: [ObjectReference]) async throws(APIError) -> [DeleteResult] {
+    func delete(_ references: [ObjectReference], as principal: Principal) async throws(APIError) -> [DeleteResult] {
         guard !references.isEmpty else { throw APIError(.badRequest, "the request names no objects to delete") }
+        let access = try await access(principal)
+        try access.requireDeployer(to: "delete objects")
+        for reference in references where !access.isAdmin {
+            guard reference.kind == .template || reference.kind == .vmSet else {
+                throw APIError(.forbidden, "\(reference): only an admin deletes Hosts and GitSources (\(principal) is not)")
+            }
+        }
         let results: [DeleteResult]
         do {
-            results = try await store.delete(references)
+            results = try await store.delete(references, author: access.author)
         } catch {
             throw APIError(error)
         }
@@ -214,9 +230,13 @@ struct APIService: Sendable {
     // MARK: - Git sources
 
     /// Asks for a sync of the source now.
-    func sync(_ name: String) async throws(APIError) -> APISyncResponse {
+    func sync(_ name: String, as principal: Principal) async throws(APIError) -> APISyncResponse {
+        try await access(principal).requireDeployer(to: "sync GitSources")
         let source = try await gitSource(name)
-        return try await requestSync(source, message: nil)
+        let response = try await requestSync(source, message: nil)
+        _ = try? await store.appendEvent(NewEvent(object: ObjectReference(kind: .gitSource, name: name), reason: EventReason.syncRequested.rawValue,
+                                                  message: "sync requested by \(principal.name)", actor: principal.name))
+        return response
     }
 
     /// A push webhook: a sync, when the body is signed with the source's webhook secret and
@@ -292,29 +312,38 @@ struct APIService: Sendable {
 
     // MARK: - Events and VMs
 
-    func events(after: Int64, limit: Int, tail: Int?, object: ObjectReference?) async throws(APIError) -> APIEventList {
+    /// Events `principal` may read (so a deployer's page may hold fewer than `limit`; `next`
+    /// still moves past every event looked at).
+    func events(after: Int64, limit: Int, tail: Int?, object: ObjectReference?, as principal: Principal) async throws(APIError) -> APIEventList {
+        let access = try await access(principal)
+        if let object { try access.requireReadable(object) }
         do {
             let events = if let tail {
                 try await store.latestEvents(limit: min(tail, Self.maxEventPage), object: object)
             } else {
                 try await store.events(after: after, limit: min(limit, Self.maxEventPage), object: object)
             }
-            return APIEventList(items: events.map(Self.render), next: events.last?.id ?? after)
+            return APIEventList(items: events.filter { access.mayRead($0.object) }.map(Self.render), next: events.last?.id ?? after)
         } catch {
             throw APIError(error)
         }
     }
 
-    func vms(set: String?) async -> APIVMList {
+    func vms(set: String?, as principal: Principal) async throws(APIError) -> APIVMList {
+        let access = try await access(principal)
         let all = await controller.vms()
-        let items = all.filter { set == nil || $0.vmSet == set }
+        let items = all.filter { (set == nil || $0.vmSet == set) && access.mayRead(ObjectReference(kind: .vmSet, name: $0.vmSet)) }
             .sorted { ($0.vmSet, $0.ordinal, $0.name) < ($1.vmSet, $1.ordinal, $1.name) }
         return APIVMList(items: items)
     }
 
     /// The VM's console log from `offset`: 404 for a VM on no host, 502 when its host could
     /// not give the log (it does not answer, or has no log for the VM).
-    func consoleLog(vm: String, from offset: UInt64) async throws(APIError) -> APIConsoleLog {
+    func consoleLog(vm: String, from offset: UInt64, as principal: Principal) async throws(APIError) -> APIConsoleLog {
+        let access = try await access(principal)
+        if !access.isAdmin, let summary = await controller.vms().first(where: { $0.name == vm }) {
+            try access.requireReadable(ObjectReference(kind: .vmSet, name: summary.vmSet))
+        }
         let log: APIConsoleLog?
         do {
             log = try await controller.consoleLog(vm: vm, from: offset)
@@ -323,6 +352,33 @@ struct APIService: Sendable {
         }
         guard let log else { throw APIError(.notFound, "vm \(vm) not found: no host the controller watches holds it") }
         return log
+    }
+
+    // MARK: - Access
+
+    /// What `principal` may read and change, from the stored templates' owners and visibility
+    /// and the VM sets' owners.
+    func access(_ principal: Principal) async throws(APIError) -> Access {
+        guard principal.role != .admin else { return Access(principal: principal, templates: [:], setOwners: [:]) }
+        let objects: [StoredObject]
+        do {
+            objects = try await store.objects()
+        } catch {
+            throw APIError(error)
+        }
+        let templates = objects.filter { $0.reference.kind == .template }
+        let loaded = ManifestLoader(policy: policy).check(sources: templates.map {
+            ManifestSource(name: Self.storedSourcePrefix + $0.reference.description, text: $0.manifestText, baseDirectory: $0.baseDirectory)
+        }).manifest
+        var visibility: [String: (owner: String?, visibility: TemplateVisibility)] = [:]
+        for template in templates {
+            // A template whose text no longer loads is treated as private.
+            let declared = loaded?.template(named: template.reference.name)?.spec.visibility ?? .private
+            visibility[template.reference.name] = (template.owner, declared)
+        }
+        let setOwners = Dictionary(objects.filter { $0.reference.kind == .vmSet }.map { ($0.reference.name, $0.owner) },
+                                   uniquingKeysWith: { first, _ in first })
+        return Access(principal: principal, templates: visibility, setOwners: setOwners)
     }
 
     // MARK: - Helpers
@@ -361,7 +417,7 @@ struct APIService: Sendable {
         for template in manifest.templates {
             summaries[ObjectReference(kind: .template, name: template.metadata.name)] = [
                 "path": template.spec.source.path, "resolvedPath": template.spec.source.resolvedPath,
-                "format": template.spec.format.rawValue,
+                "format": template.spec.format.rawValue, "visibility": template.spec.visibility.rawValue,
             ]
         }
         for set in manifest.vmSets {
@@ -386,7 +442,7 @@ struct APIService: Sendable {
             generation: object.generation, createdAt: object.createdAt, updatedAt: object.updatedAt,
             deletionRequested: object.deletionRequested, deletionRequestedAt: object.deletionRequestedAt,
             manifest: ManifestRedaction.redacted(object.manifestText), baseDirectory: object.baseDirectory, summary: summary,
-            status: status.map(render), source: object.source, revision: object.revision)
+            status: status.map(render), source: object.source, revision: object.revision, owner: object.owner)
     }
 
     static func render(_ status: ObjectStatus) -> APIStatus {
@@ -412,7 +468,7 @@ struct APIService: Sendable {
 
     static func render(_ event: Event) -> APIEvent {
         APIEvent(id: event.id, time: event.time, kind: event.object.kind.rawValue, name: event.object.name,
-                 host: event.host, type: event.type.rawValue, reason: event.reason, message: event.message)
+                 host: event.host, type: event.type.rawValue, reason: event.reason, message: event.message, actor: event.actor)
     }
 
     static func render(_ result: DeleteResult, for reference: ObjectReference) -> APIDeleteResult {

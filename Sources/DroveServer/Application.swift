@@ -3,6 +3,8 @@ import DroveManifest
 import DroveStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Prometheus
 
@@ -17,6 +19,7 @@ public func buildApplication(
     registry: PrometheusCollectorRegistry, logger: Logger
 ) throws(ServerConfigurationError) -> some ApplicationProtocol {
     let token = try configuration.validate()
+    let authenticator = Authenticator(adminToken: token, store: store)
     let metrics = ServerMetrics(registry: registry)
     let service = APIService(store: store, controller: controller, policy: configuration.manifestPolicy, logger: logger)
     let watch = WatchStream(store: store, heartbeat: configuration.heartbeatInterval, metrics: metrics, logger: logger)
@@ -25,19 +28,44 @@ public func buildApplication(
     // Middlewares first: a route takes the middlewares added before it.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: JSONErrorMiddleware(maxBodyBytes: configuration.maxBodyBytes, logger: logger))
-    router.add(middleware: BearerTokenMiddleware(token: token))
+    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.maxBodyBytes))
-    APIRoutes(service: service, watch: watch, registry: registry, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+    APIRoutes(service: service, users: UserService(store: store, logger: logger), watch: watch, registry: registry, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
 
     return Application(
-        router: router,
+        router: router, server: try configuration.serverBuilder(),
         configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "drove"),
         logger: logger)
+}
+
+extension ServerConfiguration {
+    /// Plain HTTP/1.1, or HTTP/1.1 over TLS with the configured certificate and key.
+    func serverBuilder() throws(ServerConfigurationError) -> HTTPServerBuilder {
+        guard let tlsCertificate, let tlsKey else { return .http1() }
+        let chain: [NIOSSLCertificate], key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(tlsCertificate)
+        } catch {
+            throw .unreadableTLSFile(path: tlsCertificate, reason: "not a PEM certificate chain (\(error))")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: tlsKey, format: .pem)
+        } catch {
+            throw .unreadableTLSFile(path: tlsKey, reason: "not a PEM private key (\(error))")
+        }
+        let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        do {
+            return try .tls(.http1(), tlsConfiguration: tls)
+        } catch {
+            throw .unreadableTLSFile(path: tlsCertificate, reason: "\(error)")
+        }
+    }
 }
 
 /// The routes: each decodes its request, calls `APIService`, and encodes the answer.
 struct APIRoutes: Sendable {
     let service: APIService
+    let users: UserService
     let watch: WatchStream
     let registry: PrometheusCollectorRegistry
     let maxBodyBytes: Int
@@ -54,16 +82,16 @@ struct APIRoutes: Sendable {
         let api = router.group(RouterPath(APIPaths.base))
         api.post("apply") { request, context in
             let sources = try await sources(of: request, context: context)
-            return JSONResponse.make(.ok, try await service.apply(sources))
+            return JSONResponse.make(.ok, try await service.apply(sources, as: try principal(context)))
         }
         api.post("plan") { request, context in
             let sources = try await sources(of: request, context: context)
-            return JSONResponse.make(.ok, try await service.plan(sources))
+            return JSONResponse.make(.ok, try await service.plan(sources, as: try principal(context)))
         }
         api.post("delete") { request, context in
             let body: APIDeleteRequest = try await decodeJSON(request, context: context)
             let references = try body.objects.map { try reference(kind: $0.kind, name: $0.name) }
-            let results = try await service.delete(references)
+            let results = try await service.delete(references, as: try principal(context))
             return JSONResponse.make(.accepted, APIDeleteResponse(results: zip(results, references).map { APIService.render($0, for: $1) }))
         }
         // `{kind}`, not `gitsources`: the router matches a literal segment before a parameter
@@ -71,15 +99,15 @@ struct APIRoutes: Sendable {
         api.post("{kind}/{name}/sync") { _, context in
             let object = try reference(context)
             guard object.kind == .gitSource else { throw APIError(.notFound, "only gitsources sync (POST /api/v1/gitsources/NAME/sync)") }
-            return JSONResponse.make(.accepted, try await service.sync(object.name))
+            return JSONResponse.make(.accepted, try await service.sync(object.name, as: try principal(context)))
         }
-        // Authenticated by its signature, not the bearer token (see BearerTokenMiddleware).
+        // Authenticated by its signature, not the bearer token (see AuthenticationMiddleware).
         api.post("hooks/{name}") { request, context in
             let body = try await body(of: request)
             return JSONResponse.make(.accepted, try await service.webhook(context.parameters.get("name") ?? "", headers: request.headers,
                                                                           body: Array(buffer: body)))
         }
-        api.get("events") { request, _ in
+        api.get("events") { request, context in
             let query = request.uri.queryParameters
             var object: ObjectReference?
             if let name = query["name"].map(String.init) {
@@ -90,36 +118,37 @@ struct APIRoutes: Sendable {
             } else if query["kind"] != nil {
                 throw APIError(.badRequest, "the kind filter needs a name filter too; to list every event leave both out")
             }
-            return JSONResponse.make(.ok, try await events(request, object: object))
+            return JSONResponse.make(.ok, try await events(request, object: object, context: context))
         }
         api.get("watch") { request, _ in
             let after = try integer(request, "after", default: nil, atLeast: 0)
                 ?? request.headers[.init("Last-Event-ID")!].flatMap { Int64($0) }
             return watch.response(after: after)
         }
-        api.get("vms") { request, _ in
-            JSONResponse.make(.ok, await service.vms(set: request.uri.queryParameters["vmset"].map(String.init)))
+        api.get("vms") { request, context in
+            JSONResponse.make(.ok, try await service.vms(set: request.uri.queryParameters["vmset"].map(String.init), as: try principal(context)))
         }
         api.get("vms/{name}/log") { request, context in
             let offset = try integer(request, "offset", default: 0, atLeast: 0) ?? 0
-            let log = try await service.consoleLog(vm: context.parameters.get("name") ?? "", from: UInt64(offset))
+            let log = try await service.consoleLog(vm: context.parameters.get("name") ?? "", from: UInt64(offset), as: try principal(context))
             var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
             headers[.init(APIPaths.logOffsetHeader)!] = String(log.nextOffset)
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: log.bytes)))
         }
+        UserRoutes(users: users).register(on: api, principal: principal)
         api.get("{kind}") { _, context in
-            JSONResponse.make(.ok, try await service.list(try kind(context)))
+            JSONResponse.make(.ok, try await service.list(try kind(context), as: try principal(context)))
         }
         api.get("{kind}/{name}") { _, context in
-            JSONResponse.make(.ok, try await service.get(try reference(context)))
+            JSONResponse.make(.ok, try await service.get(try reference(context), as: try principal(context)))
         }
         api.get("{kind}/{name}/events") { request, context in
             let object = try reference(context)
-            return JSONResponse.make(.ok, try await events(request, object: object))
+            return JSONResponse.make(.ok, try await events(request, object: object, context: context))
         }
         api.delete("{kind}/{name}") { _, context in
             let object = try reference(context)
-            let result = try await service.delete([object])[0]
+            let result = try await service.delete([object], as: try principal(context))[0]
             if result == .notFound { throw APIError.notFound(object) }
             return JSONResponse.make(.accepted, APIService.render(result, for: object))
         }
@@ -127,11 +156,12 @@ struct APIRoutes: Sendable {
 
     // MARK: - Decoding requests
 
-    func events(_ request: Request, object: ObjectReference?) async throws -> APIEventList {
+    func events(_ request: Request, object: ObjectReference?, context: DroveRequestContext) async throws -> APIEventList {
         let after = try integer(request, "after", default: 0, atLeast: 0) ?? 0
         let limit = try integer(request, "limit", default: Int64(APIService.defaultEventPage), atLeast: 1) ?? 100
         let tail = try integer(request, "tail", default: nil, atLeast: 1)
-        return try await service.events(after: after, limit: Int(clamping: limit), tail: tail.map { Int(clamping: $0) }, object: object)
+        return try await service.events(after: after, limit: Int(clamping: limit), tail: tail.map { Int(clamping: $0) }, object: object,
+                                        as: try principal(context))
     }
 
     func integer(_ request: Request, _ name: String, default value: Int64?, atLeast minimum: Int64) throws -> Int64? {
@@ -140,6 +170,12 @@ struct APIRoutes: Sendable {
             throw APIError(.badRequest, "query parameter \(name)=\(text) is not a whole number of at least \(minimum)")
         }
         return number
+    }
+
+    /// Who the request acts for; every route but `/healthz` and the webhooks has one.
+    func principal(_ context: DroveRequestContext) throws -> Principal {
+        guard let principal = context.principal else { throw APIError(.unauthorized, "the request is not authenticated") }
+        return principal
     }
 
     func kind(_ context: DroveRequestContext) throws -> ObjectKind {

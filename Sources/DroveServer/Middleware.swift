@@ -39,29 +39,43 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Every mutation (`POST`, `PUT`, `PATCH`, `DELETE`) needs `Authorization: Bearer <token>`
-/// when the server has a token; reads never do. Push webhooks (`/api/v1/hooks/…`) are the one
-/// exception: git servers cannot hold Drove's token, so each is authenticated by its
-/// signature, with the secret its GitSource names, instead (see `Webhook`).
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// Nil: no token configured (the server then listens on loopback only).
-    let token: String?
+/// Finds who each request acts for and puts it in `context.principal`; what that principal
+/// may do is `APIService`'s concern (403), who it is is this one's (401).
+///
+/// - A request with `Authorization: Bearer <token>` acts for the token's user, or is refused.
+/// - Without one: from loopback, the admin when the server has no token file (it then listens
+///   on loopback only), else an anonymous viewer that may read; from anywhere else, refused.
+/// - `/healthz` is open to all. Push webhooks (`POST /api/v1/hooks/NAME`) carry no token: git
+///   servers cannot hold one, so each is authenticated by its signature instead (`Webhook`).
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = DroveRequestContext
+    let authenticator: Authenticator
 
-    static var mutatingMethods: Set<HTTPRequest.Method> { [.post, .put, .patch, .delete] }
+    static var safeMethods: Set<HTTPRequest.Method> { [.get, .head, .options] }
+    static let anonymous = Principal(name: "anonymous", role: .viewer)
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token, Self.mutatingMethods.contains(request.method), !Self.isWebhook(request) else {
-            return try await next(request, context)
-        }
+        var context = context
+        if request.uri.path == "/healthz" || Self.isWebhook(request) { return try await next(request, context) }
         let challenge: HTTPFields = [.wwwAuthenticate: "Bearer realm=\"drove\""]
-        guard let header = request.headers[.authorization] else {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer",
+                  let principal = await authenticator.principal(forToken: parts[1].trimmingCharacters(in: .whitespaces)) else {
+                throw APIError(.unauthorized, "\(request.method) \(request.uri.path): the bearer token is not valid "
+                    + "(wrong, removed or rotated)", headers: challenge)
+            }
+            context.principal = principal
+        } else if context.fromLoopback, authenticator.isOpen {
+            context.principal = .admin
+        } else if context.fromLoopback, Self.safeMethods.contains(request.method) {
+            context.principal = Self.anonymous
+        } else if context.fromLoopback {
             throw APIError(.unauthorized, "\(request.method) \(request.uri.path) changes the fleet and needs Authorization: Bearer <token> "
-                + "(the token is in the server's --token-file; the CLI reads it from --token-file or DROVE_TOKEN_FILE)", headers: challenge)
-        }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer",
-              Self.constantTimeEqual(Array(parts[1].trimmingCharacters(in: .whitespaces).utf8), Array(token.utf8)) else {
-            throw APIError(.unauthorized, "\(request.method) \(request.uri.path): the bearer token is wrong", headers: challenge)
+                + "(the CLI reads it from --token-file or DROVE_TOKEN_FILE)", headers: challenge)
+        } else {
+            throw APIError(.unauthorized, "\(request.method) \(request.uri.path): every request from beyond this machine needs "
+                + "Authorization: Bearer <token>", headers: challenge)
         }
         return try await next(request, context)
     }
@@ -74,17 +88,6 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         guard path.hasPrefix(prefix) else { return false }
         let name = path.dropFirst(prefix.count)
         return !name.isEmpty && !name.contains("/") && !name.contains("%") && !name.contains("..")
-    }
-
-    /// Compares without stopping at the first difference, so timing does not reveal a prefix.
-    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count)
-        for index in 0..<max(lhs.count, rhs.count) {
-            let left = index < lhs.count ? lhs[index] : 0
-            let right = index < rhs.count ? rhs[index] : 0
-            difference |= left ^ right
-        }
-        return difference == 0
     }
 }
 

@@ -3,9 +3,11 @@ import Foundation
 
 /// Where the API listens and how it guards itself.
 ///
-/// Mutations (every `POST` and `DELETE`) need `Authorization: Bearer <token>` when a token file
-/// is set. Without one the API accepts mutations from anyone who can reach it, so it may then
-/// listen on a loopback address only: `validate()` refuses anything else.
+/// With a token file, mutations need `Authorization: Bearer <token>` (the file's, or a user's),
+/// and so does every request from beyond loopback. Without one the API accepts mutations from
+/// anyone who can reach it, so it may then listen on a loopback address only. Listening beyond
+/// loopback also needs TLS, so tokens never cross the network in the clear: `validate()`
+/// refuses anything else.
 public struct ServerConfiguration: Sendable, Hashable {
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 7480
@@ -23,12 +25,18 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var heartbeatInterval: Duration
     /// Which host URIs and files applied manifests may name.
     public var manifestPolicy: ManifestPolicy
+    /// PEM files of the server's certificate (chain) and private key; both or neither.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
 
     public init(
         host: String = ServerConfiguration.defaultHost, port: Int = ServerConfiguration.defaultPort,
         tokenFile: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes,
-        manifestPolicy: ManifestPolicy = ManifestPolicy(templateFiles: .nowhere)
+        manifestPolicy: ManifestPolicy = ManifestPolicy(templateFiles: .nowhere),
+        tlsCertificate: String? = nil, tlsKey: String? = nil
     ) {
+        self.tlsCertificate = tlsCertificate
+        self.tlsKey = tlsKey
         self.manifestPolicy = manifestPolicy
         self.host = host
         self.port = port
@@ -55,6 +63,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         guard (0...65535).contains(port) else { throw .invalidPort(port) }
         guard maxBodyBytes >= 1 else { throw .invalidBodyLimit(maxBodyBytes) }
         guard heartbeatInterval > .zero else { throw .invalidHeartbeat }
+        guard (tlsCertificate == nil) == (tlsKey == nil) else { throw .tlsIncomplete }
+        if !isLoopback, tlsCertificate == nil { throw .tlsRequired(host: host) }
         guard let tokenFile else {
             if !isLoopback { throw .tokenRequired(host: host) }
             return nil
@@ -85,6 +95,10 @@ public enum ServerConfigurationError: Error, Sendable, Equatable, CustomStringCo
     /// Binding beyond loopback would let anyone on the network change the fleet.
     case tokenRequired(host: String)
     case unreadableTokenFile(path: String, reason: String)
+    /// Beyond loopback, tokens would cross the network in the clear.
+    case tlsRequired(host: String)
+    case tlsIncomplete
+    case unreadableTLSFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -99,6 +113,13 @@ public enum ServerConfigurationError: Error, Sendable, Equatable, CustomStringCo
                 + "pass --token-file FILE, or listen on 127.0.0.1"
         case let .unreadableTokenFile(path, reason):
             "token file \(path): \(reason)"
+        case let .tlsRequired(host):
+            "refusing to listen on \(host) without TLS: tokens would cross the network in the clear; "
+                + "pass --tls-cert FILE --tls-key FILE, or listen on 127.0.0.1"
+        case .tlsIncomplete:
+            "--tls-cert and --tls-key go together: pass both or neither"
+        case let .unreadableTLSFile(path, reason):
+            "TLS file \(path): \(reason)"
         }
     }
 }

@@ -70,7 +70,7 @@ enum Webhook {
             return .failure(Refusal(message: "the webhook-signature signature does not match"))
         }
         if let token = headers[.init(gitLabToken)!] {
-            return BearerTokenMiddleware<DroveRequestContext>.constantTimeEqual(Array(token.utf8), secret)
+            return UserToken.constantTimeEqual(Array(token.utf8), secret)
                 ? .success(.gitlab) : .failure(Refusal(message: "the X-Gitlab-Token does not match"))
         }
         return .failure(Refusal(message: "no signature: send X-Hub-Signature-256 (GitHub), X-Gitea-Signature (Gitea), "

@@ -1,6 +1,7 @@
 import Foundation
 import DroveManifest
 import GRDB
+import Logging
 
 public enum EventType: String, Sendable, Hashable, CaseIterable {
     case normal = "Normal"
@@ -21,6 +22,8 @@ public struct Event: Sendable, Hashable, Identifiable {
     public var reason: String
     /// For people: `created web-3 on node-b, linked clone of alpine@3f2a…, 41 ms`.
     public var message: String
+    /// The user whose request caused it; nil for what the controller did on its own.
+    public var actor: String?
 }
 
 /// An event to append; the store gives it its id, and its time unless one is set.
@@ -31,8 +34,11 @@ public struct NewEvent: Sendable, Hashable {
     public var reason: String
     public var message: String
     public var time: Date?
+    public var actor: String?
 
-    public init(object: ObjectReference, host: String? = nil, type: EventType = .normal, reason: String, message: String, time: Date? = nil) {
+    public init(object: ObjectReference, host: String? = nil, type: EventType = .normal, reason: String, message: String, time: Date? = nil,
+                actor: String? = nil) {
+        self.actor = actor
         self.object = object
         self.host = host
         self.type = type
@@ -65,23 +71,31 @@ extension Store {
         let hub = hub
         let logger = logger
         return try await write("appendEvents") { db in
-            var appended: [Event] = []
-            for event in events {
-                var row = EventRow(id: nil, time: event.time.map(Millis.from) ?? now, kind: event.object.kind.rawValue,
-                                   name: event.object.name, host: event.host, type: event.type.rawValue,
-                                   reason: event.reason, message: event.message)
-                try row.insert(db)
-                appended.append(try row.event())
-            }
-            let first = appended.first!.id, last = appended.last!.id
-            let interval = Int64(retention.trimInterval)
-            if (first - 1) / interval != last / interval {
-                let removed = try Self.trim(db, retention: retention, now: now)
-                if removed > 0 { logger.debug("events trimmed", metadata: ["store.events.removed": "\(removed)"]) }
-            }
+            let appended = try Self.insert(events, now: now, retention: retention, logger: logger, db)
             hub.publish(appended.map(StoreChange.eventAppended), after: db)
             return appended
         }
+    }
+
+    /// Inserts events in the caller's transaction, trimming the log when an id crosses a
+    /// multiple of the retention's `trimInterval`. The caller publishes them.
+    static func insert(_ events: [NewEvent], now: Int64, retention: EventRetention, logger: Logger, _ db: Database) throws -> [Event] {
+        guard !events.isEmpty else { return [] }
+        var appended: [Event] = []
+        for event in events {
+            var row = EventRow(id: nil, time: event.time.map(Millis.from) ?? now, kind: event.object.kind.rawValue,
+                               name: event.object.name, host: event.host, type: event.type.rawValue,
+                               reason: event.reason, message: event.message, actor: event.actor)
+            try row.insert(db)
+            appended.append(try row.event())
+        }
+        let first = appended.first!.id, last = appended.last!.id
+        let interval = Int64(retention.trimInterval)
+        if (first - 1) / interval != last / interval {
+            let removed = try Self.trim(db, retention: retention, now: now)
+            if removed > 0 { logger.debug("events trimmed", metadata: ["store.events.removed": "\(removed)"]) }
+        }
+        return appended
     }
 
     /// Events with an id greater than `id`, oldest first, at most `limit`; only those about

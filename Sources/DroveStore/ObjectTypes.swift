@@ -109,6 +109,9 @@ public struct StoredObject: Sendable, Hashable {
     public var source: String?
     /// The revision of `source` that last applied it.
     public var revision: String?
+    /// The user whose request created it; nil for objects made before users existed, by a
+    /// GitSource, or by a caller that named no author.
+    public var owner: String?
 
     public var deletionRequested: Bool { deletionRequestedAt != nil }
 }

@@ -7,31 +7,51 @@ extension Store {
     /// changed), or unchanged. Applying an object marked for deletion cancels the deletion.
     /// All or nothing, in one transaction.
     ///
+    /// With an `author`, what it creates is owned by it, an author limited to its own objects
+    /// may change no other, and every object created or changed gets an `Applied` event naming
+    /// the author, in the same transaction.
+    ///
     /// - Returns: one result per object, in the order given.
     /// - Throws: `StoreError.duplicateInBatch` if an object appears twice, `.invalidObject` for
     ///   an empty manifest text or a relative base directory, `.danglingReference` if a VMSet
     ///   names a Template that is neither in the batch nor stored and desired, `.ownedBySource`
-    ///   for an object a GitSource owns (see `applyRevision`). Nothing is changed then.
-    public func apply(_ objects: [AppliedObject]) async throws(StoreError) -> [ApplyResult] {
+    ///   for an object a GitSource owns (see `applyRevision`), `.ownedByAnotherUser`. Nothing is
+    ///   changed then.
+    public func apply(_ objects: [AppliedObject], author: ChangeAuthor? = nil) async throws(StoreError) -> [ApplyResult] {
         try Self.check(objects)
         let now = now()
         let hub = hub
+        let retention = options.eventRetention, logger = logger
         return try await write("apply") { db in
             var results: [ApplyResult] = []
             var changes: [StoreChange] = []
+            var audit: [NewEvent] = []
             for object in objects {
                 let old = try ObjectRow.fetchOne(db, key: ObjectRow.key(object.reference))
                 if let old, let source = old.source {
                     throw StoreError.ownedBySource(object.reference, source: source, revision: old.revision)
                 }
-                let (result, change) = try Self.write(object, over: old, source: nil, revision: nil, now: now, db)
+                if let old, let author { try author.checkMayChange(object.reference, owner: old.owner) }
+                let (result, change) = try Self.write(object, over: old, source: nil, revision: nil, owner: author?.name, now: now, db)
                 results.append(result)
                 if let change { changes.append(change) }
+                if let author, let event = Self.auditEvent(result, object.reference, by: author.name) { audit.append(event) }
             }
             try Self.checkReferences(objects, db)
-            hub.publish(changes, after: db)
+            let events = try Self.insert(audit, now: now, retention: retention, logger: logger, db)
+            hub.publish(changes + events.map(StoreChange.eventAppended), after: db)
             return results
         }
+    }
+
+    static func auditEvent(_ result: ApplyResult, _ reference: ObjectReference, by author: String) -> NewEvent? {
+        let message: String
+        switch result {
+        case .created: message = "created by \(author) (generation 1)"
+        case let .configured(generation): message = "changed by \(author) (generation \(generation))"
+        case .unchanged: return nil
+        }
+        return NewEvent(object: reference, reason: EventReason.applied.rawValue, message: message, actor: author)
     }
 
     /// What every applied object must be, checked before any write.
@@ -51,7 +71,7 @@ extension Store {
     /// Writes one object over its stored row `old` (if any), owned by `source` at `revision`:
     /// created at generation 1, configured (generation +1 only if the spec changed), or
     /// unchanged. A change of owning revision alone is written without a change to publish.
-    static func write(_ object: AppliedObject, over old: ObjectRow?, source: String?, revision: String?, now: Int64,
+    static func write(_ object: AppliedObject, over old: ObjectRow?, source: String?, revision: String?, owner: String? = nil, now: Int64,
                       _ db: Database) throws -> (ApplyResult, StoreChange?) {
         let reference = object.reference
         let spec = object.object.specFingerprint
@@ -59,7 +79,7 @@ extension Store {
         var row = ObjectRow(
             kind: reference.kind.rawValue, name: reference.name, manifest: object.manifestText,
             baseDirectory: object.baseDirectory, spec: spec, labels: labels, template: object.object.templateName,
-            generation: 1, createdAt: now, updatedAt: now, deletionRequestedAt: nil, source: source, revision: revision)
+            generation: 1, createdAt: now, updatedAt: now, deletionRequestedAt: nil, source: source, revision: revision, owner: owner)
         guard let old else {
             try row.insert(db)
             return (.created, .objectApplied(reference, generation: row.generation))
@@ -71,7 +91,9 @@ extension Store {
             }
             return (.unchanged, nil)
         }
+        // Changing an object never changes who owns it.
         row.createdAt = old.createdAt
+        row.owner = old.owner
         row.generation = old.spec == spec ? old.generation : old.generation + 1
         try row.update(db)
         return (.configured(generation: row.generation), .objectApplied(reference, generation: row.generation))
@@ -90,8 +112,8 @@ extension Store {
 
     /// Marks one object for deletion; see `delete(_:)`.
     @discardableResult
-    public func delete(kind: ObjectKind, name: String) async throws(StoreError) -> DeleteResult {
-        try await delete([ObjectReference(kind: kind, name: name)])[0]
+    public func delete(kind: ObjectKind, name: String, author: ChangeAuthor? = nil) async throws(StoreError) -> DeleteResult {
+        try await delete([ObjectReference(kind: kind, name: name)], author: author)[0]
     }
 
     /// Marks objects for deletion, in one transaction. They leave `desiredState().manifest`
@@ -100,18 +122,20 @@ extension Store {
     ///
     /// - Throws: `StoreError.inUse` when a Template would be deleted while a VMSet that stays
     ///   names it (delete the VMSet in the same batch), `.ownedBySource` for an object a
-    ///   GitSource owns (it goes when its repository stops declaring it), `.duplicateInBatch`.
-    ///   Nothing is changed then.
-    public func delete(_ references: [ObjectReference]) async throws(StoreError) -> [DeleteResult] {
+    ///   GitSource owns (it goes when its repository stops declaring it), `.duplicateInBatch`,
+    ///   `.ownedByAnotherUser` (see `apply`). Nothing is changed then.
+    public func delete(_ references: [ObjectReference], author: ChangeAuthor? = nil) async throws(StoreError) -> [DeleteResult] {
         guard Set(references).count == references.count else {
             let duplicate = Dictionary(grouping: references, by: { $0 }).first { $0.value.count > 1 }!.key
             throw .duplicateInBatch(duplicate)
         }
         let now = now()
         let hub = hub
+        let retention = options.eventRetention, logger = logger
         return try await write("delete") { db in
             var results: [DeleteResult] = []
             var changes: [StoreChange] = []
+            var audit: [NewEvent] = []
             for reference in references {
                 guard var row = try ObjectRow.fetchOne(db, key: ObjectRow.key(reference)) else {
                     results.append(.notFound)
@@ -120,6 +144,7 @@ extension Store {
                 if let source = row.source {
                     throw StoreError.ownedBySource(reference, source: source, revision: row.revision)
                 }
+                if let author { try author.checkMayChange(reference, owner: row.owner) }
                 if row.deletionRequestedAt != nil {
                     results.append(.alreadyRequested)
                     continue
@@ -129,9 +154,14 @@ extension Store {
                 try row.update(db)
                 results.append(.deletionRequested)
                 changes.append(.objectDeletionRequested(reference))
+                if let author {
+                    audit.append(NewEvent(object: reference, reason: EventReason.deletionRequested.rawValue,
+                                          message: "deletion requested by \(author.name)", actor: author.name))
+                }
             }
             try Self.checkTemplatesUnused(references, db)
-            hub.publish(changes, after: db)
+            let events = try Self.insert(audit, now: now, retention: retention, logger: logger, db)
+            hub.publish(changes + events.map(StoreChange.eventAppended), after: db)
             return results
         }
     }
@@ -228,5 +258,21 @@ extension Store {
     /// The desired objects alone; see `desiredState()`.
     public func desiredManifest(policy: ManifestPolicy) async throws(StoreError) -> Manifest {
         try await desiredState(policy: policy).manifest
+    }
+}
+
+/// Who asks for a change: it owns what it creates and is named in the events the change records.
+public struct ChangeAuthor: Sendable, Hashable {
+    public var name: String
+    /// False for a deployer: it may change and delete only the objects it owns.
+    public var mayChangeAnyObject: Bool
+
+    public init(name: String, mayChangeAnyObject: Bool) {
+        self.name = name
+        self.mayChangeAnyObject = mayChangeAnyObject
+    }
+
+    func checkMayChange(_ reference: ObjectReference, owner: String?) throws(StoreError) {
+        guard mayChangeAnyObject || owner == name else { throw .ownedByAnotherUser(reference, owner: owner, user: name) }
     }
 }

@@ -20,6 +20,7 @@ struct ObjectRow: Codable, FetchableRecord, PersistableRecord, Sendable {
     var deletionRequestedAt: Int64?
     var source: String?
     var revision: String?
+    var owner: String?
 
     static func key(_ reference: ObjectReference) -> [String: (any DatabaseValueConvertible)?] {
         ["kind": reference.kind.rawValue, "name": reference.name]
@@ -35,7 +36,7 @@ struct ObjectRow: Codable, FetchableRecord, PersistableRecord, Sendable {
             reference: reference, manifestText: manifest, baseDirectory: baseDirectory, specFingerprint: spec,
             labels: try JSONCoding.decode([String: String].self, from: labels), generation: generation,
             createdAt: Millis.date(createdAt), updatedAt: Millis.date(updatedAt),
-            deletionRequestedAt: deletionRequestedAt.map(Millis.date), source: source, revision: revision)
+            deletionRequestedAt: deletionRequestedAt.map(Millis.date), source: source, revision: revision, owner: owner)
     }
 }
 
@@ -73,6 +74,7 @@ struct EventRow: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
     var type: String
     var reason: String
     var message: String
+    var actor: String?
 
     mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
@@ -82,7 +84,24 @@ struct EventRow: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
         guard let kind = ObjectKind(rawValue: kind) else { throw RowError.unknownKind(self.kind) }
         guard let type = EventType(rawValue: type) else { throw RowError.unknownValue("event type", type) }
         return Event(id: id ?? 0, time: Millis.date(time), object: ObjectReference(kind: kind, name: name),
-                     host: host, type: type, reason: reason, message: message)
+                     host: host, type: type, reason: reason, message: message, actor: actor)
+    }
+}
+
+struct UserRow: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "user"
+
+    var name: String
+    var role: String
+    var tokenHash: Data
+    var createdAt: Int64
+    var createdBy: String
+    var rotatedAt: Int64
+
+    func user() throws -> StoredUser {
+        guard let role = UserRole(rawValue: role) else { throw RowError.unknownValue("role", role) }
+        return StoredUser(name: name, role: role, tokenHash: [UInt8](tokenHash), createdAt: Millis.date(createdAt),
+                          createdBy: createdBy, rotatedAt: Millis.date(rotatedAt))
     }
 }
 

@@ -106,6 +106,10 @@ public enum EventReason: String, Sendable, Hashable, CaseIterable {
     case readinessTimedOut = "ReadinessTimedOut"
     /// What a host lacks that its VM sets need (found when connecting).
     case hostCheckFailed = "HostCheckFailed"
+    // A user's request (the event names the user).
+    case applied = "Applied"
+    case deletionRequested = "DeletionRequested"
+    case syncRequested = "SyncRequested"
     // A GitSource's.
     case revisionApplied = "RevisionApplied"
     case revisionRefused = "RevisionRefused"

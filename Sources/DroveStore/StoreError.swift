@@ -34,6 +34,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case ownershipConflict(source: String, conflicts: [OwnershipConflict])
     /// A revision would prune every object its source owns, and the source does not allow that.
     case wouldPruneEverything(source: String, revision: String, objects: Int)
+    /// A user who may change only its own objects asked to change another user's.
+    case ownedByAnotherUser(ObjectReference, owner: String?, user: String)
+    case userExists(String)
 
     public var description: String {
         switch self {
@@ -69,6 +72,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .wouldPruneEverything(source, revision, objects):
             "GitSource/\(source): revision \(revision.prefix(12)) would prune all \(objects) objects the source owns; "
                 + "refused (set spec.allowEmpty: true if that is meant)"
+        case let .ownedByAnotherUser(reference, owner, user):
+            "\(reference) belongs to \(owner.map { "user \($0)" } ?? "no user (an admin's, or older than users)"), not to \(user): "
+                + "a deployer changes and deletes only the objects it created"
+        case let .userExists(name):
+            "user \(name) exists already (to give it a new token: drove users rotate \(name))"
         }
     }
 }

@@ -67,8 +67,8 @@ enum ClientText {
     static func objectHeader(_ kind: String, wide: Bool) -> [String] {
         switch kind {
         case "VMSet": ["NAME", "DESIRED", "READY", "STATUS", "AGE"]
-            + (wide ? ["TEMPLATE", "PRESENT", "RUNNING", "UPDATED", "READINESS", "GENERATION", "MESSAGE"] : [])
-        case "Template": ["NAME", "FORMAT", "PATH", "HOSTS", "STATUS", "AGE"] + (wide ? ["COPIES", "GENERATION", "LABELS"] : [])
+            + (wide ? ["OWNER", "TEMPLATE", "PRESENT", "RUNNING", "UPDATED", "READINESS", "GENERATION", "MESSAGE"] : [])
+        case "Template": ["NAME", "FORMAT", "PATH", "HOSTS", "STATUS", "AGE"] + (wide ? ["OWNER", "VISIBILITY", "COPIES", "GENERATION", "LABELS"] : [])
         case "GitSource": ["NAME", "URL", "REF", "APPLIED REVISION", "READY", "AGE"]
             + (wide ? ["PATH", "OBJECTS", "CONVERGED", "LAST SYNC", "MESSAGE"] : [])
         default: ["NAME", "URI", "STATUS", "AGE"] + (wide ? ["POOL", "GENERATION", "LABELS", "MESSAGE"] : [])
@@ -84,7 +84,7 @@ enum ClientText {
             let desired = counters["desired"].map(String.init) ?? summary["replicas"] ?? "-"
             let ready = "\(counters["ready"] ?? 0)/\(desired)"
             return [object.name, desired, ready, state(object), age(since: object.createdAt, now: now)]
-                + (wide ? [summary["template"] ?? "-", counters["present"].map(String.init) ?? "-",
+                + (wide ? [object.owner ?? "-", summary["template"] ?? "-", counters["present"].map(String.init) ?? "-",
                            counters["running"].map(String.init) ?? "-", counters["updated"].map(String.init) ?? "-",
                            object.status?.readiness ?? "-", generation, message(object)] : [])
         case "Template":
@@ -92,7 +92,7 @@ enum ClientText {
             let present = "\(copies.values.filter { $0.state == "Present" }.count)/\(copies.count)"
             return [object.name, summary["format"] ?? "-", summary["path"] ?? "-", copies.isEmpty ? "-" : present, state(object),
                     age(since: object.createdAt, now: now)]
-                + (wide ? [Self.copies(copies), generation, labels(object.labels)] : [])
+                + (wide ? [object.owner ?? "-", summary["visibility"] ?? "-", Self.copies(copies), generation, labels(object.labels)] : [])
         case "GitSource":
             return gitSourceRow(object, wide: wide, now: now)
         default:
@@ -134,10 +134,12 @@ enum ClientText {
                        vm.addresses.isEmpty ? "-" : vm.addresses.joined(separator: ","), vm.message ?? ""] : [])
     }
 
-    static let eventHeader = ["AGE", "TYPE", "REASON", "OBJECT", "HOST", "MESSAGE"]
+    static let eventHeader = ["AGE", "TYPE", "REASON", "OBJECT", "HOST", "BY", "MESSAGE"]
 
+    /// `BY` is the user whose request caused the event; empty for the controller's own.
     static func eventRow(_ event: APIEvent, now: Date = Date()) -> [String] {
-        [age(since: event.time, now: now), event.type, event.reason, name(kind: event.kind, event.name), event.host ?? "", event.message]
+        [age(since: event.time, now: now), event.type, event.reason, name(kind: event.kind, event.name), event.host ?? "", event.actor ?? "",
+         event.message]
     }
 
     // MARK: - JSON and YAML

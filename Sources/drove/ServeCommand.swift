@@ -22,14 +22,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where the state database lives.")
     var dataDir = "/var/lib/drove/state"
 
-    @Option(help: "The address to listen on; anything but loopback needs --token-file.")
+    @Option(help: "The address to listen on; anything but loopback needs --token-file, --tls-cert and --tls-key.")
     var host = ServerConfiguration.defaultHost
 
     @Option(help: "The port to listen on.")
     var port = ServerConfiguration.defaultPort
 
-    @Option(help: "A file holding the bearer token every mutation must present.")
+    @Option(help: "A file holding the admin's bearer token; with it, mutations need a token (this one or a user's).")
     var tokenFile: String?
+
+    @Option(help: ArgumentHelp("The server's TLS certificate chain (PEM).", valueName: "path"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key of --tls-cert (PEM).", valueName: "path"))
+    var tlsKey: String?
 
     @Option(help: "How often every VM set is looked at again even without a trigger (e.g. 30s).")
     var resync: DurationOption = DurationOption(argument: "30s")!
@@ -54,7 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
                                                                               policy: policy),
                                     logger: logger)
         let gitSync = GitSync(store: store, options: GitSync.Options(directory: "\(dataDir)/gitsources", policy: policy), logger: logger)
-        let configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile, manifestPolicy: policy)
+        let configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile, manifestPolicy: policy,
+                                                tlsCertificate: tlsCert, tlsKey: tlsKey)
         let application: any Service
         do {
             application = try buildApplication(configuration: configuration, store: store,

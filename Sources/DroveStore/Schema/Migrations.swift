@@ -121,6 +121,22 @@ enum Schema {
                 CREATE INDEX object_source ON object(source) WHERE source IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v4: users, owners, actors") { db in
+            // A token is kept only as the SHA-256 of its secret part; the token itself is
+            // shown once, when it is made.
+            try db.execute(sql: """
+                CREATE TABLE user (
+                    name TEXT NOT NULL PRIMARY KEY,
+                    role TEXT NOT NULL CHECK (role IN ('viewer', 'deployer', 'admin')),
+                    tokenHash BLOB NOT NULL CHECK (length(tokenHash) = 32),
+                    createdAt INTEGER NOT NULL,
+                    createdBy TEXT NOT NULL,
+                    rotatedAt INTEGER NOT NULL
+                ) STRICT, WITHOUT ROWID;
+                ALTER TABLE object ADD COLUMN owner TEXT;    -- who created it; NULL: before users, or by git
+                ALTER TABLE event ADD COLUMN actor TEXT;     -- who caused it; NULL: the controller
+                """)
+        }
         return migrator
     }
 }
