@@ -1,6 +1,6 @@
 /// What a user may do. Roles are ordered: each may do what the one before it may.
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
-    /// Reads everything but other users' private templates.
+    /// Reads everything; changes nothing.
     case viewer
     /// Also creates, changes and deletes the VM sets and templates it owns, using its own
     /// templates and shared ones.

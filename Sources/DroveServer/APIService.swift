@@ -359,7 +359,7 @@ struct APIService: Sendable {
     /// What `principal` may read and change, from the stored templates' owners and visibility
     /// and the VM sets' owners.
     func access(_ principal: Principal) async throws(APIError) -> Access {
-        guard principal.role != .admin else { return Access(principal: principal, templates: [:], setOwners: [:]) }
+        guard principal.role == .deployer else { return Access(principal: principal, templates: [:], setOwners: [:]) }
         let objects: [StoredObject]
         do {
             objects = try await store.objects()

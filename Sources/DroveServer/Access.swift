@@ -5,7 +5,7 @@ import DroveStore
 /// What each role may do (docs/api.md, "Users and roles"). Who a request acts for is the
 /// authentication middleware's concern; this decides what that principal may read and change.
 ///
-/// - viewer: reads everything but other users' private templates.
+/// - viewer: reads everything, changes nothing.
 /// - deployer: also applies and deletes its own Templates and VMSets; reads Hosts, its own VM
 ///   sets (and their VMs and events), its own templates and shared ones; its sets may use only
 ///   templates it may read; its templates come from the template store, not the controller's disk.
@@ -30,8 +30,10 @@ struct Access: Sendable {
         }
     }
 
+    /// Private templates are hidden from deployers other than their owner; viewers change
+    /// nothing, so they may read them.
     func mayUse(template name: String) -> Bool {
-        guard !isAdmin, let template = templates[name] else { return true }
+        guard principal.role == .deployer, let template = templates[name] else { return true }
         return template.visibility == .shared || template.owner == principal.name
     }
 

@@ -57,27 +57,35 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         if request.uri.path == "/healthz" || Self.isWebhook(request) { return try await next(request, context) }
+        context.principal = try await Self.principal(
+            authorization: request.headers[.authorization], fromLoopback: context.fromLoopback, method: request.method,
+            what: "\(request.method) \(request.uri.path)", authenticator: authenticator)
+        return try await next(request, context)
+    }
+
+    /// The principal of a request with this `Authorization` header (or none), from loopback or
+    /// not; 401 when there is none it may act for.
+    static func principal(authorization: String?, fromLoopback: Bool, method: HTTPRequest.Method, what: String,
+                          authenticator: Authenticator) async throws(APIError) -> Principal {
         let challenge: HTTPFields = [.wwwAuthenticate: "Bearer realm=\"drove\""]
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
+        if let authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer",
                   let principal = await authenticator.principal(forToken: parts[1].trimmingCharacters(in: .whitespaces)) else {
-                throw APIError(.unauthorized, "\(request.method) \(request.uri.path): the bearer token is not valid "
-                    + "(wrong, removed or rotated)", headers: challenge)
+                throw APIError(.unauthorized, "\(what): the bearer token is not valid (wrong, removed or rotated)", headers: challenge)
             }
-            context.principal = principal
-        } else if context.fromLoopback, authenticator.isOpen {
-            context.principal = .admin
-        } else if context.fromLoopback, Self.safeMethods.contains(request.method) {
-            context.principal = Self.anonymous
-        } else if context.fromLoopback {
-            throw APIError(.unauthorized, "\(request.method) \(request.uri.path) changes the fleet and needs Authorization: Bearer <token> "
-                + "(the CLI reads it from --token-file or DROVE_TOKEN_FILE)", headers: challenge)
-        } else {
-            throw APIError(.unauthorized, "\(request.method) \(request.uri.path): every request from beyond this machine needs "
-                + "Authorization: Bearer <token>", headers: challenge)
+            return principal
         }
-        return try await next(request, context)
+        guard fromLoopback else {
+            throw APIError(.unauthorized, "\(what): every request from beyond this machine needs Authorization: Bearer <token>",
+                           headers: challenge)
+        }
+        if authenticator.isOpen { return .admin }
+        guard safeMethods.contains(method) else {
+            throw APIError(.unauthorized, "\(what) changes the fleet and needs Authorization: Bearer <token> "
+                + "(the CLI reads it from --token-file or DROVE_TOKEN_FILE)", headers: challenge)
+        }
+        return anonymous
     }
 
     /// `POST /api/v1/hooks/NAME` exactly: one segment after the prefix, so no other route can

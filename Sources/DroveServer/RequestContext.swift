@@ -15,15 +15,16 @@ public struct DroveRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// Whether the peer is on this machine (127.0.0.0/8, ::1, or a unix socket). A request
-    /// with no peer address at all never crossed a socket (an in-process test's channel):
-    /// every TCP connection has one.
-    public var fromLoopback: Bool {
-        guard let remoteAddress else { return true }
-        switch remoteAddress {
-        case .unixDomainSocket: return true
-        case let .v4(address): return address.host.hasPrefix("127.")
-        case let .v6(address): return address.host == "::1" || address.host.hasPrefix("::ffff:127.")
-        }
+    /// Whether the peer is on this machine; see `isLoopback(_:)`.
+    public var fromLoopback: Bool { Self.isLoopback(remoteAddress) }
+
+    /// 127.0.0.0/8, ::1, an IPv4-mapped 127.x, or a unix socket. No peer address at all means
+    /// the request never crossed a socket (an in-process test's channel): every TCP connection
+    /// has one.
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let address else { return true }
+        if case .unixDomainSocket = address { return true }
+        guard let ip = address.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
     }
 }

@@ -64,7 +64,6 @@ public struct ServerConfiguration: Sendable, Hashable {
         guard maxBodyBytes >= 1 else { throw .invalidBodyLimit(maxBodyBytes) }
         guard heartbeatInterval > .zero else { throw .invalidHeartbeat }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw .tlsIncomplete }
-        if !isLoopback, tlsCertificate == nil { throw .tlsRequired(host: host) }
         guard let tokenFile else {
             if !isLoopback { throw .tokenRequired(host: host) }
             return nil
@@ -83,6 +82,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         guard !token.contains(where: { $0.isWhitespace }) else {
             throw .unreadableTokenFile(path: tokenFile, reason: "the token contains whitespace")
         }
+        if !isLoopback, tlsCertificate == nil { throw .tlsRequired(host: host) }
         return token
     }
 }

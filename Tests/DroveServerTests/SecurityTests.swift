@@ -75,8 +75,8 @@ struct SecurityTests {
         }
     }
 
-    @Test("listening beyond loopback without a token is refused; with one, or on loopback, it is not")
-    func validateListeningAddress() throws {
+    @Test("listening beyond loopback without a token, or without TLS, is refused; with both, or on loopback, it is not")
+    func validateListeningAddress() async throws {
         #expect(throws: ServerConfigurationError.tokenRequired(host: "0.0.0.0")) {
             try ServerConfiguration(host: "0.0.0.0").validate()
         }
@@ -90,6 +90,18 @@ struct SecurityTests {
         }
         #expect(!ServerConfiguration(host: "127.0.0.1.example.org").isLoopback)
         #expect(!ServerConfiguration(host: "1270.0.0.1").isLoopback)
+        try await withFixture { fixture in
+            let token = fixture.configuration.tokenFile
+            #expect(throws: ServerConfigurationError.tlsRequired(host: "0.0.0.0")) {
+                try ServerConfiguration(host: "0.0.0.0", tokenFile: token).validate()
+            }
+            #expect(ServerConfigurationError.tlsRequired(host: "0.0.0.0").description.contains("--tls-cert"))
+            let withTLS = try ServerConfiguration(host: "0.0.0.0", tokenFile: token, tlsCertificate: "/c.pem", tlsKey: "/k.pem").validate()
+            #expect(withTLS == Fixture.token)
+            #expect(throws: ServerConfigurationError.tlsIncomplete) {
+                try ServerConfiguration(host: "127.0.0.1", tlsCertificate: "/c.pem").validate()
+            }
+        }
         #expect(throws: ServerConfigurationError.invalidPort(70000)) { try ServerConfiguration(port: 70000).validate() }
         #expect(throws: ServerConfigurationError.invalidBodyLimit(0)) { try ServerConfiguration(maxBodyBytes: 0).validate() }
     }
@@ -97,7 +109,7 @@ struct SecurityTests {
     @Test("a token file is read and trimmed; a missing or empty one is refused")
     func tokenFiles() async throws {
         try await withFixture { fixture in
-            let configuration = ServerConfiguration(host: "0.0.0.0", tokenFile: fixture.configuration.tokenFile)
+            let configuration = ServerConfiguration(host: "127.0.0.1", tokenFile: fixture.configuration.tokenFile)
             #expect(try configuration.validate() == Fixture.token)
 
             let empty = fixture.directory + "/empty-token"
