@@ -32,6 +32,15 @@ struct Access: Sendable {
 
     /// Private templates are hidden from deployers other than their owner; viewers change
     /// nothing, so they may read them.
+    /// Whether the object was stored when this access was read (a deployer's view only).
+    func knows(_ reference: ObjectReference) -> Bool {
+        switch reference.kind {
+        case .template: principal.role != .deployer || templates[reference.name] != nil
+        case .vmSet: principal.role != .deployer || setOwners[reference.name] != nil
+        case .host, .gitSource: true
+        }
+    }
+
     func mayUse(template name: String) -> Bool {
         guard principal.role == .deployer, let template = templates[name] else { return true }
         return template.visibility == .shared || template.owner == principal.name

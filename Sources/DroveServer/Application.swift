@@ -120,10 +120,12 @@ struct APIRoutes: Sendable {
             }
             return JSONResponse.make(.ok, try await events(request, object: object, context: context))
         }
-        api.get("watch") { request, _ in
+        api.get("watch") { request, context in
             let after = try integer(request, "after", default: nil, atLeast: 0)
                 ?? request.headers[.init("Last-Event-ID")!].flatMap { Int64($0) }
-            return watch.response(after: after)
+            return watch.response(after: after, principal: try principal(context), access: { [service] principal async throws(APIError) in
+                try await service.access(principal)
+            })
         }
         api.get("vms") { request, context in
             JSONResponse.make(.ok, try await service.vms(set: request.uri.queryParameters["vmset"].map(String.init), as: try principal(context)))

@@ -31,7 +31,9 @@ struct WatchStream: Sendable {
         case heartbeat
     }
 
-    func response(after: Int64?) -> Response {
+    /// The stream for `principal`, holding only what `access` lets it read. Access is read
+    /// again when an object it does not know yet appears (a set created after the stream began).
+    func response(after: Int64?, principal: Principal, access: @escaping @Sendable (Principal) async throws(APIError) -> Access) -> Response {
         // Subscribe now, before answering, so no change committed from here on is missed.
         let changes = store.changes()
         let headers: HTTPFields = [
@@ -43,7 +45,7 @@ struct WatchStream: Sendable {
             metrics.watchStreams.increment()
             defer { metrics.watchStreams.decrement() }
             do {
-                try await stream(changes, after: after, to: &writer)
+                try await stream(changes, after: after, principal: principal, access: access, to: &writer)
             } catch {
                 // The client went away; there is nobody to tell.
                 logger.debug("watch stream ended", metadata: ["error": "\(error)"])
@@ -54,7 +56,10 @@ struct WatchStream: Sendable {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    private func stream(_ changes: AsyncStream<StoreChange>, after: Int64?, to writer: inout any ResponseBodyWriter) async throws {
+    private func stream(_ changes: AsyncStream<StoreChange>, after: Int64?, principal: Principal,
+                        access readAccess: @escaping @Sendable (Principal) async throws(APIError) -> Access,
+                        to writer: inout any ResponseBodyWriter) async throws {
+        var access = try await readAccess(principal)
         let (outgoing, continuation) = AsyncStream.makeStream(of: Outgoing.self)
         // A graceful shutdown (SIGTERM to `drove serve`) ends the stream, so the server can stop.
         try await withGracefulShutdownHandler {
@@ -74,7 +79,7 @@ struct WatchStream: Sendable {
                 try await writer.write(ByteBuffer(string: ": watching drove store changes\n\n"))
                 var lastEvent = Int64.min
                 if let after {
-                    lastEvent = try await replay(after: after, to: &writer)
+                    lastEvent = try await replay(after: after, access: access, to: &writer)
                 }
                 for await item in outgoing {
                     switch item {
@@ -83,6 +88,10 @@ struct WatchStream: Sendable {
                     case let .change(change):
                         // Replayed already (it committed while the replay read the log).
                         if case let .eventAppended(event) = change, event.id <= lastEvent { continue }
+                        if case let .objectApplied(reference, _) = change, !access.knows(reference) {
+                            access = try await readAccess(principal)
+                        }
+                        guard access.mayRead(change.reference) else { continue }
                         try await writer.write(ByteBuffer(string: try await message(for: change)))
                     }
                 }
@@ -93,13 +102,14 @@ struct WatchStream: Sendable {
     }
 
     /// Writes the logged events after `after`, page by page; returns the last id written.
-    private func replay(after: Int64, to writer: inout any ResponseBodyWriter) async throws -> Int64 {
+    private func replay(after: Int64, access: Access, to writer: inout any ResponseBodyWriter) async throws -> Int64 {
         var last = after
         while true {
             let page = try await store.events(after: last, limit: 500)
             for event in page {
-                try await writer.write(ByteBuffer(string: try Self.sse("event", APIService.render(event), id: event.id)))
                 last = event.id
+                guard access.mayRead(event.object) else { continue }
+                try await writer.write(ByteBuffer(string: try Self.sse("event", APIService.render(event), id: event.id)))
             }
             if page.count < 500 { return last }
         }
@@ -126,5 +136,18 @@ struct WatchStream: Sendable {
     static func sse(_ event: String, _ value: some Encodable, id: Int64? = nil) throws -> String {
         let data = String(decoding: try APIJSON.encoder().encode(value), as: UTF8.self)
         return (id.map { "id: \($0)\n" } ?? "") + "event: \(event)\ndata: \(data)\n\n"
+    }
+}
+
+extension StoreChange {
+    /// The object the change is about.
+    var reference: ObjectReference {
+        switch self {
+        case let .objectApplied(reference, _), let .objectDeletionRequested(reference), let .objectPruned(reference),
+             let .statusChanged(reference):
+            reference
+        case let .eventAppended(event):
+            event.object
+        }
     }
 }
