@@ -27,7 +27,7 @@ struct APIService: Sendable {
         let merged = try await load(body)
         let objects: [AppliedObject]
         do {
-            objects = try AppliedObject.objects(in: merged.manifest, sources: merged.sources)
+            objects = try AppliedObject.objects(in: merged.manifest, sources: merged.sources, policy: policy)
                 .filter { merged.requested.contains($0.reference) }
         } catch {
             throw APIError(error)
@@ -359,10 +359,12 @@ struct APIService: Sendable {
             ]
         }
         for template in manifest.templates {
-            summaries[ObjectReference(kind: .template, name: template.metadata.name)] = [
+            var summary = [
                 "path": template.spec.source.path, "resolvedPath": template.spec.source.resolvedPath,
-                "format": template.spec.format.rawValue,
+                "format": template.spec.format.rawValue, "visibility": template.spec.visibility.rawValue,
             ]
+            summary["blob"] = template.spec.source.blobDigest
+            summaries[ObjectReference(kind: .template, name: template.metadata.name)] = summary
         }
         for set in manifest.vmSets {
             summaries[ObjectReference(kind: .vmSet, name: set.metadata.name)] = [
