@@ -1,6 +1,7 @@
 import DroveAPI
 import DroveManifest
 import DroveStore
+import DroveTemplateStore
 import Foundation
 import Hummingbird
 import Logging
@@ -12,9 +13,12 @@ import Prometheus
 /// - Throws: `ServerConfigurationError` when `configuration.validate()` refuses it (a
 ///   non-loopback address without a token, an unreadable token file, …). The token is read
 ///   once, here.
+///
+/// `templateStore` receives template pushes; nil: pushes are refused (the manifest policy's
+/// `templateStore` should then be nil too).
 public func buildApplication(
     configuration: ServerConfiguration, store: Store, controller: any ControllerHandle,
-    registry: PrometheusCollectorRegistry, logger: Logger
+    registry: PrometheusCollectorRegistry, logger: Logger, templateStore: TemplateBlobStore? = nil
 ) throws(ServerConfigurationError) -> some ApplicationProtocol {
     let token = try configuration.validate()
     let metrics = ServerMetrics(registry: registry)
@@ -27,7 +31,8 @@ public func buildApplication(
     router.add(middleware: JSONErrorMiddleware(maxBodyBytes: configuration.maxBodyBytes, logger: logger))
     router.add(middleware: BearerTokenMiddleware(token: token))
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.maxBodyBytes))
-    APIRoutes(service: service, watch: watch, registry: registry, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+    APIRoutes(service: service, watch: watch, registry: registry, maxBodyBytes: configuration.maxBodyBytes,
+              templatePush: TemplatePush(service: service, blobs: templateStore, maxBytes: configuration.maxTemplateBytes)).register(on: router)
 
     return Application(
         router: router,
@@ -41,6 +46,7 @@ struct APIRoutes: Sendable {
     let watch: WatchStream
     let registry: PrometheusCollectorRegistry
     let maxBodyBytes: Int
+    let templatePush: TemplatePush
 
     func register(on router: Router<DroveRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -79,6 +85,7 @@ struct APIRoutes: Sendable {
             return JSONResponse.make(.accepted, try await service.webhook(context.parameters.get("name") ?? "", headers: request.headers,
                                                                           body: Array(buffer: body)))
         }
+        templatePush.register(on: api)
         api.get("events") { request, _ in
             let query = request.uri.queryParameters
             var object: ObjectReference?
