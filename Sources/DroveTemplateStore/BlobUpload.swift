@@ -103,8 +103,10 @@ public final class BlobUpload: @unchecked Sendable {
 
     /// On `queue`: closes and removes the temporary file.
     private func discard() {
-        if case let .open(fd) = state { close(fd) }
-        if case .open = state { unlink(path) }
+        if case let .open(fd) = state {
+            close(fd)
+            unlink(path)
+        }
         state = .closed
     }
 
