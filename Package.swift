@@ -71,6 +71,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Template images on the controller's disk, content-addressed (SHA-256), checked with
+        // qemu-img before they are kept; uploads, dedupe and garbage collection.
+        .target(
+            name: "DroveTemplateStore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The controller's embedded SQLite store: desired objects, status, events, change stream.
         .target(
             name: "DroveStore",
@@ -99,6 +108,7 @@ let package = Package(
                 "DroveStore",
                 "DroveManifest",
                 "DrovePlan",
+                "DroveTemplateStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -167,6 +177,7 @@ let package = Package(
                 "DrovePlan",
                 "DroveEngine",
                 "DroveGitOps",
+                "DroveTemplateStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -220,9 +231,10 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             "Libvirt",
         ]),
+        .testTarget(name: "DroveTemplateStoreTests", dependencies: ["DroveTemplateStore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DroveServerTests", dependencies: [
-            "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan",
+            "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan", "DroveTemplateStore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -39,6 +39,9 @@ public enum APIPaths {
     public static let users = "\(base)/users"
     public static let hooks = "\(base)/hooks"
 
+    /// `PUT`: a template's image as the raw body, `?format=qcow2|raw&visibility=private|shared`.
+    public static func templateImage(_ name: String) -> String { "\(base)/templates/\(name)/image" }
+
     /// `GET`: a VM's console log from `?offset=N`, as text.
     public static func consoleLog(vm name: String) -> String { "\(base)/vms/\(name)/log" }
 
@@ -572,5 +575,29 @@ public struct APIUserToken: Codable, Sendable, Hashable {
     public init(user: APIUser, token: String) {
         self.user = user
         self.token = token
+    }
+}
+
+/// The answer to a template push: the stored image and what became of the Template.
+public struct APITemplatePushResponse: Codable, Sendable, Hashable {
+    public var name: String
+    /// `sha256:<hex>`, the image's name in the template store.
+    public var digest: String
+    /// Bytes of the image file.
+    public var size: UInt64
+    /// Bytes of the disk the guest sees.
+    public var virtualSize: UInt64
+    /// `qcow2` or `raw`.
+    public var format: String
+    /// What the apply did to the Template: `created`, `configured` or `unchanged`.
+    public var result: String
+
+    public init(name: String, digest: String, size: UInt64, virtualSize: UInt64, format: String, result: String) {
+        self.name = name
+        self.digest = digest
+        self.size = size
+        self.virtualSize = virtualSize
+        self.format = format
+        self.result = result
     }
 }

@@ -45,8 +45,12 @@ public enum TemplateCatalog {
         func fail(_ cause: String) -> Result<TemplateImage, Failure> { .failure(Failure(template: name, path: declared, cause: cause)) }
 
         // The file itself, links resolved: what is checked is what is read and later uploaded.
+        // A blob is the controller's own file in its template store, whatever `allowed` says.
+        let blob = template.spec.source.blobDigest
         let path = URL(fileURLWithPath: declared).resolvingSymlinksInPath().path
-        guard ManifestPolicy.allows(allowed, path: path) else { return fail("\(path) is outside the directories template files may lie in (\(allowed))") }
+        guard blob != nil || ManifestPolicy.allows(allowed, path: path) else {
+            return fail("\(path) is outside the directories template files may lie in (\(allowed))")
+        }
         guard let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType else {
             return fail("cannot open the file (does it exist?)")
         }
@@ -70,8 +74,14 @@ public enum TemplateCatalog {
                 }
                 virtualBytes = fileBytes
             }
-            try handle.seek(toOffset: 0)
-            let digest = try sha256(handle)
+            // A blob's name is its content's digest, checked when it was stored.
+            let digest: String
+            if let blob {
+                digest = String(blob.dropFirst("sha256:".count))
+            } else {
+                try handle.seek(toOffset: 0)
+                digest = try sha256(handle)
+            }
             return .success(TemplateImage(name: name, digest: digest, format: template.spec.format.rawValue, path: path,
                                           fileBytes: fileBytes, virtualBytes: virtualBytes))
         } catch {

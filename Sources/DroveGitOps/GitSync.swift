@@ -280,7 +280,7 @@ public final class GitSync: Sendable {
             return .refused(.invalidRevision, "revision \(short) declares GitSources\(keeping)", revision: revision, nested)
         }
         do {
-            let objects = try AppliedObject.objects(in: manifest, sources: files.sources)
+            let objects = try AppliedObject.objects(in: manifest, sources: files.sources, policy: options.policy)
             let result = try await store.applyRevision(SourceRevision(
                 source: name, revision: revision, objects: objects, prune: spec.prune, allowEmpty: spec.allowEmpty, rewritten: rewritten))
             return .applied(revision: revision, result, rewrittenFrom: rewritten ? applied : nil)

@@ -185,29 +185,58 @@ struct ObjectDecoder {
 
     private func decodeTemplateSpec(_ spec: Fields) -> TemplateSpec? {
         let problemsBefore = reader.diagnostics.count
-        var source: TemplateSource?
-        if let fields = reader.section(spec, "source", allowed: FieldNames.templateSource, required: true),
-           let path = reader.nonEmptyString(fields, "path", required: true) {
-            let resolved = resolve(path)
-            if ManifestPolicy.allows(policy.templateFiles, path: resolved) {
-                source = TemplateSource(path: path, resolvedPath: resolved)
-            } else {
-                let rule = switch policy.templateFiles {
-                case .nowhere: "this Drove reads no template files from its own disk (start it with --template-dir DIR to allow a directory)"
-                default: "template files must lie in \(policy.templateFiles)"
-                }
-                reader.report(fields["path"]!, fields.path.appending("path"), .refusedByPolicy, "\(quoted(path)) resolves to \(resolved): \(rule)")
-            }
-        }
+        let source = reader.section(spec, "source", allowed: FieldNames.templateSource, required: true).flatMap(decodeTemplateSource)
         let format = reader.choice(spec, "format", DiskFormat.self)
         let readiness = reader.choice(spec, "readiness", Readiness.self)
+        let visibility = reader.choice(spec, "visibility", TemplateVisibility.self)
         var precopy = Precopy()
         if let fields = reader.section(spec, "precopy", allowed: FieldNames.precopy) {
             precopy.policy = reader.choice(fields, "policy", PrecopyPolicy.self) ?? precopy.policy
             precopy.hostSelector = reader.labels(fields, "hostSelector").map { LabelSelector($0) }
         }
         guard reader.diagnostics.count == problemsBefore, let source else { return nil }
-        return TemplateSpec(source: source, format: format ?? .qcow2, precopy: precopy, readiness: readiness ?? .running)
+        return TemplateSpec(source: source, format: format ?? .qcow2, precopy: precopy, readiness: readiness ?? .running,
+                            visibility: visibility ?? .private)
+    }
+
+    /// `source`: exactly one of `path` (a file on this machine) and `blob` (an image in the
+    /// template store).
+    private func decodeTemplateSource(_ fields: Fields) -> TemplateSource? {
+        let given = FieldNames.templateSource.filter { fields[$0] != nil }
+        guard given.count == 1 else {
+            let message = given.isEmpty ? "name one of path (a file) or blob (a pushed image)" : "name only one of path or blob"
+            reader.report(fields.node, fields.path, given.isEmpty ? .missingField : .invalidValue, message)
+            return nil
+        }
+        if given == ["blob"] { return decodeBlob(fields) }
+        guard let path = reader.nonEmptyString(fields, "path", required: true) else { return nil }
+        let resolved = resolve(path)
+        guard ManifestPolicy.allows(policy.templateFiles, path: resolved) else {
+            let rule = switch policy.templateFiles {
+            case .nowhere: "this Drove reads no template files from its own disk (start it with --template-dir DIR to allow a directory)"
+            default: "template files must lie in \(policy.templateFiles)"
+            }
+            reader.report(fields["path"]!, fields.path.appending("path"), .refusedByPolicy, "\(quoted(path)) resolves to \(resolved): \(rule)")
+            return nil
+        }
+        return TemplateSource(path: path, resolvedPath: resolved)
+    }
+
+    /// `source.blob`: `sha256:<64 hex>`, the digest `drove template push` printed.
+    private func decodeBlob(_ fields: Fields) -> TemplateSource? {
+        guard let digest = reader.nonEmptyString(fields, "blob", required: true) else { return nil }
+        let hex = digest.dropFirst(7)
+        guard digest.hasPrefix("sha256:"), hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            reader.report(fields["blob"]!, fields.path.appending("blob"), .invalidValue,
+                          "\(quoted(digest)) is not a blob digest: sha256: and 64 lowercase hex digits, as drove template push prints it")
+            return nil
+        }
+        guard let store = policy.templateStore else {
+            reader.report(fields["blob"]!, fields.path.appending("blob"), .refusedByPolicy,
+                          "this Drove has no template store (blobs are images pushed to drove serve with drove template push; use path here)")
+            return nil
+        }
+        return TemplateSource(path: "blob:" + digest, resolvedPath: "\(store)/sha256/\(hex)", blobDigest: digest)
     }
 
     private func resolve(_ path: String) -> String {

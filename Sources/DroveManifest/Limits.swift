@@ -40,8 +40,8 @@ enum FieldNames {
     static let metadata = ["name", "labels"]
     static let hostSpec = ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit", "maxBooting", "networks", "bridges"]
     static let overcommit = ["cpu", "memory"]
-    static let templateSpec = ["source", "format", "precopy", "readiness"]
-    static let templateSource = ["path"]
+    static let templateSpec = ["source", "format", "precopy", "readiness", "visibility"]
+    static let templateSource = ["path", "blob"]
     static let precopy = ["policy", "hostSelector"]
     static let vmSetSpec = ["replicas", "template", "clone", "resources", "networks", "cloudInit", "readiness", "readinessTimeout",
                             "placement", "updateStrategy", "runStrategy"]

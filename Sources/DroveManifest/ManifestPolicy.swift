@@ -30,15 +30,19 @@ public struct ManifestPolicy: Sendable, Hashable {
     public var localRepositories: FileRule
     /// `http://` git URLs, which are not encrypted: a token sent over one can be read on the way.
     public var plainHTTPGit: Bool
+    /// The template store's directory (`drove serve`'s `<data-dir>/templates`), where
+    /// `Template.spec.source.blob` resolves; nil: this Drove has none, and blobs are refused.
+    public var templateStore: String?
 
     public init(testDriver: Bool = false, tcp: Bool = false, credentialFiles: FileRule = .nowhere, templateFiles: FileRule = .anywhere,
-                localRepositories: FileRule = .anywhere, plainHTTPGit: Bool = false) {
+                localRepositories: FileRule = .anywhere, plainHTTPGit: Bool = false, templateStore: String? = nil) {
         self.testDriver = testDriver
         self.tcp = tcp
         self.credentialFiles = credentialFiles
         self.templateFiles = templateFiles
         self.localRepositories = localRepositories
         self.plainHTTPGit = plainHTTPGit
+        self.templateStore = templateStore
     }
 
     /// The CLI's default: the safe transports, no credential files named in URIs, template
@@ -47,8 +51,9 @@ public struct ManifestPolicy: Sendable, Hashable {
 
     /// Everything a configuration could allow: what a client checks before it sends manifests
     /// to a server, which applies its own policy, and what any connection is checked against.
+    /// Its template store is a stand-in: whoever checks with it reads no blob.
     public static let anyConfiguration = ManifestPolicy(testDriver: true, tcp: true, credentialFiles: .anywhere, templateFiles: .anywhere,
-                                                        localRepositories: .anywhere, plainHTTPGit: true)
+                                                        localRepositories: .anywhere, plainHTTPGit: true, templateStore: "/drove-template-store")
 
     /// Whether `path` (absolute) is allowed by `rule`. Symbolic links are resolved first, so a
     /// link inside an allowed directory that points outside it is refused.

@@ -59,7 +59,7 @@ public enum Names {
     }
 
     // Diagnostics' wording, shared by every place that checks a name or label.
-    static let nameRule = "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+    public static let nameRule = "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
     static let labelKeyRule = "must be an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
     static let labelValueRule = "must be empty or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 }

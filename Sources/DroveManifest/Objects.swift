@@ -151,17 +151,20 @@ public enum DiskFormat: String, Sendable, Hashable, CaseIterable {
 }
 
 public struct TemplateSource: Sendable, Hashable {
-    /// The path as written in the manifest.
+    /// The path as written in the manifest; `blob:sha256:<hex>` for a blob.
     public var path: String
     /// `path` made absolute against the directory of the manifest file that declared it
-    /// (the working directory for standard input). Whether it exists is the deploy step's concern.
+    /// (the working directory for standard input); for a blob, its file in the template store.
+    /// Whether it exists is the deploy step's concern.
     public var resolvedPath: String
-    /// For an image in the controller's template store: its `sha256:<hex>` digest.
+    /// `sha256:<hex>` when the image is a blob in the controller's template store: the file
+    /// is the controller's own, and the digest is its content's.
     public var blobDigest: String?
 
-    public init(path: String, resolvedPath: String) {
+    public init(path: String, resolvedPath: String, blobDigest: String? = nil) {
         self.path = path
         self.resolvedPath = resolvedPath
+        self.blobDigest = blobDigest
     }
 }
 
@@ -193,15 +196,15 @@ public struct TemplateSpec: Sendable, Hashable {
 
     public init(source: TemplateSource, format: DiskFormat = .qcow2, precopy: Precopy = Precopy(), readiness: Readiness = .running,
                 visibility: TemplateVisibility = .private) {
-        self.visibility = visibility
         self.source = source
         self.format = format
         self.precopy = precopy
         self.readiness = readiness
+        self.visibility = visibility
     }
 }
 
-/// Who may see and use a template besides its owner (admins always may).
+/// Who may see and use a template besides its owner (admins and viewers always may).
 public enum TemplateVisibility: String, Sendable, Hashable, CaseIterable {
     case `private`
     /// Every user may see it and name it in its VM sets.

@@ -53,11 +53,10 @@ public enum ManifestSchema {
                 "precopy": ref("Precopy"),
                 "readiness": choice(Readiness.self, default: .running,
                                     "How its VMs tell they are up (a VMSet may say otherwise): agent: the guest opens the QEMU guest agent channel once booted; address: an IP address of the VM is known; running: ready once it runs."),
+                "visibility": choice(TemplateVisibility.self, default: .private,
+                                     "Who may use it: private: its owner; shared: every user."),
             ]),
-            "TemplateSource": object(FieldNames.templateSource, required: ["path"], description: "Where the image file is.", [
-                "path": ["type": "string", "minLength": 1,
-                         "description": "Image path; a relative path resolves against the directory of the manifest file."],
-            ]),
+            "TemplateSource": .object(templateSourceDefinition),
             "Precopy": object(FieldNames.precopy, required: [], description: "Copying the template to hosts ahead of need.", [
                 "policy": choice(PrecopyPolicy.self, default: .eager,
                                  "eager: copy to every host that will need it, ahead of need; onDemand: copy when a clone needs it."),
@@ -164,6 +163,18 @@ public enum ManifestSchema {
                 ],
             ],
         ]
+    }
+
+    /// Exactly one of `path` and `blob`.
+    private static var templateSourceDefinition: [String: JSONValue] {
+        guard case var .object(source) = object(FieldNames.templateSource, required: [], description: "Where the image is: a file, or a pushed image.", [
+            "path": ["type": "string", "minLength": 1,
+                     "description": "Image path on the machine Drove runs on; a relative path resolves against the directory of the manifest file."],
+            "blob": ["type": "string", "pattern": "^sha256:[0-9a-f]{64}$",
+                     "description": "An image in drove serve's template store, by the digest drove template push printed."],
+        ]) else { return [:] }
+        source["oneOf"] = [["required": ["path"]], ["required": ["blob"]]]
+        return source
     }
 
     /// `source` is required for network and bridge, and forbidden for user (the default).

@@ -31,7 +31,7 @@ struct APIService: Sendable {
         try access.checkApply(merged.requested, in: merged.manifest, pushedBlob: pushedBlob)
         let objects: [AppliedObject]
         do {
-            objects = try AppliedObject.objects(in: merged.manifest, sources: merged.sources)
+            objects = try AppliedObject.objects(in: merged.manifest, sources: merged.sources, policy: policy)
                 .filter { merged.requested.contains($0.reference) }
         } catch {
             throw APIError(error)
@@ -68,6 +68,23 @@ struct APIService: Sendable {
             "api.user": "\(principal.name)",
         ])
         return APIApplyResponse(results: response)
+    }
+
+    /// Refuses a push `principal` could not apply: a viewer's, or a deployer's over another
+    /// user's Template (the store checks again when the Template is applied).
+    func checkMayPush(template name: String, as principal: Principal) async throws(APIError) {
+        let access = try await access(principal)
+        try access.requireDeployer(to: "push templates")
+        guard !access.isAdmin else { return }
+        let stored: StoredObject?
+        do {
+            stored = try await store.object(kind: .template, name: name)
+        } catch {
+            throw APIError(error)
+        }
+        if let stored, stored.owner != principal.name {
+            throw APIError(StoreError.ownedByAnotherUser(stored.reference, owner: stored.owner, user: principal.name))
+        }
     }
 
     /// What the controller would do if `body` were applied.
@@ -415,10 +432,12 @@ struct APIService: Sendable {
             ]
         }
         for template in manifest.templates {
-            summaries[ObjectReference(kind: .template, name: template.metadata.name)] = [
+            var summary = [
                 "path": template.spec.source.path, "resolvedPath": template.spec.source.resolvedPath,
                 "format": template.spec.format.rawValue, "visibility": template.spec.visibility.rawValue,
             ]
+            summary["blob"] = template.spec.source.blobDigest
+            summaries[ObjectReference(kind: .template, name: template.metadata.name)] = summary
         }
         for set in manifest.vmSets {
             summaries[ObjectReference(kind: .vmSet, name: set.metadata.name)] = [

@@ -1,6 +1,7 @@
 import DroveAPI
 import DroveManifest
 import DroveStore
+import DroveTemplateStore
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -14,9 +15,12 @@ import Prometheus
 /// - Throws: `ServerConfigurationError` when `configuration.validate()` refuses it (a
 ///   non-loopback address without a token, an unreadable token file, …). The token is read
 ///   once, here.
+///
+/// `templateStore` receives template pushes; nil: pushes are refused (the manifest policy's
+/// `templateStore` should then be nil too).
 public func buildApplication(
     configuration: ServerConfiguration, store: Store, controller: any ControllerHandle,
-    registry: PrometheusCollectorRegistry, logger: Logger
+    registry: PrometheusCollectorRegistry, logger: Logger, templateStore: TemplateBlobStore? = nil
 ) throws(ServerConfigurationError) -> some ApplicationProtocol {
     let token = try configuration.validate()
     let authenticator = Authenticator(adminToken: token, store: store)
@@ -30,7 +34,9 @@ public func buildApplication(
     router.add(middleware: JSONErrorMiddleware(maxBodyBytes: configuration.maxBodyBytes, logger: logger))
     router.add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.maxBodyBytes))
-    APIRoutes(service: service, users: UserService(store: store, logger: logger), watch: watch, registry: registry, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+    APIRoutes(service: service, users: UserService(store: store, logger: logger), watch: watch, registry: registry,
+              maxBodyBytes: configuration.maxBodyBytes,
+              templatePush: TemplatePush(service: service, blobs: templateStore, maxBytes: configuration.maxTemplateBytes)).register(on: router)
 
     return Application(
         router: router, server: try configuration.serverBuilder(),
@@ -69,6 +75,7 @@ struct APIRoutes: Sendable {
     let watch: WatchStream
     let registry: PrometheusCollectorRegistry
     let maxBodyBytes: Int
+    let templatePush: TemplatePush
 
     func register(on router: Router<DroveRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -107,6 +114,7 @@ struct APIRoutes: Sendable {
             return JSONResponse.make(.accepted, try await service.webhook(context.parameters.get("name") ?? "", headers: request.headers,
                                                                           body: Array(buffer: body)))
         }
+        templatePush.register(on: api)
         api.get("events") { request, context in
             let query = request.uri.queryParameters
             var object: ObjectReference?

@@ -100,12 +100,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
 }
 
 /// Refuses a body whose declared length is over the limit before reading any of it; a body
-/// without a length is cut off at the limit when it is collected.
+/// without a length is cut off at the limit when it is collected. A template push has a
+/// limit of its own (`TemplatePush`).
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBodyBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+        if !TemplatePush.isPush(request), let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw APIError(.contentTooLarge, "the request body is \(length) bytes, over the limit of \(maxBodyBytes) bytes")
         }
         return try await next(request, context)

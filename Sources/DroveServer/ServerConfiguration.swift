@@ -12,14 +12,17 @@ public struct ServerConfiguration: Sendable, Hashable {
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 7480
     public static let defaultMaxBodyBytes = 4 << 20
+    public static let defaultMaxTemplateBytes: UInt64 = 20 << 30
 
     /// The address to bind: an IP address or `localhost`.
     public var host: String
     public var port: Int
     /// A file holding the bearer token (surrounding whitespace and newlines are ignored).
     public var tokenFile: String?
-    /// Request bodies larger than this are refused with 413.
+    /// Request bodies larger than this are refused with 413 (template images excepted).
     public var maxBodyBytes: Int
+    /// Template images pushed larger than this are refused with 413.
+    public var maxTemplateBytes: UInt64
     /// How often a watch stream sends a comment line, so that proxies and clients see it alive
     /// and a client that went away is noticed.
     public var heartbeatInterval: Duration
@@ -42,6 +45,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         self.port = port
         self.tokenFile = tokenFile
         self.maxBodyBytes = maxBodyBytes
+        self.maxTemplateBytes = Self.defaultMaxTemplateBytes
         self.heartbeatInterval = .seconds(15)
     }
 

@@ -10,9 +10,12 @@ extension AppliedObject {
     /// loaded again on its own and must give back an equal object, so a stored text always
     /// loads into what was applied.
     ///
+    /// `policy` is the one `manifest` was loaded under: a blob's file depends on its template store.
+    ///
     /// - Throws: `StoreError.documentNotFound` when an object's source is missing or its
     ///   document does not load back into an equal object.
-    public static func objects(in manifest: Manifest, sources: [ManifestSource]) throws(StoreError) -> [AppliedObject] {
+    public static func objects(in manifest: Manifest, sources: [ManifestSource],
+                               policy: ManifestPolicy = .anyConfiguration) throws(StoreError) -> [AppliedObject] {
         let objects = DesiredObject.all(in: manifest)
         let byName = Dictionary(sources.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var documents: [String: [Substring]] = [:]
@@ -48,7 +51,7 @@ extension AppliedObject {
         }
 
         // Load the cut documents again, together (a VMSet's Template is in another one).
-        let result = ManifestLoader(policy: .anyConfiguration).check(sources: pieces)
+        let result = ManifestLoader(policy: policy).check(sources: pieces)
         guard let reloaded = result.manifest else {
             let culprit = result.diagnostics.first.flatMap { claimed[$0.location.file] }
             throw .documentNotFound(culprit ?? applied[0].reference, reason: "its document does not load on its own: "

@@ -60,3 +60,13 @@ struct DurationOption: ExpressibleByArgument {
         return nil
     }
 }
+
+/// A byte size on the command line, written as manifests write quantities (`20Gi`, `512M`).
+struct SizeOption: ExpressibleByArgument {
+    let bytes: UInt64
+
+    init?(argument: String) {
+        guard let bytes = try? Quantity.parse(argument), bytes > 0 else { return nil }
+        self.bytes = bytes
+    }
+}

@@ -6,6 +6,7 @@ import DroveManifest
 import DrovePlan
 import DroveServer
 import DroveStore
+import DroveTemplateStore
 import Foundation
 import Logging
 import Metrics
@@ -43,6 +44,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "VM sets reconciled at once.")
     var workers = 4
 
+    @Option(help: ArgumentHelp("The largest template image a push may send: bytes, or with Ki/Mi/Gi/Ti (binary) or k/M/G/T (decimal).",
+                               valueName: "size"))
+    var maxTemplateSize: SizeOption = SizeOption(argument: "20Gi")!
+
     @OptionGroup(title: "What applied manifests may name") var policyOptions: PolicyOptions
 
     func run() async throws {
@@ -53,26 +58,37 @@ struct ServeCommand: AsyncParsableCommand {
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(DroveMetrics.factory(registry: registry))
+        // Pushed template images, content-addressed; blobs no Template names are collected.
+        let templateStore: TemplateBlobStore
+        do {
+            templateStore = try TemplateBlobStore(directory: "\(dataDir)/templates", logger: logger)
+        } catch {
+            Terminal.error("error: the template store: \(error)")
+            throw ExitCode(2)
+        }
         // The controller reads files and repositories on its own machine for whoever may apply:
-        // none unless named.
-        let policy = policyOptions.policy(templatesByDefault: .nowhere, repositoriesByDefault: .nowhere)
+        // none unless named. Its own template store it always reads.
+        var policy = policyOptions.policy(templatesByDefault: .nowhere, repositoriesByDefault: .nowhere)
+        policy.templateStore = templateStore.directory
         let controller = Controller(store: store, options: Controller.Options(workers: workers, resync: .init(interval: resync.duration),
                                                                               policy: policy),
                                     logger: logger)
         let gitSync = GitSync(store: store, options: GitSync.Options(directory: "\(dataDir)/gitsources", policy: policy), logger: logger)
-        let configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile, manifestPolicy: policy,
+        var configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile, manifestPolicy: policy,
                                                 tlsCertificate: tlsCert, tlsKey: tlsKey)
+        configuration.maxTemplateBytes = maxTemplateSize.bytes
         let application: any Service
         do {
             application = try buildApplication(configuration: configuration, store: store,
                                                controller: ServeHandle(controller: controller, gitSync: gitSync),
-                                               registry: registry, logger: logger)
+                                               registry: registry, logger: logger, templateStore: templateStore)
         } catch {
             Terminal.error("error: \(error)")
             throw ExitCode(2)
         }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: ControllerService(controller: controller)), .init(service: GitSyncService(gitSync: gitSync)),
+                       .init(service: TemplateGarbageCollector(blobs: templateStore, store: store, logger: logger)),
                        .init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

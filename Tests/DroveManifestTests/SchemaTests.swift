@@ -94,7 +94,7 @@ struct SchemaTests {
         #expect(try keys("Network") == ["type", "source", "model", "mac"])
         #expect(try keys("Placement") == ["hostSelector", "spread", "maxPerHost"])
         #expect(try keys("HostSpec") == ["uri", "pool", "domainType", "maxParallel", "maxTransfers", "overcommit", "maxBooting", "networks", "bridges"])
-        #expect(try keys("TemplateSpec") == ["source", "format", "precopy", "readiness"])
+        #expect(try keys("TemplateSpec") == ["source", "format", "precopy", "readiness", "visibility"])
         #expect(try keys("Precopy") == ["policy", "hostSelector"])
     }
 
