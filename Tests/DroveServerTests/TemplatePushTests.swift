@@ -233,3 +233,62 @@ func waitUntil(_ what: String, _ condition: @escaping @Sendable () -> Bool) asyn
         while !condition() { try await Task.sleep(for: .milliseconds(20)) }
     }
 }
+
+@Suite("Template push and users")
+struct TemplatePushAccessTests {
+    static func pushHeaders(_ token: String) -> HTTPFields {
+        [.authorization: "Bearer \(token)", .contentType: "application/octet-stream"]
+    }
+
+    @Test("a deployer's push is its own private template: others neither see, use nor overwrite it, and a viewer may not push")
+    func pushesHaveOwners() async throws {
+        try await withPushWorld { world in
+            let image = try world.image("tiny.qcow2", "qcow2", "1M")
+            try await world.application().test(.router) { client in
+                let fixture = world.fixture
+                let alice = try await AccessTests.addUser("alice", .deployer, fixture, client)
+                let bob = try await AccessTests.addUser("bob", .deployer, fixture, client)
+                let vic = try await AccessTests.addUser("vic", .viewer, fixture, client)
+
+                let pushed = try await client.execute(uri: "/api/v1/templates/tiny/image", method: .put, headers: Self.pushHeaders(alice), body: image)
+                #expect(pushed.status == .created, "\(text(pushed))")
+                let digest = try decode(APITemplatePushResponse.self, pushed).digest
+                #expect(try await fixture.store.object(kind: .template, name: "tiny")?.owner == "alice")
+
+                // Bob: not listed, 404, and his set may not use it, nor may his template name its blob.
+                let list = try decode(APIObjectList.self, try await client.execute(uri: "/api/v1/templates", method: .get,
+                                                                                    headers: AccessTests.headers(bob, yaml: false)))
+                #expect(list.items.isEmpty)
+                let set = try await client.execute(uri: "/api/v1/apply", method: .post, headers: AccessTests.headers(bob),
+                                                   body: ByteBuffer(string: vmSetYAML("bob-web", template: "tiny")))
+                #expect(set.status == .forbidden)
+                let borrowed = try await client.execute(uri: "/api/v1/apply", method: .post, headers: AccessTests.headers(bob), body: ByteBuffer(string: """
+                    apiVersion: drove/v1
+                    kind: Template
+                    metadata: { name: borrowed }
+                    spec: { source: { blob: "\(digest)" } }
+                    """))
+                #expect(borrowed.status == .forbidden)
+                #expect(text(borrowed).contains("in no template you may use"), "\(text(borrowed))")
+
+                // Bob pushing over alice's name, and vic pushing at all: refused before anything is stored.
+                let other = try world.image("other.qcow2", "qcow2", "2M")
+                let over = try await client.execute(uri: "/api/v1/templates/tiny/image", method: .put, headers: Self.pushHeaders(bob), body: other)
+                #expect(over.status == .forbidden)
+                #expect(text(over).contains("belongs to user alice"))
+                let viewer = try await client.execute(uri: "/api/v1/templates/mine/image", method: .put, headers: Self.pushHeaders(vic), body: other)
+                #expect(viewer.status == .forbidden)
+                #expect(world.stored == [String(digest.dropFirst("sha256:".count))])
+                #expect(world.incoming.isEmpty)
+
+                // Shared: bob may use it now.
+                let shared = try await client.execute(uri: "/api/v1/templates/tiny/image?visibility=shared", method: .put,
+                                                      headers: Self.pushHeaders(alice), body: image)
+                #expect(shared.status == .ok)
+                let now = try await client.execute(uri: "/api/v1/apply", method: .post, headers: AccessTests.headers(bob),
+                                                   body: ByteBuffer(string: vmSetYAML("bob-web", template: "tiny")))
+                #expect(now.status == .ok, "\(text(now))")
+            }
+        }
+    }
+}
