@@ -49,7 +49,7 @@ enum LayoutTemplates {
         <section class="card narrow">
           <p>Sign in with your API token: the one in the server's <code>--token-file</code>, or one <code>drove users add</code> printed.</p>
           {{#error}}<p class="notice bad" role="alert" id="signin-error">{{.}}</p>{{/error}}
-          <form method="post" action="/signin">
+          <form method="post" action="/signin" class="stack">
             <input type="hidden" name="signin" value="{{signinToken}}">
             <input type="hidden" name="next" value="{{next}}">
             <label for="token">Token</label>
