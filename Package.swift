@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         // libvirt's C API, found with pkg-config (Debian: libvirt-dev).
@@ -100,7 +101,7 @@ let package = Package(
             dependencies: ["DroveAPI", "DroveManifest"]
         ),
         // The HTTP API of `drove serve`: apply, get, delete, events, plan, watch (SSE), metrics,
-        // git syncs and push webhooks.
+        // git syncs and push webhooks; and the web portal at `/` (pages rendered with Mustache).
         .target(
             name: "DroveServer",
             dependencies: [
@@ -113,6 +114,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

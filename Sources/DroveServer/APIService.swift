@@ -442,7 +442,8 @@ struct APIService: Sendable {
         for set in manifest.vmSets {
             summaries[ObjectReference(kind: .vmSet, name: set.metadata.name)] = [
                 "template": set.spec.template, "replicas": "\(set.spec.replicas)", "clone": set.spec.clone.rawValue,
-                "runStrategy": set.spec.runStrategy.rawValue,
+                "runStrategy": set.spec.runStrategy.rawValue, "vcpus": "\(set.spec.resources.vcpus)",
+                "memory": "\(set.spec.resources.memory)",
             ]
         }
         for source in manifest.gitSources {

@@ -31,8 +31,14 @@ public func buildApplication(
     let router = Router(context: DroveRequestContext.self)
     // Middlewares first: a route takes the middlewares added before it.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+    // The portal's pages and forms authenticate by session, not by bearer token: before that middleware.
+    let portal = Portal(configuration: PortalConfiguration(authenticate: { candidate in
+        // Without a token file anyone on loopback is the admin, as in the API; a user's token is that user.
+        await authenticator.principal(forToken: candidate) ?? (authenticator.isOpen ? .admin : nil)
+    }, secureCookies: configuration.tlsCertificate != nil), service: service, maxFormBytes: configuration.maxBodyBytes)
+    portal.register(on: router)
     router.add(middleware: JSONErrorMiddleware(maxBodyBytes: configuration.maxBodyBytes, logger: logger))
-    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+    router.add(middleware: AuthenticationMiddleware(authenticator: authenticator, sessions: portal.sessions))
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.maxBodyBytes))
     APIRoutes(service: service, users: UserService(store: store, logger: logger), watch: watch, registry: registry,
               maxBodyBytes: configuration.maxBodyBytes,

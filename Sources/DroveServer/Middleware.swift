@@ -43,6 +43,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// may do is `APIService`'s concern (403), who it is is this one's (401).
 ///
 /// - A request with `Authorization: Bearer <token>` acts for the token's user, or is refused.
+/// - A portal session's cookie (the portal's own scripts): its user, for reads; for mutations
+///   only with the session's CSRF token in `X-Drove-CSRF`, so another site's page cannot act.
 /// - Without one: from loopback, the admin when the server has no token file (it then listens
 ///   on loopback only), else an anonymous viewer that may read; from anywhere else, refused.
 /// - `/healthz` is open to all. Push webhooks (`POST /api/v1/hooks/NAME`) carry no token: git
@@ -50,6 +52,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = DroveRequestContext
     let authenticator: Authenticator
+    let sessions: PortalSessions
 
     static var safeMethods: Set<HTTPRequest.Method> { [.get, .head, .options] }
     static let anonymous = Principal(name: "anonymous", role: .viewer)
@@ -57,10 +60,21 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         if request.uri.path == "/healthz" || Self.isWebhook(request) { return try await next(request, context) }
-        context.principal = try await Self.principal(
-            authorization: request.headers[.authorization], fromLoopback: context.fromLoopback, method: request.method,
-            what: "\(request.method) \(request.uri.path)", authenticator: authenticator)
+        if request.headers[.authorization] == nil, let cookie = request.headers[.cookie],
+           let principal = await sessionPrincipal(cookie: cookie, request: request) {
+            context.principal = principal
+        } else {
+            context.principal = try await Self.principal(
+                authorization: request.headers[.authorization], fromLoopback: context.fromLoopback, method: request.method,
+                what: "\(request.method) \(request.uri.path)", authenticator: authenticator)
+        }
         return try await next(request, context)
+    }
+
+    private func sessionPrincipal(cookie: String, request: Request) async -> Principal? {
+        if Self.safeMethods.contains(request.method) { return await sessions.principal(forCookie: cookie) }
+        let csrf = request.headers[.init(PortalSessions.csrfHeader)!]
+        return await sessions.principal(forCookie: cookie, csrfToken: csrf)
     }
 
     /// The principal of a request with this `Authorization` header (or none), from loopback or
