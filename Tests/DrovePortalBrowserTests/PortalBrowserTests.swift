@@ -37,7 +37,7 @@ struct PortalBrowserTests {
             try await browser.waitUntil("every host reachable", timeout: .seconds(60)) {
                 var shown: [String] = []
                 for row in try await browser.findAll("#hosts tbody tr") { shown.append(try await browser.text(row)) }
-                return shown.count == hosts.count && zip(shown, hosts).allSatisfy { $0.hasPrefix($1) && $0.contains("Ready") && !$0.contains("not Ready") }
+                return shown.count == hosts.count && zip(shown, hosts).allSatisfy { $0.hasPrefix($1) && $0.contains("reachable") && !$0.contains("unreachable") }
             }
             let templates = try await browser.findAll("#templates tbody th")
             #expect(templates.count == 1)

@@ -51,7 +51,7 @@ struct FleetPages: Sendable {
         let hostRows = hosts.map { host in
             let placed = vms.filter { $0.host == host.name }
             return Overview.HostRow(
-                name: host.name, ready: host.status?.condition("Ready").map(BadgeView.init), vms: placed.count,
+                name: host.name, ready: host.status?.condition("Ready").map(BadgeView.reachability), vms: placed.count,
                 vcpus: placed.reduce(0) { $0 + (resources[$1.vmSet]?.vcpus ?? 0) },
                 memory: PortalFormat.bytes(placed.reduce(0) { $0 + (resources[$1.vmSet]?.memory ?? 0) }),
                 uri: host.summary?["uri"] ?? "")
@@ -150,7 +150,7 @@ struct FleetPages: Sendable {
             chrome: chrome,
             filters: VMs.Filters(sets: choices(all.map(\.vmSet), set), hosts: choices(all.compactMap(\.host), host),
                                  phases: VMPhase.allCases.map { Choice(value: $0.rawValue, selected: $0.rawValue == phase) }),
-            countText: filtered ? "\(shown.count) of \(all.count) VMs" : "\(all.count) VMs",
+            countText: filtered ? "\(shown.count) of \(all.count) \(all.count == 1 ? "VM" : "VMs")" : all.count == 1 ? "1 VM" : "\(all.count) VMs",
             vms: shown.map(VMRow.init), filtered: filtered)
     }
 }
