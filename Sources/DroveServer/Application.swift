@@ -24,12 +24,14 @@ public func buildApplication(
     let router = Router(context: DroveRequestContext.self)
     // Middlewares first: a route takes the middlewares added before it.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
-    // The portal's pages and forms authenticate by session, not by bearer token: before that middleware.
-    Portal(configuration: PortalConfiguration(authenticate: { candidate in
+    // The portal's pages and forms authenticate by session, not by bearer token: before that
+    // middleware. `portal.sessions` resolves a session cookie for the API.
+    let portal = Portal(configuration: PortalConfiguration(authenticate: { candidate in
         // No token file: the server listens on loopback only, and anyone there is admin, as in the API.
         guard let token else { return .admin }
         return BearerTokenMiddleware<DroveRequestContext>.constantTimeEqual(Array(candidate.utf8), Array(token.utf8)) ? .admin : nil
-    }), service: service, maxFormBytes: configuration.maxBodyBytes).register(on: router)
+    }), service: service, maxFormBytes: configuration.maxBodyBytes)
+    portal.register(on: router)
     router.add(middleware: JSONErrorMiddleware(maxBodyBytes: configuration.maxBodyBytes, logger: logger))
     router.add(middleware: BearerTokenMiddleware(token: token))
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.maxBodyBytes))
