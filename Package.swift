@@ -214,7 +214,8 @@ let package = Package(
             ]
         ),
         // What the tests share: finding the lab hosts, and an in-memory host for tests without QEMU.
-        .target(name: "DroveTestSupport", dependencies: ["DroveEngine", "DroveHost", "DrovePlan", "DroveManifest", "Libvirt"],
+        .target(name: "DroveTestSupport", dependencies: ["DroveEngine", "DroveHost", "DrovePlan", "DroveManifest", "Libvirt",
+                                                        .product(name: "HummingbirdTesting", package: "hummingbird")],
                 path: "Tests/DroveTestSupport"),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "DroveTestSupport"]),
         .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "DroveManifest", "Libvirt", "DroveTestSupport"]),
@@ -255,6 +256,8 @@ let package = Package(
         ]),
         // The CLI binary as users run it (needs `swift build` first; `swift test` builds it).
         .testTarget(name: "DroveCLITests", dependencies: ["DroveTestSupport"]),
+        // The portal in headless Chromium (chromedriver) against the built binary on the lab.
+        .testTarget(name: "DrovePortalBrowserTests", dependencies: ["DroveTestSupport"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

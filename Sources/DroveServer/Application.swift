@@ -31,7 +31,8 @@ public func buildApplication(
     let router = Router(context: DroveRequestContext.self)
     // Middlewares first: a route takes the middlewares added before it.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
-    // The portal's pages and forms authenticate by session, not by bearer token: before that middleware.
+    // The portal's pages and forms authenticate by session, not by bearer token: before that
+    // middleware. `portal.sessions` resolves a session cookie for the API.
     let portal = Portal(configuration: PortalConfiguration(authenticate: { candidate in
         // Without a token file anyone on loopback is the admin, as in the API; a user's token is that user.
         await authenticator.principal(forToken: candidate) ?? (authenticator.isOpen ? .admin : nil)

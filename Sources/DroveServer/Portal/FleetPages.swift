@@ -51,7 +51,7 @@ struct FleetPages: Sendable {
         let hostRows = hosts.map { host in
             let placed = vms.filter { $0.host == host.name }
             return Overview.HostRow(
-                name: host.name, ready: host.status?.condition("Ready").map(BadgeView.init), vms: placed.count,
+                name: host.name, ready: host.status?.condition("Ready").map(BadgeView.reachability), vms: placed.count,
                 vcpus: placed.reduce(0) { $0 + (resources[$1.vmSet]?.vcpus ?? 0) },
                 memory: PortalFormat.bytes(placed.reduce(0) { $0 + (resources[$1.vmSet]?.memory ?? 0) }),
                 uri: host.summary?["uri"] ?? "")
@@ -102,11 +102,12 @@ struct FleetPages: Sendable {
         let hostNames = try await api.list(.host, as: principal).map(\.name)
         let rows = templates.map { template in
             let copies = template.status?.hosts ?? [:]
-            let digest = template.summary?["digest"] ?? ""
+            // Pushed images are named by their digest; a template file's is computed by the controller.
+            let digest = template.summary?["blob"] ?? ""
             let size = copies.values.compactMap(\.totalBytes).max()
             return Templates.Row(
-                name: template.name, owner: template.summary?["owner"] ?? "—", visibility: template.summary?["visibility"] ?? "—",
-                digest: digest, shortDigest: digest.isEmpty ? "—" : String(digest.prefix(12)), size: size.map(PortalFormat.bytes) ?? "—",
+                name: template.name, owner: template.owner ?? "—", visibility: template.summary?["visibility"] ?? "—",
+                digest: digest, shortDigest: digest.isEmpty ? "—" : String(digest.prefix("sha256:".count + 12)), size: size.map(PortalFormat.bytes) ?? "—",
                 copies: hostNames.map { host in
                     guard let copy = copies[host] else { return Templates.Copy(host: host, state: "—", tone: "idle") }
                     let tone = switch copy.state {
@@ -150,7 +151,7 @@ struct FleetPages: Sendable {
             chrome: chrome,
             filters: VMs.Filters(sets: choices(all.map(\.vmSet), set), hosts: choices(all.compactMap(\.host), host),
                                  phases: VMPhase.allCases.map { Choice(value: $0.rawValue, selected: $0.rawValue == phase) }),
-            countText: filtered ? "\(shown.count) of \(all.count) VMs" : "\(all.count) VMs",
+            countText: filtered ? "\(shown.count) of \(all.count) \(all.count == 1 ? "VM" : "VMs")" : all.count == 1 ? "1 VM" : "\(all.count) VMs",
             vms: shown.map(VMRow.init), filtered: filtered)
     }
 }

@@ -39,6 +39,17 @@ struct BadgeView {
     var reason: String
     var message: String?
 
+    /// A host's Ready condition, worded as whether it answers.
+    static func reachability(_ condition: APICondition) -> BadgeView {
+        var badge = BadgeView(condition)
+        badge.label = switch condition.status {
+        case "True": "reachable"
+        case "False": "unreachable"
+        default: "unknown"
+        }
+        return badge
+    }
+
     /// Ready True is good news, Degraded True bad news; Progressing True is work under way.
     init(_ condition: APICondition) {
         type = condition.type

@@ -66,7 +66,7 @@ struct SetPage {
     /// An admin changes any set; a deployer the sets it owns. The API decides in the end: this
     /// only hides buttons it would refuse.
     static func mayChange(_ set: APIObject, _ principal: Principal) -> Bool {
-        principal.role == .admin || (principal.role == .deployer && set.summary?["owner"] == principal.name)
+        principal.role == .admin || (principal.role == .deployer && set.owner == principal.name)
     }
 
     /// `manifest` (one VMSet document) with `spec.replicas` set to `replicas`; every other

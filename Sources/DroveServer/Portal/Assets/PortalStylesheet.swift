@@ -45,7 +45,7 @@ enum PortalStylesheet {
         th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
         thead th { font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted);
                    border-bottom: 2px solid var(--line); white-space: nowrap; }
-        tbody th { font-weight: 600; }
+        tbody th { font-weight: 600; white-space: nowrap; }
         tbody tr:hover { background: var(--panel); }
         .num { text-align: right; font-variant-numeric: tabular-nums; }
         .empty { color: var(--muted); font-style: italic; }
