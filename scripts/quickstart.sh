@@ -21,4 +21,9 @@ The example runs on the lab. Try:
   $drove plan -f manifests/examples        # nothing to do: the fleet matches
   $drove down -f manifests/examples        # remove what the example made
   $drove lab down                          # stop the lab hosts
+
+Or run the always-on controller with its web portal (http://127.0.0.1:7480/):
+  $drove serve --template-dir manifests/images &
+  $drove apply -f manifests/examples --wait
+  $drove template push manifests/images/tiny.qcow2 --name tiny2 --visibility shared
 TEXT

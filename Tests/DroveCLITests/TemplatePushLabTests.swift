@@ -24,7 +24,7 @@ struct TemplatePushLabTests {
             apiVersion: drove/v1
             kind: VMSet
             metadata: { name: \(setName) }
-            spec: { replicas: 1, template: tiny, cpus: 1, memory: 96Mi, readiness: agent }
+            spec: { replicas: 1, template: tiny, resources: { vcpus: 1, memory: 96Mi }, readiness: agent }
             """.write(to: setFile, atomically: true, encoding: .utf8)
 
         try await withServe(dataDirectory: scratch.appendingPathComponent("data"), ["--token-file", adminToken.path]) { port in

@@ -75,14 +75,14 @@ struct PortalBrowserTests {
                 try await browser.type(try await browser.find("#deploy-replicas"), "1")
                 try await browser.type(try await browser.find("#deploy-vcpus"), "1")
                 try await browser.type(try await browser.find("#deploy-memory"), "96MB")
-                try await browser.click(try await browser.find("form[action='/deploy'] button[type='submit']"))
+                try await submitAndWait(browser, "form[action='/deploy'] button[type='submit']")
                 let problem = try await browser.text(try await browser.find("#deploy-memory-problems"))
                 #expect(problem.contains("\"96MB\" is not a quantity"), "\(problem)")
                 #expect(try await serve.status(of: "vmsets/\(set)") == 404)
                 try await screenshot(browser, "deploy")
 
                 try await browser.type(try await browser.find("#deploy-memory"), "96Mi")
-                try await browser.click(try await browser.find("form[action='/deploy'] button[type='submit']"))
+                try await submitAndWait(browser, "form[action='/deploy'] button[type='submit']")
                 try await browser.waitUntil("the set's page", timeout: .seconds(10)) {
                     try await browser.currentURL().hasSuffix("/vmsets/\(set)?done=applied")
                 }
@@ -137,7 +137,7 @@ struct PortalBrowserTests {
             try await browser.open("\(serve.url)/deploy")
             try await browser.type(try await browser.find("#deploy-name"), set)
             try await browser.execute("document.querySelector(\"form[action='/deploy'] input[name='csrf']\").remove(); return true")
-            try await browser.click(try await browser.find("form[action='/deploy'] button[type='submit']"))
+            try await submitAndWait(browser, "form[action='/deploy'] button[type='submit']")
             try await browser.waitUntil("the refusal", timeout: .seconds(10)) { try await browser.title() == "Forbidden · Drove" }
             #expect(try await browser.pageText().contains("did not carry this session's security token"))
             #expect(try await serve.status(of: "vmsets/\(set)") == 404)

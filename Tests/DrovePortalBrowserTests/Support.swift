@@ -112,7 +112,18 @@ struct Serve {
 func signIn(_ browser: WebDriver, _ serve: Serve, token: String? = nil) async throws {
     try await browser.open("\(serve.url)/signin")
     try await browser.type(try await browser.find("#token"), token ?? serve.token)
-    try await browser.click(try await browser.find("form[action='/signin'] button[type='submit']"))
+    try await submitAndWait(browser, "form[action='/signin'] button[type='submit']")
+}
+
+/// Clicks a form's submit button and waits until the answer's page has loaded: a click returns
+/// once the form is sent, not once the next page is there. The mark set on the old page's
+/// window is gone from the new one.
+func submitAndWait(_ browser: WebDriver, _ button: String) async throws {
+    try await browser.execute("window.droveSubmitted = true; return true")
+    try await browser.click(try await browser.find(button))
+    try await browser.waitUntil("the answer to the form", timeout: .seconds(15)) {
+        try await browser.execute("return window.droveSubmitted !== true && document.readyState === 'complete'") as? Bool == true
+    }
 }
 
 /// Saves a PNG of the page into `DROVE_PORTAL_SCREENSHOTS` (docs/portal/ by the screenshot
