@@ -387,15 +387,16 @@ struct APIService: Sendable {
         let loaded = ManifestLoader(policy: policy).check(sources: templates.map {
             ManifestSource(name: Self.storedSourcePrefix + $0.reference.description, text: $0.manifestText, baseDirectory: $0.baseDirectory)
         }).manifest
-        var visibility: [String: (owner: String?, visibility: TemplateVisibility)] = [:]
+        var stored: [String: Access.StoredTemplate] = [:]
         for template in templates {
-            // A template whose text no longer loads is treated as private.
-            let declared = loaded?.template(named: template.reference.name)?.spec.visibility ?? .private
-            visibility[template.reference.name] = (template.owner, declared)
+            // A template whose text no longer loads is treated as private, naming no image.
+            let declared = loaded?.template(named: template.reference.name)
+            stored[template.reference.name] = Access.StoredTemplate(owner: template.owner, visibility: declared?.spec.visibility ?? .private,
+                                                                   blob: declared?.spec.source.blobDigest)
         }
         let setOwners = Dictionary(objects.filter { $0.reference.kind == .vmSet }.map { ($0.reference.name, $0.owner) },
                                    uniquingKeysWith: { first, _ in first })
-        return Access(principal: principal, templates: visibility, setOwners: setOwners)
+        return Access(principal: principal, templates: stored, setOwners: setOwners)
     }
 
     // MARK: - Helpers

@@ -12,8 +12,8 @@ import DroveStore
 /// - admin: everything.
 struct Access: Sendable {
     let principal: Principal
-    /// Owners and visibility of every stored template, and owners of every VM set.
-    let templates: [String: (owner: String?, visibility: TemplateVisibility)]
+    /// Every stored template as stored (not as a request may declare it again).
+    let templates: [String: StoredTemplate]
     let setOwners: [String: String?]
 
     var isAdmin: Bool { principal.role == .admin }
@@ -30,8 +30,13 @@ struct Access: Sendable {
         }
     }
 
-    /// Private templates are hidden from deployers other than their owner; viewers change
-    /// nothing, so they may read them.
+    struct StoredTemplate: Sendable {
+        var owner: String?
+        var visibility: TemplateVisibility
+        /// Its template store image, if it names one.
+        var blob: String?
+    }
+
     /// Whether the object was stored when this access was read (a deployer's view only).
     func knows(_ reference: ObjectReference) -> Bool {
         switch reference.kind {
@@ -41,6 +46,8 @@ struct Access: Sendable {
         }
     }
 
+    /// Private templates are hidden from deployers other than their owner; viewers change
+    /// nothing, so they may read them.
     func mayUse(template name: String) -> Bool {
         guard principal.role == .deployer, let template = templates[name] else { return true }
         return template.visibility == .shared || template.owner == principal.name
@@ -84,7 +91,7 @@ struct Access: Sendable {
                     throw APIError(.forbidden, "\(reference): a template file on the controller's disk is an admin-only source; "
                         + "push the image with drove template push FILE --name \(reference.name)")
                 }
-                guard digest == pushedBlob || mayUse(blob: digest, in: manifest) else {
+                guard digest == pushedBlob || mayUse(blob: digest) else {
                     throw APIError(.forbidden, "\(reference): image \(digest) is in no template you may use; push it with drove template push")
                 }
             case .vmSet:
@@ -99,8 +106,9 @@ struct Access: Sendable {
         }
     }
 
-    /// A deployer may name a stored image only if a template it may use names it already.
-    private func mayUse(blob digest: String, in manifest: Manifest) -> Bool {
-        manifest.templates.contains { $0.spec.source.blobDigest == digest && templates[$0.metadata.name] != nil && mayUse(template: $0.metadata.name) }
+    /// A deployer may name a stored image only if a stored template it may use names it
+    /// already: what the request itself declares proves nothing.
+    private func mayUse(blob digest: String) -> Bool {
+        templates.contains { $0.value.blob == digest && mayUse(template: $0.key) }
     }
 }

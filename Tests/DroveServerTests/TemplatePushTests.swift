@@ -270,6 +270,17 @@ struct TemplatePushAccessTests {
                     """))
                 #expect(borrowed.status == .forbidden)
                 #expect(text(borrowed).contains("in no template you may use"), "\(text(borrowed))")
+                // Nor by declaring his own stored template again with her image in the same request.
+                let own = try world.image("bobs.qcow2", "qcow2", "1M", ["-o", "cluster_size=4096"])
+                #expect(try await client.execute(uri: "/api/v1/templates/bobs/image", method: .put, headers: Self.pushHeaders(bob),
+                                                 body: own).status == .created)
+                let redeclared = try await client.execute(uri: "/api/v1/apply", method: .post, headers: AccessTests.headers(bob), body: ByteBuffer(string: """
+                    apiVersion: drove/v1
+                    kind: Template
+                    metadata: { name: bobs }
+                    spec: { source: { blob: "\(digest)" } }
+                    """))
+                #expect(redeclared.status == .forbidden, "\(text(redeclared))")
 
                 // Bob pushing over alice's name, and vic pushing at all: refused before anything is stored.
                 let other = try world.image("other.qcow2", "qcow2", "2M")
@@ -278,7 +289,7 @@ struct TemplatePushAccessTests {
                 #expect(text(over).contains("belongs to user alice"))
                 let viewer = try await client.execute(uri: "/api/v1/templates/mine/image", method: .put, headers: Self.pushHeaders(vic), body: other)
                 #expect(viewer.status == .forbidden)
-                #expect(world.stored == [String(digest.dropFirst("sha256:".count))])
+                #expect(world.stored.contains(String(digest.dropFirst("sha256:".count))) && world.stored.count == 2)
                 #expect(world.incoming.isEmpty)
 
                 // Shared: bob may use it now.
