@@ -176,4 +176,32 @@ struct PortalBrowserTests {
         }
         try await serve.tearDownLab(sets: [set])
     }
+
+    @Test("a template uploaded on the Templates page is stored in the template store and listed as the uploader's")
+    func uploadOnTheTemplatesPage() async throws {
+        try requirements()
+        let image = try #require(LabHost.tinyTemplate, "the tiny template is missing: run scripts/build-tiny-template.sh")
+        let serve = try await Serve.start()
+        defer { serve.stop() }
+        let name = "uploaded\(suffix)"
+        try await WebDriver.withBrowser { browser in
+            try await signIn(browser, serve)
+            try await browser.waitUntil("the overview", timeout: .seconds(10)) { try await browser.title() == "Overview · Drove" }
+            try await browser.open("\(serve.url)/templates")
+            try await browser.type(try await browser.find("#upload-name"), name)
+            _ = try await browser.execute("document.getElementById('upload-visibility').value = 'shared'; return true")
+            try await browser.sendKeys(try await browser.find("#upload-file"), image)
+            try await browser.click(try await browser.find("#upload button[type='submit']"))
+            try await browser.waitUntil("the upload to finish", timeout: .seconds(60)) {
+                try await browser.text(try await browser.find("#upload-status")).hasPrefix("Uploaded")
+            }
+            #expect(try await browser.execute("return document.getElementById('upload-progress').value") as? Int == 100)
+        }
+        let template = try await serve.get("templates/\(name)")
+        let summary = template["summary"] as? [String: String] ?? [:]
+        #expect(summary["blob"]?.hasPrefix("sha256:") == true, "\(template)")
+        #expect(summary["visibility"] == "shared")
+        #expect(template["owner"] as? String == "admin")
+        // Nothing was deployed: the template goes again with the server's data directory.
+    }
 }

@@ -103,6 +103,11 @@ public struct WebDriver: Sendable {
         try await command("GET", "/element/\(element.id)/text", nil) as? String ?? ""
     }
 
+    /// Keys sent as they are, without clearing first (a file input takes a file's path so).
+    public func sendKeys(_ element: Element, _ text: String) async throws {
+        _ = try await command("POST", "/element/\(element.id)/value", ["text": text])
+    }
+
     public func type(_ element: Element, _ text: String) async throws {
         _ = try await command("POST", "/element/\(element.id)/clear", [:])
         _ = try await command("POST", "/element/\(element.id)/value", ["text": text])
