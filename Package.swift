@@ -207,6 +207,9 @@ let package = Package(
         ),
         // The controller's work queue (collapsing, rate-limited, never one key twice at once),
         // its workers, and timing helpers (backoff, jittered resync, an injectable clock).
+        // libFuzzer's target over the manifest loader and the apply route's request decoding
+        // (scripts/fuzz.sh builds it with -sanitize=fuzzer); a plain build makes a replayer.
+        .executableTarget(name: "drove-fuzz", dependencies: ["DroveManifest", "DroveAPI"]),
         .target(
             name: "DroveQueue",
             dependencies: [

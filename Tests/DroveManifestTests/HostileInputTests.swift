@@ -88,7 +88,7 @@ struct HostileInputTests {
             let found = ManifestLoader(workingDirectory: dir.path, policy: policy).check(paths: [dir.appendingPathComponent("escape.yaml").path])
             #expect(found.manifest == nil)
             #expect(found.diagnostics.map(\.code) == [.refusedByPolicy])
-            #expect(found.diagnostics.first?.description.hasPrefix("\(dir.path)/escape.yaml:4:27: Template/escape: spec.source.path:") == true,
+            #expect(found.diagnostics.first?.description.hasPrefix("\(dir.path)/escape.yaml:4:25: Template/escape: spec.source.path:") == true,
                     "\(found.diagnostics)")
             // The same file named directly inside the directory is accepted: the link is what is refused.
             try Data().write(to: templates.appendingPathComponent("plain.qcow2"))

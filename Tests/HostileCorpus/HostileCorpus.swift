@@ -15,8 +15,6 @@ public struct HostileCase: Sendable, Decodable, CustomStringConvertible {
     public var code: String
     public var line: Int
     public var column: Int
-    /// `POST /api/v1/apply`'s status: 422 (the default) or 413 for a body over the limit.
-    public var apiStatus: Int?
     /// For a generated case: its text is `prefix`, `repeat` written `count` times, `suffix`.
     public var generate: Generated?
 
