@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Fuzzes the manifest loader and the apply route's request decoding (Sources/drove-fuzz) with
+# libFuzzer for a fixed budget: scripts/fuzz.sh [SECONDS] (default 300). Not part of CI's tests.
+#
+# Builds with -sanitize=fuzzer,address into .build-fuzz (apart from .build: every module is
+# instrumented), then runs over the seed corpus kept in the repository (Tests/Fuzz/corpus, the
+# hostile corpus, manifests/examples). New corpus entries go to a fresh temporary directory
+# (printed; merge the useful ones into Tests/Fuzz/corpus with -merge=1), crash, timeout and
+# out-of-memory files to $DROVE_FUZZ_ARTIFACTS (default .build-fuzz/artifacts). Exit status 0
+# only if the run found nothing. Replay a file without the fuzzer: swift run drove-fuzz FILE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-300}
+scratch=.build-fuzz
+artifacts=${DROVE_FUZZ_ARTIFACTS:-$scratch/artifacts}
+
+# -D DROVE_FUZZ leaves out the replayer's @main: libFuzzer brings its own main.
+swift build -c debug --product drove-fuzz --scratch-path "$scratch" \
+    --sanitize fuzzer --sanitize address -Xswiftc -DDROVE_FUZZ
+fuzzer=$(swift build -c debug --scratch-path "$scratch" --show-bin-path)/drove-fuzz
+
+new=$(mktemp -d "${TMPDIR:-/tmp}/drove-fuzz-corpus.XXXXXX")
+mkdir -p "$artifacts"
+echo "fuzzing for ${seconds}s; new corpus entries in $new, findings in $artifacts/" >&2
+
+# -timeout: an input that takes 5 s is a hang; -rss_limit_mb: one that needs 2 GiB a blow-up.
+# -max_len: manifests that matter to the fuzzer are small; the size limits have their own tests.
+set +e
+"$fuzzer" "$new" Tests/Fuzz/corpus Tests/DroveManifestTests/Hostile manifests/examples \
+    -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -max_len=16384 \
+    -artifact_prefix="$artifacts/" -print_final_stats=1 "${@:2}"
+status=$?
+set -e
+echo "new corpus entries: $(find "$new" -type f | wc -l) in $new" >&2
+exit $status
