@@ -15,10 +15,11 @@ seconds=${1:-300}
 scratch=.build-fuzz
 artifacts=${DROVE_FUZZ_ARTIFACTS:-$scratch/artifacts}
 
-# -D DROVE_FUZZ leaves out the replayer's @main: libFuzzer brings its own main.
+# -D DROVE_FUZZ leaves out the replayer's @main: libFuzzer brings its own main. The same flags
+# again for the path: other flags would make the next build start over.
 swift build -c debug --product drove-fuzz --scratch-path "$scratch" \
     --sanitize fuzzer --sanitize address -Xswiftc -DDROVE_FUZZ
-fuzzer=$(swift build -c debug --scratch-path "$scratch" --show-bin-path)/drove-fuzz
+fuzzer=$(swift build -c debug --scratch-path "$scratch" --sanitize fuzzer --sanitize address -Xswiftc -DDROVE_FUZZ --show-bin-path)/drove-fuzz
 
 new=$(mktemp -d "${TMPDIR:-/tmp}/drove-fuzz-corpus.XXXXXX")
 mkdir -p "$artifacts"
