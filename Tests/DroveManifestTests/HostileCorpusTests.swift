@@ -29,7 +29,8 @@ struct HostileCorpusTests {
         }
     }
 
-    @Test("refused with its diagnostic at file:line:column, within the bound", arguments: try HostileCorpus.cases())
+    /// Serialized: the cases timed one at a time, not against each other on a 2-core machine.
+    @Test("refused with its diagnostic at file:line:column, within the bound", .serialized, arguments: try HostileCorpus.cases())
     func refused(_ item: HostileCase) throws {
         let source = ManifestSource(name: item.fileName, bytes: try item.bytes(), baseDirectory: HostileCorpus.baseDirectory)
         let loader = ManifestLoader(workingDirectory: HostileCorpus.baseDirectory, policy: HostileCorpus.servePolicy)
