@@ -9,17 +9,30 @@
 # out-of-memory files to $DROVE_FUZZ_ARTIFACTS (default .build-fuzz/artifacts). Exit status 0
 # only if the run found nothing. Replay a file without the fuzzer: swift run drove-fuzz FILE.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(cd "$(dirname "$0")/.." && pwd -P)"
 
 seconds=${1:-300}
 scratch=.build-fuzz
 artifacts=${DROVE_FUZZ_ARTIFACTS:-$scratch/artifacts}
 
-# -D DROVE_FUZZ leaves out the replayer's @main: libFuzzer brings its own main. The same flags
-# again for the path: other flags would make the next build start over.
-swift build -c debug --product drove-fuzz --scratch-path "$scratch" \
-    --sanitize fuzzer --sanitize address -Xswiftc -DDROVE_FUZZ
-fuzzer=$(swift build -c debug --scratch-path "$scratch" --sanitize fuzzer --sanitize address -Xswiftc -DDROVE_FUZZ --show-bin-path)/drove-fuzz
+# -D DROVE_FUZZ leaves out the replayer's @main: libFuzzer brings its own main.
+flags=(-c debug --scratch-path "$scratch" --sanitize fuzzer --sanitize address
+       -Xswiftc -DDROVE_FUZZ -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table)
+# Swift 6.3's SwiftPM left this package's modules without coverage instrumentation when it
+# rebuilt them over an earlier build in this scratch path (after --show-bin-path had planned
+# without these flags), and the fuzzer then saw little beyond libyaml's C. So the products are
+# built afresh (about 2 minutes, the checkouts kept), and fuzzing blind is refused.
+rm -rf "$scratch/x86_64-unknown-linux-gnu" "$scratch/debug" "$scratch/build.db" "$scratch/debug.yaml"
+swift build --product drove-fuzz "${flags[@]}"
+bin=$scratch/debug
+for module in DroveManifest DroveAPI drove_fuzz Yams; do
+    # grep -c reads everything: grep -q would stop early, and objdump's SIGPIPE fail the pipe.
+    if [ "$(objdump -h "$bin/$module.build/"*.o 2>/dev/null | grep -c sancov)" -eq 0 ]; then
+        echo "$module was built without coverage instrumentation; refusing to fuzz blind" >&2
+        exit 1
+    fi
+done
+fuzzer=$bin/drove-fuzz
 
 new=$(mktemp -d "${TMPDIR:-/tmp}/drove-fuzz-corpus.XXXXXX")
 mkdir -p "$artifacts"
