@@ -207,6 +207,9 @@ let package = Package(
         ),
         // The controller's work queue (collapsing, rate-limited, never one key twice at once),
         // its workers, and timing helpers (backoff, jittered resync, an injectable clock).
+        // libFuzzer's target over the manifest loader and the apply route's request decoding
+        // (scripts/fuzz.sh builds it with -sanitize=fuzzer); a plain build makes a replayer.
+        .executableTarget(name: "drove-fuzz", dependencies: ["DroveManifest", "DroveAPI"]),
         .target(
             name: "DroveQueue",
             dependencies: [
@@ -221,7 +224,9 @@ let package = Package(
         .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "DroveManifest", "Libvirt", "DroveTestSupport"]),
         .testTarget(name: "DrovePlanTests", dependencies: ["DrovePlan", "DroveManifest"]),
         .testTarget(name: "DroveEngineTests", dependencies: ["DroveEngine", "DrovePlan", "DroveHost", "DroveManifest", "Libvirt", "DroveLab", "DroveTestSupport"]),
-        .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest"]),
+        // The hostile manifest corpus (in Tests/DroveManifestTests/Hostile) and its reader, for the loader's and the API's suites.
+        .target(name: "HostileCorpus", dependencies: ["DroveManifest"], path: "Tests/HostileCorpus"),
+        .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest", "HostileCorpus"], exclude: ["Hostile"]),
         .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
         .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
         // GitOps over real git repositories the tests make: in-memory hosts, and the lab's.
@@ -238,7 +243,7 @@ let package = Package(
         .testTarget(name: "DroveTemplateStoreTests", dependencies: ["DroveTemplateStore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DroveServerTests", dependencies: [
-            "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan", "DroveTemplateStore",
+            "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan", "DroveTemplateStore", "HostileCorpus",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -32,6 +32,12 @@ public enum ManifestLimits {
     public static let maxDepth = 64
     /// Documents that expand (through aliases) to more nodes than this are refused.
     public static let maxNodesPerDocument = 10_000
+    /// Files of more documents than this are refused before they are parsed: every document
+    /// costs its composing, decoding and diagnostics however small it is.
+    public static let maxDocumentsPerFile = 1_000
+    /// Files of more nodes than this (scalars, flow collections, aliases, as the text has
+    /// them) are refused before they are parsed.
+    public static let maxNodesPerFile = 100_000
 }
 
 /// The fields each mapping allows: the walker refuses any other, and the schema lists these.

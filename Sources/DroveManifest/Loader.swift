@@ -179,7 +179,8 @@ struct ComposedSource {
             fail(.file(source.name, .syntax, "not valid UTF-8 (manifests must be UTF-8)", at: FileReading.firstInvalidUTF8(source.bytes)))
             return
         }
-        if let problem = PreScan.check(source.bytes, maxDepth: ManifestLimits.maxDepth, maxNodes: ManifestLimits.maxNodesPerDocument) {
+        if let problem = PreScan.check(source.bytes, maxDepth: ManifestLimits.maxDepth, maxNodes: ManifestLimits.maxNodesPerDocument,
+                                       maxDocuments: ManifestLimits.maxDocumentsPerFile, maxFileNodes: ManifestLimits.maxNodesPerFile) {
             fail(.file(source.name, problem.code, problem.message, at: Position(line: problem.line, column: problem.column)))
             return
         }

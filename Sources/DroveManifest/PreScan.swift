@@ -14,7 +14,10 @@ struct PreScanProblem: Error, Equatable {
 /// - a collection, complex (`?`) or alias mapping key: Yams hashes every mapping key to find
 ///   duplicates, and an aliased key can stand for millions of nodes. Drove keys are strings;
 /// - a document with more than `maxNodes` scalars, collections and aliases: it would be refused
-///   after composing anyway, and composing millions of nodes takes seconds.
+///   after composing anyway, and composing millions of nodes takes seconds;
+/// - a file of more than `maxDocuments` documents or `maxFileNodes` nodes in all: each document
+///   costs its composing, decoding and diagnostics, so 4 MiB of `a: 1\n---\n` (466,000
+///   documents) would take seconds and a gigabyte while every document stays small.
 ///
 /// It counts flow brackets outside quotes and comments, and block levels by indentation; block
 /// scalars are skipped. Where YAML is ambiguous to a lexer this small it errs towards counting
@@ -23,8 +26,15 @@ struct PreScan {
     private let bytes: [UInt8]
     private let maxDepth: Int
     private let maxNodes: Int
+    private let maxDocuments: Int
+    private let maxFileNodes: Int
     /// Scalars, flow collections and aliases seen in this document: fewer than it will compose to.
     private var nodes = 0
+    /// The same over the whole file.
+    private var fileNodes = 0
+    /// Documents begun so far: explicitly by `---`, or implicitly by content outside any.
+    private var documents = 0
+    private var inDocument = false
     private var index = 0
     private var line = 1
     private var column = 1
@@ -48,8 +58,8 @@ struct PreScan {
     private var keyColumnOnLine: Int?
     private var afterDocumentMarker = false
 
-    static func check(_ bytes: [UInt8], maxDepth: Int, maxNodes: Int) -> PreScanProblem? {
-        var scan = PreScan(bytes: bytes, maxDepth: maxDepth, maxNodes: maxNodes)
+    static func check(_ bytes: [UInt8], maxDepth: Int, maxNodes: Int, maxDocuments: Int, maxFileNodes: Int) -> PreScanProblem? {
+        var scan = PreScan(bytes: bytes, maxDepth: maxDepth, maxNodes: maxNodes, maxDocuments: maxDocuments, maxFileNodes: maxFileNodes)
         do {
             try scan.run()
             return nil
@@ -58,10 +68,12 @@ struct PreScan {
         }
     }
 
-    private init(bytes: [UInt8], maxDepth: Int, maxNodes: Int) {
+    private init(bytes: [UInt8], maxDepth: Int, maxNodes: Int, maxDocuments: Int, maxFileNodes: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
         self.maxNodes = maxNodes
+        self.maxDocuments = maxDocuments
+        self.maxFileNodes = maxFileNodes
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
     }
 
@@ -85,6 +97,11 @@ struct PreScan {
                 nodes += 1
                 if nodes > maxNodes {
                     throw PreScanProblem(line: line, column: column, code: .tooLarge, message: "document has more than \(maxNodes) nodes; refusing it")
+                }
+                fileNodes += 1
+                if fileNodes > maxFileNodes {
+                    throw PreScanProblem(line: line, column: column, code: .tooLarge,
+                                         message: "file has more than \(maxFileNodes) nodes; refusing it (split it into several files)")
                 }
             }
             switch byte {
@@ -146,6 +163,11 @@ struct PreScan {
         // Inside a flow collection, line breaks and indentation mean nothing.
         guard flowDepth == 0 else { return }
         if indent == 0, isDocumentMarker(at: index) {
+            if bytes[index] == UInt8(ascii: "-") {
+                try beginDocument()
+            } else {
+                inDocument = false
+            }
             blockLevels.removeAll()
             anchoredScopes.removeAll()
             nodes = 0
@@ -153,6 +175,7 @@ struct PreScan {
             advance(by: 3)
             return
         }
+        if !inDocument { try beginDocument() }
         let column = indent + 1
         let startsEntry = bytes[index] == UInt8(ascii: "-") && isBlankOrEnd(at: index + 1)
         anchoredScopes.removeAll { scope in
@@ -163,6 +186,16 @@ struct PreScan {
             }
         }
         try openBlockLevel(at: column, popping: true)
+    }
+
+    /// A document starts: at `---`, or at content after `...` or at the top of the file.
+    private mutating func beginDocument() throws(PreScanProblem) {
+        inDocument = true
+        documents += 1
+        if documents > maxDocuments {
+            throw PreScanProblem(line: line, column: column, code: .tooLarge,
+                                 message: "file has more than \(maxDocuments) documents; refusing it (split it into several files)")
+        }
     }
 
     /// Opens a block level at `column` (1-based), first closing the levels at or right of it.
