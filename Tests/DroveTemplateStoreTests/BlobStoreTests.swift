@@ -158,6 +158,10 @@ struct BlobStoreTests {
                 try await dropped.write(Data(count: 4096))
                 #expect(scratch.incomingEntries.count == 1)
             }
+            // The dropped upload's file goes when its last reference does, which may be the
+            // upload's own queue finishing its last write on another thread: wait a moment.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !scratch.incomingEntries.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(scratch.incomingEntries.isEmpty)
             #expect(scratch.blobEntries.isEmpty)
         }
