@@ -152,7 +152,7 @@ struct APIRoutes: Sendable {
             headers[.init(APIPaths.logOffsetHeader)!] = String(log.nextOffset)
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: log.bytes)))
         }
-        UserRoutes(users: users).register(on: api, principal: principal)
+        registerUsers(on: api)
         api.get("{kind}") { _, context in
             JSONResponse.make(.ok, try await service.list(try kind(context), as: try principal(context)))
         }

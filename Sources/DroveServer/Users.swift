@@ -78,15 +78,14 @@ struct UserService: Sendable {
     }
 }
 
-struct UserRoutes: Sendable {
-    let users: UserService
-
-    func register(on api: RouterGroup<DroveRequestContext>, principal: @escaping @Sendable (DroveRequestContext) throws -> Principal) {
+extension APIRoutes {
+    /// `/api/v1/users`, decoded and answered like every other route.
+    func registerUsers(on api: RouterGroup<DroveRequestContext>) {
         api.get("users") { _, context in
             JSONResponse.make(.ok, try await users.list(by: try principal(context)))
         }
         api.post("users") { request, context in
-            let body = try await request.decode(as: APINewUser.self, context: context)
+            let body: APINewUser = try await decodeJSON(request, context: context)
             return JSONResponse.make(.created, try await users.add(body, by: try principal(context)))
         }
         api.delete("users/{name}") { _, context in

@@ -249,9 +249,12 @@ struct GitSyncTests {
             try upstream.write("manifests/db.yaml", harness.setYAML("db", replicas: 1))
             let withDB = try upstream.commit("db")
             try await harness.apply([harness.sourceYAML(url: upstream.url)])
-            try await harness.wait("db and web ready") {
+            // The sets can be ready a moment before the source's status says which revision it
+            // applied (a separate write): wait for both.
+            try await harness.wait("db and web ready, the revision with db applied") {
                 let db = await harness.isReady("db"), web = await harness.isReady("web")
-                return db && web
+                let applied = await harness.git()?.appliedRevision
+                return db && web && applied == withDB
             }
             #expect(await harness.git()?.appliedRevision == withDB)
 

@@ -97,6 +97,10 @@ struct AccessTests {
                                                      body: ByteBuffer(string: #"{"name":"eve","role":"admin"}"#))
             #expect(anonymous.status == .unauthorized)
             #expect(try await fixture.store.user(named: "eve") == nil)
+            let misshapen = try await client.execute(uri: "/api/v1/users", method: .post, headers: fixture.jsonHeaders(),
+                                                     body: ByteBuffer(string: #"{"name":"eve","role":"root"}"#))
+            #expect(misshapen.status == .badRequest)
+            #expect(text(misshapen).contains("the request body is not the JSON expected"), "\(text(misshapen))")
             let users = try decode(APIUserList.self, try await client.execute(uri: "/api/v1/users", method: .get, headers: fixture.authorized))
             #expect(users.items.map(\.name) == ["dora", "vic"])
         }
