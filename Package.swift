@@ -201,7 +201,10 @@ let package = Package(
                 "DroveController",
                 "DroveStore",
                 "DroveQueue",
+                "DroveAPI",
+                "DroveClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -150,8 +150,11 @@ public final class Controller: Sendable {
             await enqueue(reference)
         case let .objectPruned(reference):
             desired.invalidate()
-            // A set gone may free a Host deleted with it.
-            if reference.kind == .vmSet { await refreshHosts() }
+            // A set gone may free a Host deleted with it, and its template's copies.
+            if reference.kind == .vmSet {
+                await refreshHosts()
+                await enqueueDeletedTemplates()
+            }
         default:
             break
         }
@@ -204,9 +207,11 @@ public final class Controller: Sendable {
             : NewEvent(object: reference, host: name, type: .warning, reason: .hostUnreachable, message: "\(name) does not answer: \(ready.message)"))
     }
 
+    /// Every set, and every deleted template whose copies may still be on the hosts.
     func enqueueAllSets() async {
         guard let sets = try? await store.objects(kind: .vmSet) else { return }
         for set in sets { await queue.add(set.reference.name) }
+        await enqueueDeletedTemplates()
     }
 
     /// Watches the declared hosts. A Host being deleted is still watched, and not pruned, while
@@ -219,14 +224,10 @@ public final class Controller: Sendable {
         engine.configure(hosts)
         engine.boots.configure(in: state.manifest)
         fleet.update(hosts)
-        for deleted in state.deleting {
-            // Templates hold nothing of their own once no set uses them (the store refuses to
-            // delete a template in use); hosts once no set is leaving them.
-            switch deleted.reference.kind {
-            case .template: _ = try? await store.markPruned(kind: .template, name: deleted.reference.name)
-            case .host where !setsLeaving: _ = try? await store.markPruned(kind: .host, name: deleted.reference.name)
-            default: break
-            }
+        // A deleted host holds nothing of its own once no set is leaving it. (A deleted
+        // template's copies are removed by its own pass: `templatePass`.)
+        for deleted in state.deleting where deleted.reference.kind == .host && !setsLeaving {
+            _ = try? await store.markPruned(kind: .host, name: deleted.reference.name)
         }
     }
 }

@@ -13,7 +13,7 @@ extension Controller {
         let clock = ContinuousClock()
         let start = clock.now
         do {
-            let result = try await pass(name)
+            let result = if let template = Self.template(ofKey: name) { try await templatePass(template) } else { try await pass(name) }
             let label = switch result { case .done: "success"; case .requeueAfter: "requeue"; case .retry: "error" }
             ControllerMetrics.reconciled(clock.now - start, result: label)
             ControllerMetrics.queueDepth(await queue.depth)
@@ -96,7 +96,7 @@ extension Controller {
     }
 
     /// Carries a plan out, keeping the view, the phase and copy books, metrics and events up to date.
-    private func execute(_ plan: Plan, for set: ObjectReference) async -> Executor.Outcome {
+    func execute(_ plan: Plan, for set: ObjectReference) async -> Executor.Outcome {
         let events = Mutex([NewEvent]())
         let copied = Mutex([Int: UInt64]())
         let templatesToWrite = Mutex(Set<String>())

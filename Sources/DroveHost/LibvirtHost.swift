@@ -96,8 +96,9 @@ public final class LibvirtHost: HostDriver {
         var vms: [String: ObservedVM] = [:]
         var foreign: Set<String> = []
         let leases = LeaseTable()
+        let paused = Set(try await connection.listAllDomains(pausedOnly: true).map(\.name))
         for domain in try await connection.listAllDomains() {
-            switch try await observe(domain, leases: leases) {
+            switch try await observe(domain, leases: leases, paused: paused.contains(domain.name)) {
             case let .drove(vm): vms[vm.name] = vm
             case .foreign: foreign.insert(domain.name)
             case .absent: continue // undefined between the listing and this read
@@ -125,17 +126,24 @@ public final class LibvirtHost: HostDriver {
 
     public func observeDomain(_ name: String) async throws -> DomainObservation {
         guard let domain = try await connection.domain(named: name) else { return .absent }
-        return try await observe(domain, leases: LeaseTable())
+        do {
+            return try await observe(domain, leases: LeaseTable(), paused: try await domain.state() == .paused)
+        } catch let error as LibvirtError where error.isNoDomain {
+            return .absent
+        }
     }
 
     /// One XML read: ownership, whether it runs, whether its guest opened the agent channel.
-    private func observe(_ domain: Domain, leases: LeaseTable) async throws -> DomainObservation {
-        let snapshot: DomainSnapshot
+    /// A paused domain is active but does no work (one left so by a start that was cut off,
+    /// or paused by hand): it counts as stopped, and starting it resumes it.
+    private func observe(_ domain: Domain, leases: LeaseTable, paused: Bool) async throws -> DomainObservation {
+        var snapshot: DomainSnapshot
         do {
             snapshot = DomainSnapshot(xml: try await domain.xml())
         } catch let error as LibvirtError where error.isNoDomain {
             return .absent
         }
+        if paused { snapshot.isRunning = false }
         guard let record = snapshot.metadata else { return .foreign }
         return .drove(ObservedVM(
             name: domain.name, set: record.set, ordinal: record.ordinal, specHash: record.specHash,
@@ -420,7 +428,9 @@ public final class LibvirtHost: HostDriver {
         do {
             try await domain.start()
         } catch let error as LibvirtError where error.isOperationInvalid {
+            // Already up: running, or paused (then it is resumed).
             if try await !domain.isActive() { throw error }
+            if try await domain.state() == .paused { try await domain.resume() }
         }
     }
 

@@ -128,4 +128,6 @@ public struct DesiredState: Sendable {
     public var deleting: [StoredObject]
     /// The Hosts among them, loaded: VMs of sets deleted with them must still be removed there.
     public var deletingHosts: [DroveManifest.Host]
+    /// The Templates among them, loaded: their copies on the hosts must still be removed.
+    public var deletingTemplates: [DroveManifest.Template] = []
 }

@@ -244,15 +244,18 @@ extension Store {
                 message: "the stored texts declare \(manifest.references.count) objects for \(live.count) rows")])
         }
         let deleting = objects.filter(\.deletionRequested)
-        let deletingHosts = deleting.filter { $0.reference.kind == .host }.compactMap { object in
-            ManifestLoader(policy: policy).check(sources: [
-                ManifestSource(name: "store:\(object.reference)", text: object.manifestText, baseDirectory: object.baseDirectory),
-            ]).manifest?.hosts.first
+        let deletedObjects = { (kind: ObjectKind) -> [Manifest] in
+            deleting.filter { $0.reference.kind == kind }.compactMap { object in
+                ManifestLoader(policy: policy).check(sources: [
+                    ManifestSource(name: "store:\(object.reference)", text: object.manifestText, baseDirectory: object.baseDirectory),
+                ]).manifest
+            }
         }
         return DesiredState(
             manifest: manifest,
             generations: Dictionary(uniqueKeysWithValues: live.map { ($0.reference, $0.generation) }),
-            deleting: deleting, deletingHosts: deletingHosts)
+            deleting: deleting, deletingHosts: deletedObjects(.host).compactMap(\.hosts.first),
+            deletingTemplates: deletedObjects(.template).compactMap(\.templates.first))
     }
 
     /// The desired objects alone; see `desiredState()`.

@@ -31,6 +31,11 @@ public final class Domain: LibvirtObject {
         try await check("virDomainCreate", mutating: true) { virDomainCreate($0) }
     }
 
+    /// Lets a paused domain's vCPUs run again (`virDomainResume`).
+    public func resume() async throws {
+        try await check("virDomainResume", mutating: true) { virDomainResume($0) }
+    }
+
     /// Pulls the plug (`virDomainDestroy`): the domain stops at once, its definition stays.
     public func destroy() async throws {
         try await check("virDomainDestroy", mutating: true) { virDomainDestroy($0) }
@@ -149,9 +154,10 @@ public enum DomainState: Sendable, Equatable {
 
 extension Connection {
     /// Every domain on the host, running or only defined (`virConnectListAllDomains`);
-    /// `activeOnly` lists just the running ones, so one call tells which are up.
-    public func listAllDomains(activeOnly: Bool = false) async throws -> [Domain] {
-        let flags = activeOnly ? VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue : 0
+    /// `activeOnly` lists just the running ones and `pausedOnly` the paused ones, so one call
+    /// tells which are up, or which are up but not running.
+    public func listAllDomains(activeOnly: Bool = false, pausedOnly: Bool = false) async throws -> [Domain] {
+        let flags = (activeOnly ? VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue : 0) | (pausedOnly ? VIR_CONNECT_LIST_DOMAINS_PAUSED.rawValue : 0)
         let handles: [CHandle] = try await call { conn in
             var list: UnsafeMutablePointer<OpaquePointer?>?
             let count = virConnectListAllDomains(conn, &list, flags)

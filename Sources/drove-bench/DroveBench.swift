@@ -17,7 +17,7 @@ struct DroveBench: AsyncParsableCommand {
             there is taken down first) and stop it at the end; figures 4 and 5 need no lab. Figure 6
             boots the tiny guest (scripts/build-tiny-template.sh).
             """,
-        subcommands: [Run.self, PlannerProbe.self, ControllerProbe.self],
+        subcommands: [Run.self, Faults.self, PlannerProbe.self, ControllerProbe.self],
         defaultSubcommand: Run.self)
 }
 

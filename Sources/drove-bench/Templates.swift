@@ -69,7 +69,7 @@ enum TemplateMaker {
 }
 
 /// xoshiro256** (Blackman and Vigna): fast, and plenty random for data that must not compress.
-struct Xoshiro256 {
+struct Xoshiro256: RandomNumberGenerator {
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
     init(seed: UInt64) {
