@@ -8,6 +8,8 @@ struct DomainSnapshot {
     var isRunning = false
     /// Its NICs' types (`user`, `network`, `bridge`), MACs and libvirt networks, in order.
     var interfaces: [(type: String, mac: String, network: String?)] = []
+    /// The files of its disks (the disk, the cloud-init seed), in order.
+    var diskFiles: [String] = []
 
     init(xml: String) {
         XMLScan.elements(of: xml) { element in
@@ -22,6 +24,8 @@ struct DomainSnapshot {
                 interfaces[interfaces.count - 1].mac = element.attributes["address"] ?? ""
             case (["domain", "devices", "interface"], "source") where !interfaces.isEmpty:
                 interfaces[interfaces.count - 1].network = element.attributes["network"]
+            case (["domain", "devices", "disk"], "source"):
+                if let file = element.attributes["file"] { diskFiles.append(file) }
             case (["domain", "devices", "channel"], "target") where element.attributes["name"] == "org.qemu.guest_agent.0":
                 agentConnected = element.attributes["state"].map { $0 == "connected" }
             default:

@@ -97,8 +97,9 @@ public final class LibvirtHost: HostDriver {
         var foreign: Set<String> = []
         let leases = LeaseTable()
         let paused = Set(try await connection.listAllDomains(pausedOnly: true).map(\.name))
+        let volumes = Set(volumeNames)
         for domain in try await connection.listAllDomains() {
-            switch try await observe(domain, leases: leases, paused: paused.contains(domain.name)) {
+            switch try await observe(domain, leases: leases, paused: paused.contains(domain.name), volumes: volumes) {
             case let .drove(vm): vms[vm.name] = vm
             case .foreign: foreign.insert(domain.name)
             case .absent: continue // undefined between the listing and this read
@@ -127,7 +128,8 @@ public final class LibvirtHost: HostDriver {
     public func observeDomain(_ name: String) async throws -> DomainObservation {
         guard let domain = try await connection.domain(named: name) else { return .absent }
         do {
-            return try await observe(domain, leases: LeaseTable(), paused: try await domain.state() == .paused)
+            return try await observe(domain, leases: LeaseTable(), paused: try await domain.state() == .paused,
+                                     volumes: Set(try await requirePool().volumeNames()))
         } catch let error as LibvirtError where error.isNoDomain {
             return .absent
         }
@@ -136,7 +138,7 @@ public final class LibvirtHost: HostDriver {
     /// One XML read: ownership, whether it runs, whether its guest opened the agent channel.
     /// A paused domain is active but does no work (one left so by a start that was cut off,
     /// or paused by hand): it counts as stopped, and starting it resumes it.
-    private func observe(_ domain: Domain, leases: LeaseTable, paused: Bool) async throws -> DomainObservation {
+    private func observe(_ domain: Domain, leases: LeaseTable, paused: Bool, volumes: Set<String>) async throws -> DomainObservation {
         var snapshot: DomainSnapshot
         do {
             snapshot = DomainSnapshot(xml: try await domain.xml())
@@ -151,7 +153,9 @@ public final class LibvirtHost: HostDriver {
             memoryBytes: record.memoryBytes, state: snapshot.isRunning ? .running : .stopped,
             agentConnected: snapshot.isRunning && snapshot.agentConnected == true,
             addresses: snapshot.isRunning ? await addresses(of: domain, interfaces: snapshot.interfaces, leases: leases) : [],
-            addressable: snapshot.interfaces.contains { $0.type == "network" || $0.type == "bridge" }))
+            addressable: snapshot.interfaces.contains { $0.type == "network" || $0.type == "bridge" },
+            missingVolumes: snapshot.diskFiles.map { URL(fileURLWithPath: $0).lastPathComponent }
+                .filter { Naming.classify(volume: $0) != .notDroves && !volumes.contains($0) }))
     }
 
     /// The addresses libvirt knows of a running domain's NICs on libvirt networks (their DHCP

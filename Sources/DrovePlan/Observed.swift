@@ -74,10 +74,13 @@ public struct ObservedVM: Sendable, Equatable {
     public var addresses: [String]
     /// It has NICs whose addresses libvirt can see (on a libvirt network or a bridge).
     public var addressable: Bool
+    /// Drove volumes its disks name that are not in the pool (deleted behind Drove's back):
+    /// such a VM is replaced.
+    public var missingVolumes: [String]
 
     public init(name: String, set: String, ordinal: Int, specHash: String, templateDigest: String,
                 volume: String, vcpus: Int, memoryBytes: UInt64, state: State, agentConnected: Bool = false,
-                addresses: [String] = [], addressable: Bool = false) {
+                addresses: [String] = [], addressable: Bool = false, missingVolumes: [String] = []) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
@@ -90,5 +93,6 @@ public struct ObservedVM: Sendable, Equatable {
         self.agentConnected = agentConnected
         self.addresses = addresses
         self.addressable = addressable
+        self.missingVolumes = missingVolumes
     }
 }

@@ -132,7 +132,7 @@ struct Planner {
             }
             let host = hostsByName[placed.host]!
             let current = SpecHash.of(spec, templateDigest: image.digest, domainType: domainType(host))
-            if placed.vm.specHash != current || !spec.placement.hostSelector.matches(host.metadata.labels) {
+            if placed.vm.specHash != current || !spec.placement.hostSelector.matches(host.metadata.labels) || !placed.vm.missingVolumes.isEmpty {
                 outdated.append(placed)
             } else if spec.runStrategy == .running, placed.vm.state != .running {
                 _ = add(placed.host, .startVM(placed.vm.name))
@@ -142,8 +142,12 @@ struct Planner {
         }
 
         // Rolling replacement: never more than maxUnavailable VMs of the set down at once.
-        // VMs that are down already are replaced freely; replacing them costs nothing.
-        let unavailable = missing.count + byOrdinal.values.filter { !isAvailable($0.vm) }.count
+        // VMs that are down already are replaced freely; replacing them costs nothing. While a
+        // host the set may use does not answer, a VM not seen is unknown, not down (its guest
+        // may well run there): it does not spend the budget, or every rollout would stall until
+        // the host is back. If that host did die, up to maxUnavailable more are down meanwhile.
+        let hostsDark = hosts.contains { spec.placement.hostSelector.matches($0.metadata.labels) && reachable($0.metadata.name) == nil }
+        let unavailable = (hostsDark ? 0 : missing.count) + byOrdinal.values.filter { !isAvailable($0.vm) }.count
         var budget = spec.updateStrategy.maxUnavailable - unavailable
         var replaced: [Int: [Int]] = [:]
         for placed in outdated {

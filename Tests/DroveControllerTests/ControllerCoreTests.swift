@@ -366,4 +366,24 @@ struct ControllerCoreTests {
             #expect(reasons.contains(EventReason.deleted.rawValue))
         }
     }
+
+    @Test("a Template deleted with its set: the set's VMs go, then the template's copies on every host, then the object")
+    func deletedTemplateTakesItsCopies() async throws {
+        let hosts = (1...2).map { FakeHost(name: "node-\($0)") }
+        let harness = try Harness(hosts: hosts)
+        await harness.run {
+            try await harness.apply([harness.hostsYAML(), harness.templateYAML(readiness: .running), harness.setYAML("web", replicas: 3)])
+            try await harness.wait("web is Ready") { await harness.isReady("web") }
+            #expect(hosts.allSatisfy { host in host.state.withLock { !$0.templates.isEmpty } })
+
+            _ = try await harness.store.delete([ObjectReference(kind: .vmSet, name: "web"), ObjectReference(kind: .template, name: "tiny")])
+            try await harness.wait("the template is pruned") { (try? await harness.store.object(kind: .template, name: "tiny")) == nil }
+            for host in hosts {
+                let left = host.state.withLock { ($0.vms.count, $0.templates.count) }
+                #expect(left.0 == 0 && left.1 == 0, "\(host.name) still holds \(left.0) VMs and \(left.1) template copies")
+            }
+            let events = try await harness.store.events(after: 0, limit: 1000).filter { $0.object == ObjectReference(kind: .template, name: "tiny") }
+            #expect(events.contains { $0.reason == EventReason.deleted.rawValue && $0.message.contains("its copies on every host") })
+        }
+    }
 }

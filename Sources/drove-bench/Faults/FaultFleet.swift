@@ -66,7 +66,7 @@ struct FaultFleet: Sendable {
     }
 
     func setYAML(_ name: String, replicas: Int, memoryMiB: Int, template: String = templateName, labels: [String: String] = [:],
-                 maxUnavailable: Int = 10) -> String {
+                 maxUnavailable: Int = 10, cloudInit: Bool = false) -> String {
         let labelsYAML = labels.isEmpty ? "" : ", labels: { \(labels.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ")) }"
         return """
             apiVersion: drove/v1
@@ -76,7 +76,7 @@ struct FaultFleet: Sendable {
               replicas: \(replicas)
               template: \(template)
               resources: { vcpus: 1, memory: \(memoryMiB)Mi }
-              updateStrategy: { maxUnavailable: \(maxUnavailable) }
+              updateStrategy: { maxUnavailable: \(maxUnavailable) }\(cloudInit ? "\n  cloudInit: { userData: \"#cloud-config\\n\" }" : "")
             """
     }
 
@@ -155,6 +155,16 @@ struct FaultFleet: Sendable {
             throw BenchError("\(host.name): no libvirtd pid file")
         }
         return pid
+    }
+
+    /// SIGKILL to a lab host's libvirtd (its guests keep running), returning once the process
+    /// is gone: `drove lab up` would otherwise find it still there and wait on it.
+    func killLibvirtd(_ host: LabHost) async throws {
+        let pid = try libvirtdPid(host)
+        kill(pid, SIGKILL)
+        for _ in 0..<100 where LabProcesses.isAlive(pid: pid, program: .libvirtd) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// Restarts lab hosts whose daemons are gone (`drove lab up` does the same).

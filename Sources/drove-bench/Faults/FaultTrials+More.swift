@@ -15,7 +15,7 @@ extension FaultTrials {
     /// receiving host's libvirtd (odd trials). No VM may ever run on the partial copy; the
     /// copy is made again in full.
     func copyCut(_ trial: Int, _ random: inout Xoshiro256, _ record: inout TrialRecord, copyBytes: UInt64) async throws {
-        let set = "fc\(trial)"
+        let set = FaultKind.copyCut.prefix + "\(trial)"
         let name = "faults-copy"
         let file = fleet.scratch.appendingPathComponent("copy-\(trial).raw")
         try TemplateMaker.writeRandom(to: file, extents: [(0, copyBytes)], length: copyBytes, seed: random.next())
@@ -37,7 +37,13 @@ extension FaultTrials {
             while cut == nil {
                 for host in fleet.hosts {
                     let names = try await withConnection(host.uri) { try await $0.storagePool(named: host.pool)?.volumeNames() ?? [] }
-                    if names.contains(copyName) && !names.contains(marker) { cut = host; break }
+                    // In flight: the volume there, some of its bytes written, its ready marker not yet.
+                    var facts = stat()
+                    let path = host.directory.appendingPathComponent("pool/\(copyName)").path
+                    if names.contains(copyName) && !names.contains(marker) && stat(path, &facts) == 0 && facts.st_blocks > 0 {
+                        cut = host
+                        break
+                    }
                 }
                 guard clock.now - start < .seconds(60) else { throw BenchError("no copy of \(copyName) was seen in flight (make --copy-size larger)") }
                 if cut == nil { try await Task.sleep(for: .milliseconds(20)) }
@@ -47,10 +53,11 @@ extension FaultTrials {
             if byServer {
                 await server.killHard()
             } else {
-                kill(try fleet.libvirtdPid(host), SIGKILL)
+                try await fleet.killLibvirtd(host)
             }
-            let partial = (try? FileManager.default.attributesOfItem(atPath: host.directory.appendingPathComponent("pool/\(copyName)").path)[.size] as? UInt64) ?? 0
-            record.moments.append("copy to \(host.name) cut by killing \(byServer ? "drove serve" : "its libvirtd") \(String(format: "%.1f", seconds(clock.now - start))) s after the apply (\(partial >> 20) of \(copyBytes >> 20) MiB allocated)")
+            var facts = stat()
+            let partial = stat(host.directory.appendingPathComponent("pool/\(copyName)").path, &facts) == 0 ? UInt64(facts.st_blocks) * 512 : 0
+            record.moments.append("copy to \(host.name) cut by killing \(byServer ? "drove serve" : "its libvirtd") \(String(format: "%.1f", seconds(clock.now - start))) s after the apply (\(partial >> 20) of \(copyBytes >> 20) MiB written)")
             if byServer { try await server.start() } else { try await fleet.restartHosts() }
             record.recoverSeconds.append(try await fleet.waitReady(server.client, set: set, generation: generation))
             watching.cancel()
@@ -70,6 +77,7 @@ extension FaultTrials {
             watching.cancel()
             await server.killHard()
             try? await fleet.restartHosts()
+            try? await fleet.scrub(prefix: set, digests: [digest])
             throw error
         }
     }
@@ -80,13 +88,13 @@ extension FaultTrials {
     /// deleted, a third's seed deleted, and a host's template copy (and its marker) deleted.
     /// Drove must repair each.
     func behindBack(_ trial: Int, _ random: inout Xoshiro256, _ record: inout TrialRecord) async throws {
-        let set = "fb\(trial)"
+        let set = FaultKind.behindBack.prefix + "\(trial)"
         let replicas = 6
         let server = try serve("behind-back-\(trial)")
         try await server.start()
         do {
             let generation = try await fleet.apply(server.client, [fleet.hostsYAML, fleet.templateYAML(),
-                                                                   fleet.setYAML(set, replicas: replicas, memoryMiB: 64)], set: set)
+                                                                   fleet.setYAML(set, replicas: replicas, memoryMiB: 64, cloudInit: true)], set: set)
             _ = try await fleet.waitReady(server.client, set: set, generation: generation)
             var placed: [(vm: String, host: LabHost)] = []
             for host in fleet.hosts {
@@ -116,7 +124,8 @@ extension FaultTrials {
             var left: [String] = []
             repeat {
                 try await Task.sleep(for: .milliseconds(500))
-                left = try await fleet.audit(expected).problems
+                // Drove is repairing meanwhile: a domain may go between the audit's listing and its read.
+                left = (try? await fleet.audit(expected).problems) ?? ["the audit raced a repair"]
                 let seedsNow = try await seedsPresent(set)
                 left += seeds.subtracting(seedsNow).sorted().map { "seed of \($0) missing" }
                 let names = try await withConnection(copyHost.uri) { try await $0.storagePool(named: copyHost.pool)?.volumeNames() ?? [] }
@@ -166,7 +175,7 @@ extension FaultTrials {
     /// generations seen on the watch never go backwards while an object lives; the fleet
     /// converges on the final state and nothing leaks.
     func clients(_ trial: Int, _ random: inout Xoshiro256, _ record: inout TrialRecord) async throws {
-        let sets = ["a", "b", "c"].map { "fx\(trial)\($0)" }
+        let sets = ["a", "b", "c"].map { FaultKind.clients.prefix + "\(trial)\($0)" }
         let server = try serve("clients-\(trial)")
         try await server.start()
         let client = server.client
@@ -228,9 +237,9 @@ extension FaultTrials {
                 record.recoverSeconds.append(try await fleet.waitReady(client, set: set, generation: generation))
             }
             try await waitPruned(client, sets)
-            try await check(&record, expectation(expected, prefix: "fx\(trial)"), stage: "after the storm")
+            try await check(&record, expectation(expected, prefix: FaultKind.clients.prefix + "\(trial)"), stage: "after the storm")
             try await fleet.deleteAndWait(client, sets.map { .init(kind: .vmSet, name: $0) } + [.init(kind: .template, name: FaultFleet.templateName)])
-            try await check(&record, expectation([:], prefix: "fx\(trial)"), stage: "after deletion")
+            try await check(&record, expectation([:], prefix: FaultKind.clients.prefix + "\(trial)"), stage: "after deletion")
             try await server.stop()
         } catch {
             await server.killHard()

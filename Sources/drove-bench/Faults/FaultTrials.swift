@@ -22,6 +22,18 @@ enum FaultKind: String, CaseIterable, Codable, Sendable {
     case behindBack = "behind-back"
     /// Ten clients applying, scaling and deleting the same sets at once.
     case clients = "clients"
+
+    /// What the names of a trial's sets start with (then the trial's number).
+    var prefix: String {
+        switch self {
+        case .serveKill: "fs"
+        case .upKill: "fu"
+        case .libvirtdKill: "fl"
+        case .copyCut: "fc"
+        case .behindBack: "fb"
+        case .clients: "fx"
+        }
+    }
 }
 
 /// One trial's outcome: what was done to the fleet, how long the fleet took to notice and to
@@ -59,6 +71,8 @@ struct FaultTrials: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         do {
+            // Whatever an earlier, failed trial left under this trial's names goes first.
+            try await fleet.scrub(prefix: kind.prefix + "\(trial)", digests: [fleet.templateDigest])
             switch kind {
             case .serveKill: try await serveKill(trial, &random, &record)
             case .upKill: try await upKill(trial, &random, &record)
@@ -70,6 +84,11 @@ struct FaultTrials: Sendable {
             record.passed = record.findings.isClean
         } catch {
             record.error = "\(error)"
+        }
+        if !record.passed {
+            do { try await fleet.scrub(prefix: kind.prefix + "\(trial)", digests: [fleet.templateDigest]) } catch {
+                record.error = (record.error.map { $0 + "; " } ?? "") + "cleaning up: \(error)"
+            }
         }
         record.seconds = seconds(clock.now - start)
         return record
@@ -107,7 +126,7 @@ struct FaultTrials: Sendable {
     // MARK: serve-kill
 
     private func serveKill(_ trial: Int, _ random: inout Xoshiro256, _ record: inout TrialRecord) async throws {
-        let set = "fs\(trial)"
+        let set = FaultKind.serveKill.prefix + "\(trial)"
         let server = try serve("serve-kill-\(trial)")
         try await server.start()
         do {
@@ -135,7 +154,7 @@ struct FaultTrials: Sendable {
     // MARK: up-kill
 
     private func upKill(_ trial: Int, _ random: inout Xoshiro256, _ record: inout TrialRecord) async throws {
-        let set = "fu\(trial)"
+        let set = FaultKind.upKill.prefix + "\(trial)"
         let directory = fleet.scratch.appendingPathComponent("up-kill-\(trial)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let manifest = directory.appendingPathComponent("fleet.yaml")
@@ -168,7 +187,7 @@ struct FaultTrials: Sendable {
     // MARK: libvirtd-kill
 
     private func libvirtdKill(_ trial: Int, _ random: inout Xoshiro256, _ record: inout TrialRecord) async throws {
-        let set = "fl\(trial)"
+        let set = FaultKind.libvirtdKill.prefix + "\(trial)"
         let server = try serve("libvirtd-kill-\(trial)")
         try await server.start()
         let client = server.client
@@ -177,14 +196,15 @@ struct FaultTrials: Sendable {
             let first = try await fleet.apply(client, documents(64), set: set)
             _ = try await fleet.waitReady(client, set: set, generation: first)
             let victim = fleet.hosts[Int(random.next() % UInt64(fleet.hosts.count))]
-            let onVictim = try await domains(of: set, on: victim)
 
             let generation = try await fleet.apply(client, documents(80), set: set)
             let delay = uniform(&random, window)
             try await Task.sleep(for: .seconds(delay))
+            // What the host holds as it goes dark (a rolling update may have moved VMs away).
+            let onVictim = try await domains(of: set, on: victim)
             let clock = ContinuousClock()
             let killed = clock.now
-            kill(try fleet.libvirtdPid(victim), SIGKILL)
+            try await fleet.killLibvirtd(victim)
             record.moments.append(String(format: "%@'s libvirtd killed %.1f s into the rolling update (%d of its VMs)", victim.name, delay, onVictim.count))
 
             // Detected: the host's Ready condition goes False.

@@ -79,6 +79,7 @@ struct Faults: AsyncParsableCommand {
         let scratchURL = URL(fileURLWithPath: scratch, isDirectory: true)
         let fleet = try await FaultFleet.prepare(labDirectory: URL(fileURLWithPath: labDir, isDirectory: true), scratch: scratchURL,
                                                  drove: binary, deadline: .seconds(deadline))
+        try await fleet.scrubEarlierCampaigns()
         let runner = FaultTrials(fleet: fleet, vms: vms, window: window, hold: .seconds(hold), duration: .seconds(duration),
                                  copyBytes: UInt64(copySize) << 20)
         var records: [TrialRecord] = []

@@ -133,42 +133,58 @@ enum FleetAudit {
                               sentinel: ForeignSentinels.Facts?, into findings: inout AuditFindings,
                               placements: inout [String: [String]]) async throws {
         guard let pool = try await connection.storagePool(named: host.pool) else { throw BenchError("\(host.name): no pool \(host.pool)") }
-        try await pool.refresh()
         let volumes = try await pool.listAllVolumes()
         let names = Set(volumes.map(\.name))
         var domainNames = Set<String>()
 
         for domain in try await connection.listAllDomains() {
-            if domain.name == ForeignSentinels.domainName {
-                let xml = try await domain.xml(inactive: true)
-                let active = try await domain.isActive()
-                if let sentinel, domain.uuid != sentinel.domainUUID || xml != sentinel.domainXML || active {
-                    findings.foreignTouched.append("\(host.name): domain \(domain.name) changed")
-                }
-                continue
+            do {
+                try await audit(domain, on: host, expected: expected, sentinel: sentinel, volumes: volumes, names: names,
+                                into: &findings, placements: &placements, domainNames: &domainNames)
+            } catch let error as LibvirtError where error.isNoDomain {
+                continue // removed between the listing and its read: Drove is at work, and the audit sees it as gone
             }
-            guard domain.name.hasPrefix(expected.setPrefix) else { continue }
-            domainNames.insert(domain.name)
-            placements[domain.name, default: []].append(host.name)
-            guard let set = Naming.set(ofVM: domain.name), let shape = expected.sets[set],
-                  let ordinal = Int(domain.name.dropFirst(set.count + 1)), ordinal < shape.replicas else {
-                findings.duplicateVMs.append("\(host.name): \(domain.name) belongs to no expected replica")
-                continue
-            }
-            let xml = try await domain.xml()
-            let state = try await domain.state()
-            if !state.isUp { findings.notConverged.append("\(host.name): \(domain.name) is \(state), not running") }
-            if memoryMiB(in: xml) != shape.memoryMiB {
-                findings.notConverged.append("\(host.name): \(domain.name) has \(memoryMiB(in: xml).map(String.init) ?? "?") MiB, not \(shape.memoryMiB)")
-            }
-            let disk = Naming.diskVolume(vm: domain.name)
-            guard let volume = volumes.first(where: { $0.name == disk }) else {
-                findings.notConverged.append("\(host.name): \(domain.name) has no disk volume \(disk)")
-                continue
-            }
-            try checkBacking(of: volume, xml: try await volume.xml(), on: host, volumes: names, into: &findings)
         }
+        try await auditVolumes(host, volumes: volumes, names: names, domainNames: domainNames, expected: expected,
+                               sentinel: sentinel, into: &findings)
+    }
 
+    private static func audit(_ domain: Domain, on host: LabHost, expected: FleetExpectation, sentinel: ForeignSentinels.Facts?,
+                              volumes: [StorageVolume], names: Set<String>, into findings: inout AuditFindings,
+                              placements: inout [String: [String]], domainNames: inout Set<String>) async throws {
+        if domain.name == ForeignSentinels.domainName {
+            let xml = try await domain.xml(inactive: true)
+            let active = try await domain.isActive()
+            if let sentinel, domain.uuid != sentinel.domainUUID || xml != sentinel.domainXML || active {
+                findings.foreignTouched.append("\(host.name): domain \(domain.name) changed")
+            }
+            return
+        }
+        guard domain.name.hasPrefix(expected.setPrefix) else { return }
+        domainNames.insert(domain.name)
+        placements[domain.name, default: []].append(host.name)
+        guard let set = Naming.set(ofVM: domain.name), let shape = expected.sets[set],
+              let ordinal = Int(domain.name.dropFirst(set.count + 1)), ordinal < shape.replicas else {
+            findings.duplicateVMs.append("\(host.name): \(domain.name) belongs to no expected replica")
+            return
+        }
+        let xml = try await domain.xml()
+        let state = try await domain.state()
+        if !state.isUp { findings.notConverged.append("\(host.name): \(domain.name) is \(state), not running") }
+        if memoryMiB(in: xml) != shape.memoryMiB {
+            findings.notConverged.append("\(host.name): \(domain.name) has \(memoryMiB(in: xml).map(String.init) ?? "?") MiB, not \(shape.memoryMiB)")
+        }
+        let disk = Naming.diskVolume(vm: domain.name)
+        guard let volume = volumes.first(where: { $0.name == disk }) else {
+            findings.notConverged.append("\(host.name): \(domain.name) has no disk volume \(disk)")
+            return
+        }
+        try checkBacking(of: volume, xml: try await volume.xml(), on: host, volumes: names, into: &findings)
+    }
+
+    private static func auditVolumes(_ host: LabHost, volumes: [StorageVolume], names: Set<String>, domainNames: Set<String>,
+                                     expected: FleetExpectation, sentinel: ForeignSentinels.Facts?,
+                                     into findings: inout AuditFindings) async throws {
         if let sentinel {
             if let volume = volumes.first(where: { $0.name == ForeignSentinels.volumeName }) {
                 let digest = try sha256(file: outsidePath(volume.path, host: host))
@@ -259,5 +275,42 @@ func withConnection<T>(_ uri: String, lanes: Int = 2, _ body: (Connection) async
     } catch {
         await connection.close()
         throw error
+    }
+}
+
+extension FaultFleet {
+    /// Removes what a trial may have left on the hosts (after a failure): the domains and
+    /// volumes of VMs named with `prefix`, and copies of the campaign's templates. Nothing else
+    /// on the lab is touched.
+    func scrub(prefix: String, digests: Set<String>) async throws {
+        try await scrub(digests: digests) { $0.hasPrefix(prefix) }
+    }
+
+    /// Removes what any earlier campaign left: VMs of sets named like its trials'.
+    func scrubEarlierCampaigns() async throws {
+        try await scrub(digests: [templateDigest]) { name in
+            FaultKind.allCases.contains { name.hasPrefix($0.prefix) && name.dropFirst($0.prefix.count).first?.isNumber == true }
+        }
+    }
+
+    private func scrub(digests: Set<String>, matching isOurs: @escaping @Sendable (String) -> Bool) async throws {
+        for host in hosts {
+            try await withConnection(host.uri) { connection in
+                for domain in try await connection.listAllDomains() where isOurs(domain.name) {
+                    if try await domain.isActive() { try await domain.destroy() }
+                    try await domain.undefine()
+                }
+                guard let pool = try await connection.storagePool(named: host.pool) else { return }
+                for volume in try await pool.listAllVolumes() {
+                    let ours: Bool = switch Naming.classify(volume: volume.name) {
+                    case .disk: Naming.vm(ofDisk: volume.name).map(isOurs) ?? false
+                    case .companion(let vm): isOurs(vm)
+                    case .template(let digest), .templateReady(let digest): digests.contains(digest)
+                    case .notDroves: false
+                    }
+                    if ours { try await volume.delete() }
+                }
+            }
+        }
     }
 }
