@@ -267,6 +267,8 @@ let package = Package(
         // The portal in headless Chromium (chromedriver) against the built binary on the lab.
         .testTarget(name: "DrovePortalBrowserTests", dependencies: ["DroveTestSupport"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),
+        // CI's sample of the fault suite: `drove-bench faults --trials 1` on the lab (needs `swift build` first).
+        .testTarget(name: "DroveFaultTests", dependencies: ["DroveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -42,6 +42,8 @@ final class FleetView: Sendable {
         /// Whether the next snapshot must come after a full observation.
         var dirty = true
         var observations = 0
+        /// Whether an observation of it ever succeeded: only then is `lastSeen` what it holds.
+        var seen = false
         /// The VMs it held when it was last reachable, while it is not: unknown, not gone.
         var lastSeen: [ObservedVM] = []
     }
@@ -147,6 +149,7 @@ final class FleetView: Sendable {
                 guard var entry = state.hosts[host], entry.driver != nil else { return }
                 entry.observations += 1
                 guard observed.isReachable else {
+                    if entry.observed.isReachable { entry.lastSeen = Array(entry.observed.vms.values) }
                     entry.observed = observed
                     state.hosts[host] = entry
                     return
@@ -163,6 +166,7 @@ final class FleetView: Sendable {
                     merged.strayVolumes = current.strayVolumes
                 }
                 entry.observed = merged
+                entry.seen = true
                 entry.dirty = false
                 state.hosts[host] = entry
                 // What was read after a claim was carried out is the truth about it.
@@ -427,6 +431,10 @@ final class FleetView: Sendable {
 
     private static func overlaid(_ state: State, removals: Bool = true) -> ObservedFleet {
         var hosts = state.hosts.mapValues(\.observed)
+        for (name, entry) in state.hosts where !entry.observed.isReachable && entry.seen {
+            let making = state.claims.values.filter { $0.host == name && $0.expectation != .absent }.map(\.vm)
+            hosts[name]?.mayHold = Set(entry.lastSeen.map(\.name) + making)
+        }
         for claim in state.claims.values {
             guard var host = hosts[claim.host], host.isReachable else { continue }
             switch claim.expectation {

@@ -23,10 +23,15 @@ public struct ObservedHost: Sendable, Equatable {
     public var foreignDomains: Set<String>
     /// Drove-named VM disk volumes that no Drove domain on the host uses.
     public var strayVolumes: Set<String>
+    /// For a host that does not answer: the Drove VMs that may be on it (those it held when
+    /// last seen, and those being made there when it went dark). nil when that is not known
+    /// (it was never seen): then any VM may be.
+    public var mayHold: Set<String>?
 
     public init(name: String, unreachable: String? = nil, cpus: Int = 0, memoryBytes: UInt64 = 0,
                 offersKVM: Bool = false, templates: [String: TemplateCopy] = [:],
-                vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = []) {
+                vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = [],
+                mayHold: Set<String>? = nil) {
         self.name = name
         self.unreachable = unreachable
         self.cpus = cpus
@@ -36,6 +41,7 @@ public struct ObservedHost: Sendable, Equatable {
         self.vms = vms
         self.foreignDomains = foreignDomains
         self.strayVolumes = strayVolumes
+        self.mayHold = mayHold
     }
 
     public var isReachable: Bool { unreachable == nil }

@@ -142,12 +142,16 @@ struct Planner {
         }
 
         // Rolling replacement: never more than maxUnavailable VMs of the set down at once.
-        // VMs that are down already are replaced freely; replacing them costs nothing. While a
-        // host the set may use does not answer, a VM not seen is unknown, not down (its guest
-        // may well run there): it does not spend the budget, or every rollout would stall until
-        // the host is back. If that host did die, up to maxUnavailable more are down meanwhile.
-        let hostsDark = hosts.contains { spec.placement.hostSelector.matches($0.metadata.labels) && reachable($0.metadata.name) == nil }
-        let unavailable = (hostsDark ? 0 : missing.count) + byOrdinal.values.filter { !isAvailable($0.vm) }.count
+        // VMs that are down already are replaced freely; replacing them costs nothing. A VM that
+        // may be on a host that does not answer is unknown, not down (its guest may well run
+        // there): it does not spend the budget, or every rollout would stall until the host is
+        // back. If that host did die, up to maxUnavailable more are down meanwhile.
+        let unreachable = hosts.filter { spec.placement.hostSelector.matches($0.metadata.labels) && reachable($0.metadata.name) == nil }
+        func darkHost(mayHold ordinal: Int) -> Host? {
+            let vm = Naming.vmName(set: name, ordinal: ordinal)
+            return unreachable.first { observedHosts[$0.metadata.name]?.mayHold?.contains(vm) ?? true }
+        }
+        let unavailable = missing.filter { darkHost(mayHold: $0) == nil }.count + byOrdinal.values.filter { !isAvailable($0.vm) }.count
         var budget = spec.updateStrategy.maxUnavailable - unavailable
         var replaced: [Int: [Int]] = [:]
         for placed in outdated {
@@ -160,10 +164,10 @@ struct Planner {
         }
 
         // A VM not seen may be running on a host that does not answer. Without fencing there is
-        // no knowing, so it is not created elsewhere: that could make two of it.
-        let unreachable = hosts.filter { spec.placement.hostSelector.matches($0.metadata.labels) && reachable($0.metadata.name) == nil }
+        // no knowing, so it is not created elsewhere: that could make two of it. A VM the dark
+        // host did not hold when it was last seen (one being replaced elsewhere) is made.
         for ordinal in missing.sorted() {
-            if replaced[ordinal] == nil, let dark = unreachable.first {
+            if replaced[ordinal] == nil, let dark = darkHost(mayHold: ordinal) {
                 unschedulable.append(Unschedulable(
                     vm: Naming.vmName(set: name, ordinal: ordinal), cause: .mayBeOnUnreachableHost,
                     reason: "unknown: may be on unreachable host \(dark.metadata.name); not created elsewhere"))

@@ -288,6 +288,25 @@ struct ControllerCoreTests {
         }
     }
 
+    @Test("a host found dark by a read (before its connection says so): its VMs are Unknown, not made again elsewhere")
+    func hostFoundDarkByARead() async throws {
+        let hosts = (1...2).map { FakeHost(name: "node-\($0)") }
+        let harness = try Harness(hosts: hosts)
+        await harness.run {
+            try await harness.apply([harness.hostsYAML(), harness.templateYAML(), harness.setYAML("web", replicas: 4)])
+            try await harness.wait("ready") { await harness.isReady("web") }
+            let onTwo = hosts[1].state.withLock { $0.vms.count }
+            // The daemon stops answering, but the connection has not closed yet: the next
+            // observation is what finds it dark.
+            hosts[1].state.withLock { $0.unreachable = "connection reset" }
+            await harness.controller.resync()
+            try await harness.wait("HostUnreachable") { await harness.reason("web", .ready) == ConditionReason.hostUnreachable.rawValue }
+            let unknown = await harness.controller.vms().filter { $0.phase == .unknown }
+            #expect(unknown.count == onTwo && unknown.allSatisfy { $0.host == "node-2" })
+            #expect(hosts[0].state.withLock { $0.vms.count } == 4 - onTwo, "nothing made elsewhere")
+        }
+    }
+
     @Test("a copy that fails shows on the template, per host, with its cause; fixed, it is present")
     func copyFailure() async throws {
         let hosts = [FakeHost(name: "node-1")]

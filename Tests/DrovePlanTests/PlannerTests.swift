@@ -204,6 +204,32 @@ import Testing
         #expect(plan.notes.contains { $0.contains("node-3 is unreachable (connection refused)") })
     }
 
+    @Test func aVMTheDarkHostDidNotHoldWhenLastSeenIsMadeElsewhere() {
+        var fleet = Fleet()
+        fleet.addSet("web", replicas: 3)
+        fleet.holdTemplate(on: ["node-1", "node-2", "node-3"])
+        fleet.run("web", ordinal: 0, on: "node-1")
+        fleet.observed["node-3"] = ObservedHost(name: "node-3", unreachable: "connection refused", mayHold: ["web-1"])
+        let plan = fleet.plan()
+        // web-1 may be on node-3: unknown, not made again. web-2 was on no host: made.
+        #expect(plan.unschedulable.map(\.vm) == ["web-1"])
+        #expect(plan.actions("define").map(\.summary) == ["define web-2 on node-2"] || plan.actions("define").map(\.summary) == ["define web-2 on node-1"],
+                "\(plan.actions.map(\.summary))")
+    }
+
+    @Test func aVMWhoseDiskWasRemovedBehindDrovesBackIsReplaced() {
+        var fleet = Fleet()
+        fleet.addSet("web", replicas: 2, maxUnavailable: 1)
+        fleet.holdTemplate(on: ["node-1", "node-2", "node-3"])
+        fleet.run("web", ordinal: 0, on: "node-1")
+        fleet.run("web", ordinal: 1, on: "node-2")
+        fleet.observed["node-2"]!.vms["web-1"]!.missingVolumes = ["drove-vm-web-1.seed.iso"]
+        let summaries = fleet.plan().actions.map(\.summary)
+        #expect(summaries.contains("remove web-1 from node-2"), "\(summaries)")
+        #expect(summaries.contains { $0.hasPrefix("define web-1 on") }, "\(summaries)")
+        #expect(!summaries.contains { $0.contains("web-0") })
+    }
+
     @Test func aVMOnTwoHostsKeepsOne() {
         var fleet = Fleet()
         fleet.addSet("web", replicas: 1)

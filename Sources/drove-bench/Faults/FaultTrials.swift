@@ -45,6 +45,8 @@ struct TrialRecord: Codable, Sendable {
     var passed: Bool = false
     /// What the fault struck, e.g. "killed 4.2 s into the creation: 17 of 30 VMs present".
     var moments: [String] = []
+    /// Where in a rollout each kill struck, read from the hosts right after it.
+    var kills: [KillMoment] = []
     /// Seconds from the fault until Drove reported it (a host unreachable).
     var detectSeconds: Double?
     /// Seconds from the restart (or the fault, where nothing restarts) until the fleet converged.
@@ -52,6 +54,23 @@ struct TrialRecord: Codable, Sendable {
     var findings = AuditFindings()
     var error: String?
     var seconds: Double = 0
+}
+
+/// A kill of `drove serve` or `drove up` in a rollout: how far the rollout had come.
+struct KillMoment: Codable, Sendable {
+    var stage: String
+    var afterSeconds: Double
+    /// The set's VMs on the hosts, and those running at the spec being rolled out, of `of`.
+    var present: Int
+    var atSpec: Int
+    var of: Int
+
+    /// Proven mid-rollout: some VMs at the new spec, not all.
+    var isMidRollout: Bool { atSpec > 0 && atSpec < of }
+
+    var description: String {
+        String(format: "killed %.1f s into the %@: %d VMs present, %d of %d at the new spec", afterSeconds, stage, present, atSpec, of)
+    }
 }
 
 struct FaultTrials: Sendable {
@@ -131,13 +150,13 @@ struct FaultTrials: Sendable {
         try await server.start()
         do {
             for (stage, memory) in [("creation", 64), ("rolling update", 80)] {
+                let clock = ContinuousClock()
+                let start = clock.now
                 let generation = try await fleet.apply(server.client, [fleet.hostsYAML, fleet.templateYAML(),
                                                                        fleet.setYAML(set, replicas: vms, memoryMiB: memory)], set: set)
-                let delay = uniform(&random, window)
-                try await Task.sleep(for: .seconds(delay))
+                try await untilRolledOut(target(&random), of: set, memoryMiB: memory)
                 await server.killHard()
-                let at = await fleet.snapshot(set: set, memoryMiB: memory)
-                record.moments.append(String(format: "killed %.1f s into the %@: %d VMs present, %d of %d at the new spec", delay, stage, at.present, at.atSpec, vms))
+                record.kills.append(await moment(stage, set: set, memoryMiB: memory, after: clock.now - start))
                 try await server.start()
                 record.recoverSeconds.append(try await fleet.waitReady(server.client, set: set, generation: generation))
                 try await check(&record, expectation([set: .init(replicas: vms, memoryMiB: memory)], prefix: set), stage: stage)
@@ -163,14 +182,13 @@ struct FaultTrials: Sendable {
             try [fleet.hostsYAML, fleet.templateYAML(), fleet.setYAML(set, replicas: vms, memoryMiB: memory)]
                 .joined(separator: "\n---\n").write(to: manifest, atomically: true, encoding: .utf8)
             let up = ["up", "-f", manifest.path, "--for", "running", "--timeout", "\(Int(seconds(fleet.deadline)))s"]
-            let first = try DroveChild(binary: fleet.drove, arguments: up, log: log)
-            let delay = uniform(&random, window)
-            try await Task.sleep(for: .seconds(delay))
-            let code = await first.killHard()
-            let at = await fleet.snapshot(set: set, memoryMiB: memory)
-            record.moments.append(String(format: "killed %.1f s into the %@ (%@): %d VMs present, %d of %d at the new spec", delay, stage,
-                                         code == SIGKILL ? "mid-run" : "it had exited \(code)", at.present, at.atSpec, vms))
             let clock = ContinuousClock()
+            let started = clock.now
+            let first = try DroveChild(binary: fleet.drove, arguments: up, log: log)
+            try await untilRolledOut(target(&random), of: set, memoryMiB: memory)
+            let code = await first.killHard()
+            guard code == SIGKILL else { throw BenchError("drove up had exited \(code) before it was killed:\n\(first.tail())") }
+            record.kills.append(await moment(stage, set: set, memoryMiB: memory, after: clock.now - started))
             let start = clock.now
             let again = try DroveChild(binary: fleet.drove, arguments: up, log: log)
             let status = await again.status()
@@ -200,11 +218,12 @@ struct FaultTrials: Sendable {
             let generation = try await fleet.apply(client, documents(80), set: set)
             let delay = uniform(&random, window)
             try await Task.sleep(for: .seconds(delay))
-            // What the host holds as it goes dark (a rolling update may have moved VMs away).
-            let onVictim = try await domains(of: set, on: victim)
             let clock = ContinuousClock()
             let killed = clock.now
             try await fleet.killLibvirtd(victim)
+            // What the dark host holds: the domains its libvirtd had defined or running when it
+            // died, from its state files (a rolling update may have moved VMs away just before).
+            let onVictim = held(by: victim, set: set)
             record.moments.append(String(format: "%@'s libvirtd killed %.1f s into the rolling update (%d of its VMs)", victim.name, delay, onVictim.count))
 
             // Detected: the host's Ready condition goes False.
@@ -220,7 +239,9 @@ struct FaultTrials: Sendable {
                 let placed = try await FleetAudit.audit(others, expected: expectation(
                     [set: .init(replicas: vms, memoryMiB: 80)], prefix: set), sentinels: fleet.sentinels, skipping: [victim.name])
                 let count = try await others.asyncMap { try await domains(of: set, on: $0).count }.reduce(0, +)
-                if placed.notConverged.isEmpty && count == vms - onVictim.count { break }
+                // Every VM not unknown (possibly on the dark host) is made, and at the new spec.
+                let unknown = try await client.object(ObjectReference(kind: .vmSet, name: set)).status?.counters["unknown"] ?? 0
+                if placed.notConverged.isEmpty && placed.duplicateVMs.isEmpty && count == vms - unknown { break }
                 guard clock.now - killed < fleet.deadline else { throw BenchError("the other hosts did not finish: \(placed.problems.prefix(5))") }
                 try await Task.sleep(for: .milliseconds(500))
             }
@@ -228,9 +249,9 @@ struct FaultTrials: Sendable {
             var remade: [String] = []
             for host in others { remade += try await domains(of: set, on: host).filter(onVictim.contains) }
             record.findings.duplicateVMs += remade.map { "\($0) of the lost \(victim.name) was made again elsewhere" }
-            let status = try await client.object(ObjectReference(kind: .vmSet, name: set)).status
-            if (status?.counters["unknown"] ?? 0) != onVictim.count {
-                record.findings.notConverged.append("while \(victim.name) was gone the set counted \(status?.counters["unknown"] ?? 0) VMs unknown, not \(onVictim.count)")
+            let unknown = try await client.object(ObjectReference(kind: .vmSet, name: set)).status?.counters["unknown"] ?? 0
+            if unknown < onVictim.count {
+                record.findings.notConverged.append("while \(victim.name) was gone the set counted \(unknown) VMs unknown, fewer than the \(onVictim.count) it held")
             }
 
             try await fleet.restartHosts()
@@ -246,6 +267,34 @@ struct FaultTrials: Sendable {
             try? await fleet.restartHosts()
             throw error
         }
+    }
+
+    /// A seeded count of VMs, 1…vms-1: the kill strikes once that many run at the new spec.
+    func target(_ random: inout Xoshiro256) -> Int {
+        vms < 2 ? 1 : 1 + Int(random.next() % UInt64(vms - 1))
+    }
+
+    /// Waits until `count` VMs of the set run at the spec being rolled out (at most 2 minutes).
+    func untilRolledOut(_ count: Int, of set: String, memoryMiB: Int) async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while await fleet.snapshot(set: set, memoryMiB: memoryMiB).atSpec < count {
+            guard clock.now - start < .seconds(120) else { throw BenchError("\(set): \(count) VMs at the new spec never came") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func moment(_ stage: String, set: String, memoryMiB: Int, after: Duration) async -> KillMoment {
+        let at = await fleet.snapshot(set: set, memoryMiB: memoryMiB)
+        return KillMoment(stage: stage, afterSeconds: seconds(after), present: at.present, atSpec: at.atSpec, of: vms)
+    }
+
+    /// The set's domains a host's libvirtd keeps state files for: defined (`/etc/libvirt/qemu`)
+    /// or running (`/run/libvirt/qemu`), read from the lab host's directories.
+    func held(by host: LabHost, set: String) -> [String] {
+        let directories = ["etc/qemu", "run/qemu"].map { host.directory.appendingPathComponent($0).path }
+        let files = directories.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] }
+        return Set(files.filter { $0.hasSuffix(".xml") }.map { String($0.dropLast(4)) }.filter { Naming.vm($0, belongsTo: set) }).sorted()
     }
 
     func hostReady(_ client: APIClient, _ name: String) async throws -> Bool {

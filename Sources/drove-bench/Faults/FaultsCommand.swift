@@ -33,7 +33,7 @@ struct Faults: AsyncParsableCommand {
     @Option(help: "VMs in the rollouts of serve-kill, up-kill and libvirtd-kill.")
     var vms = 30
 
-    @Option(help: "Kills strike at a moment drawn uniformly from [0, window] seconds into a rollout.")
+    @Option(help: "libvirtd-kill strikes at a moment drawn uniformly from [0, window] seconds into a rolling update (serve-kill and up-kill strike once a seeded number of VMs, 1 to --vms minus 1, run at the new spec).")
     var window = 8.0
 
     @Option(help: "Seconds a host stays down in libvirtd-kill, after the other hosts finished.")
@@ -88,7 +88,7 @@ struct Faults: AsyncParsableCommand {
                 let trialSeed = FaultTrials.seed(campaign: campaignSeed, fault: fault, trial: index)
                 Progress.say("\(fault.rawValue) trial \(index) (seed \(trialSeed))")
                 let record = await runner.run(fault, trial: index, seed: trialSeed)
-                for moment in record.moments { Progress.say("  \(moment)") }
+                for moment in record.kills.map(\.description) + record.moments { Progress.say("  \(moment)") }
                 Progress.say("  \(record.passed ? "passed" : "FAILED") in \(String(format: "%.0f", record.seconds)) s"
                              + (record.error.map { ": \($0)" } ?? "") + record.findings.problems.prefix(10).map { "\n    \($0)" }.joined())
                 records.append(record)
