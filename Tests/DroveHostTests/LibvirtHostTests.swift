@@ -158,12 +158,12 @@ struct LibvirtHostTests {
         // A volume that exists and is not Drove's is refused, and is still there after.
         let pool = try #require(try await host.connection.storagePool(named: "default"))
         let userVolume = "user-data-\(name).qcow2"
-        let userData = try await pool.createVolume(xml: VolumeXML.image(name: userVolume, format: "qcow2", capacity: 8 << 20))
+        _ = try await pool.createVolume(xml: VolumeXML.image(name: userVolume, format: "qcow2", capacity: 8 << 20))
         let volumeRefused = try await #require(throws: HostError.self) { try await act(host, .deleteVolume(userVolume)) }
         #expect(volumeRefused.cause.contains("not a Drove disk"))
         #expect(try await pool.volume(named: userVolume) != nil, "the refused volume was deleted")
-        try await userData.delete()
         try await foreign.undefine()
+        try await pool.volume(named: userVolume)?.delete()
         await host.close()
     }
 }
