@@ -78,6 +78,24 @@ struct FleetIntegrationTests {
         try? FileManager.default.removeItem(at: scratch)
     }
 
+    /// Waits until the controller's queue is empty and it has made no libvirt call for a second (bounded).
+    func quiet(_ controller: Controller) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(120)
+        var calls = CallStatistics.snapshot().calls
+        var since = clock.now
+        while clock.now - since < .seconds(1) {
+            try #require(clock.now < deadline, "the controller did not settle")
+            try await Task.sleep(for: .milliseconds(50))
+            let now = CallStatistics.snapshot().calls
+            let busy = await controller.queue.depth + controller.queue.processingCount + controller.queue.delayedCount > 0
+            if busy || now != calls {
+                calls = now
+                since = clock.now
+            }
+        }
+    }
+
     @Test("four sets sharing a template no host holds, applied at once with 4 workers: one upload per host, no failed action")
     func oneUploadPerHostAndTemplate() async throws {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -106,6 +124,16 @@ struct FleetIntegrationTests {
             let copies = try await store.status(kind: .template, name: "fresh")?.details.hosts
             #expect(copies?.values.allSatisfy { $0.state == .present } == true && copies?.count == 3, "\(String(describing: copies))")
             digest = await controller.engine.images.images(for: try await controller.desired.state().manifest.templates).images["fresh"]?.digest
+
+            // A resync of the converged fleet changes nothing, counted by libvirt's wrapper. The
+            // window holds the resync alone: the controller is idle before it and after it.
+            try await quiet(controller)
+            let beforeResync = CallStatistics.snapshot()
+            await controller.resync()
+            try await quiet(controller)
+            let resync = CallStatistics.snapshot().since(beforeResync)
+            #expect(resync.calls > 0, "the resync read the hosts")
+            #expect(resync.mutatingCalls == 0, "the resync changed a host: \(resync.mutating)")
         } catch {
             Issue.record(error)
         }

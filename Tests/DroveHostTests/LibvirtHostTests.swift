@@ -39,6 +39,21 @@ struct LibvirtHostTests {
         try await host.perform(Action(id: 0, host: host.name, kind: kind, dependsOn: []), progress: nil)
     }
 
+    /// A running domain's id (`<domain … id='N'>`), new each time it starts.
+    static func runtimeID(_ xml: String) -> String? {
+        guard let open = xml.range(of: "<domain"), let close = xml.range(of: ">", range: open.upperBound..<xml.endIndex) else { return nil }
+        let tag = xml[open.upperBound..<close.lowerBound]
+        guard let id = tag.range(of: " id='") ?? tag.range(of: " id=\"") else { return nil }
+        return String(tag[id.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// A file's inode and change time: a file deleted and made again, or rewritten, differs.
+    static func fileIdentity(_ path: String) throws -> [Int] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
+        return [Int(info.st_ino), Int(info.st_ctim.tv_sec), Int(info.st_ctim.tv_nsec), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec)]
+    }
+
     @Test func templateCloneDefineStartObserveRemove() async throws {
         let host = try await connect()
         let template = try makeTemplate()
@@ -70,9 +85,25 @@ struct LibvirtHostTests {
         #expect(diskXML.contains(template.volume))
         #expect(diskXML.contains("<format type=\"raw\"/>") || diskXML.contains("<format type='raw'/>"))
 
-        // Doing it all again adopts what is there.
+        // Doing it all again adopts what is there: the running guest is not restarted (its
+        // runtime id stays), and the complete copy is neither deleted nor uploaded again.
+        let copyPath = try #require(try await pool.volume(named: template.volume)).path
+        let markerPath = try #require(try await pool.volume(named: Naming.templateReadyMarker(digest: template.digest))).path
+        let guestBefore = try #require(try await connection.domain(named: name))
+        let idBefore = Self.runtimeID(try await guestBefore.xml())
+        let copyBefore = try Self.fileIdentity(copyPath), markerBefore = try Self.fileIdentity(markerPath)
         try await act(host, .startVM(name))
         try await act(host, .copyTemplate(template))
+        let guestAfter = try #require(try await connection.domain(named: name))
+        #expect(try await guestAfter.isActive())
+        #expect(guestAfter.uuid == guestBefore.uuid)
+        let idAfter = Self.runtimeID(try await guestAfter.xml())
+        #expect(idBefore != nil && idAfter == idBefore, "the guest was restarted")
+        #expect(try Self.fileIdentity(copyPath) == copyBefore, "the template copy was made again")
+        #expect(try Self.fileIdentity(markerPath) == markerBefore, "the ready marker was made again")
+        observed = await host.observe()
+        #expect(observed.vms[name]?.state == .running)
+        #expect(observed.templates[template.digest]?.complete == true)
 
         try await act(host, .removeVM(name))
         try await act(host, .removeVM(name))
@@ -124,12 +155,21 @@ struct LibvirtHostTests {
         let refused = try await #require(throws: HostError.self) { try await act(host, .removeVM(name)) }
         #expect(refused.cause.contains("not made by Drove"))
         #expect(try await host.connection.domain(named: name) != nil)
-        let volumeRefused = try await #require(throws: HostError.self) { try await act(host, .deleteVolume("user-data.qcow2")) }
+        // A volume that exists and is not Drove's is refused, and is still there after.
+        let pool = try #require(try await host.connection.storagePool(named: "default"))
+        let userVolume = "user-data-\(name).qcow2"
+        _ = try await pool.createVolume(xml: VolumeXML.image(name: userVolume, format: "qcow2", capacity: 8 << 20))
+        let volumeRefused = try await #require(throws: HostError.self) { try await act(host, .deleteVolume(userVolume)) }
         #expect(volumeRefused.cause.contains("not a Drove disk"))
+        #expect(try await pool.volume(named: userVolume) != nil, "the refused volume was deleted")
         try await foreign.undefine()
+        try await pool.volume(named: userVolume)?.delete()
         await host.close()
     }
+}
 
+/// The host driver against libvirt's built-in test driver: no lab needed, so these always run.
+@Suite struct LibvirtHostTestDriverTests {
     @Test func anUnreachableHostIsReportedNotThrown() async throws {
         let connection = try await Connection.open("test:///default")
         let host = LibvirtHost(name: "ghost", connection: connection, pool: "no-such-pool")

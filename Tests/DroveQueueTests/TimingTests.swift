@@ -169,8 +169,23 @@ struct ManualClockTests {
 
     @Test func theRealClockMovesForwardAndReturnsAtOnceForAPastDeadline() async throws {
         let clock = ContinuousQueueClock()
-        let first = clock.now
-        try await clock.sleep(until: first)
-        #expect(clock.now >= first)
+        // A sleep until a future deadline does not return before it, and the clock reads past it.
+        let deadline = clock.now + .milliseconds(20)
+        try await clock.sleep(until: deadline)
+        #expect(clock.now >= deadline)
+        // A deadline an hour past returns at once, not after an hour: bounded by 10 s.
+        let returned = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await clock.sleep(until: QueueInstant(sinceOrigin: .seconds(-3600)))
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return false
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+        #expect(returned, "a sleep until a past deadline did not return within 10 s")
     }
 }

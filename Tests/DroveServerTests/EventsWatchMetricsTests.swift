@@ -131,30 +131,54 @@ func appliedFleet() throws -> [AppliedObject] {
     return try AppliedObject.objects(in: try ManifestLoader().load(sources: [source]), sources: [source])
 }
 
+/// What a watch stream did around a graceful shutdown.
+struct WatchEnding: Sendable {
+    var openBeforeShutdown: Bool
+    var endedAfterShutdown: Bool
+    var connectionClosed: Bool
+    var serverStopped: Bool
+}
+
 @Suite("Shutting down")
 struct ShutdownTests {
+    /// The last chunk of a chunked HTTP body.
+    static let lastChunk = "\r\n0\r\n\r\n"
+
     @Test("a graceful shutdown ends open watch streams, so the server stops")
     func shutdownEndsWatch() async throws {
         try await withFixture(port: Int.random(in: 41000...59000)) { fixture in
             let port = fixture.configuration.port
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: [try fixture.application()], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
-            let ended = try await withTimeout(30, "the watch stream to end and the server to stop at shutdown") {
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { try await group.run() }
+            let ending = try await withTimeout(30, "the watch stream to end and the server to stop at shutdown") {
+                try await withThrowingTaskGroup(of: WatchEnding?.self) { tasks in
+                    tasks.addTask { try await group.run(); return nil }
                     try await waitUntilListening(port: port)
-                    let ended = try await withStreamingGet(port: port, path: "/api/v1/watch") { reader in
+                    var ending = try await withStreamingGet(port: port, path: "/api/v1/watch") { reader in
                         try await reader.read(until: [": watching"])
+                        let openBefore = !reader.received.contains(Self.lastChunk)
+                        // The last chunk starts with the CRLF that ends the chunk before it (one Character).
+                        let offset = max(0, reader.received.count - 1)
                         await group.triggerGracefulShutdown()
-                        // The last chunk of a chunked body.
-                        try await reader.read(until: ["\r\n0\r\n\r\n"])
-                        return true
+                        // The last chunk of a chunked body, sent after the shutdown began…
+                        try await reader.read(until: [Self.lastChunk], after: offset)
+                        // …and then the server closes the connection.
+                        var closed = false
+                        do {
+                            while try await reader.iterator.next() != nil {}
+                            closed = true
+                        } catch {}
+                        return WatchEnding(openBeforeShutdown: openBefore, endedAfterShutdown: true, connectionClosed: closed, serverStopped: false)
                     }
-                    try await tasks.next()
-                    return ended
+                    // The server's run returns: nothing else held it up.
+                    while let result = try await tasks.next() { if result == nil { ending.serverStopped = true } }
+                    return ending
                 }
             }
-            #expect(ended)
+            #expect(ending.openBeforeShutdown, "the watch had ended before the shutdown")
+            #expect(ending.endedAfterShutdown)
+            #expect(ending.connectionClosed, "the connection stayed open after the last chunk")
+            #expect(ending.serverStopped)
         }
     }
 }

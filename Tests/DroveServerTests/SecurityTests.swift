@@ -22,8 +22,18 @@ struct SecurityTests {
             #expect(try await fixture.store.objects().isEmpty)
             #expect(fixture.controller.enqueued.isEmpty)
 
+            // A DELETE without a token, of a set that is there, leaves it there.
+            let applied = try await client.execute(uri: "/api/v1/apply", method: .post, headers: fixture.yamlHeaders(), body: ByteBuffer(string: fleetYAML()))
+            #expect(applied.status == .ok)
+            let before = try #require(try await fixture.store.object(kind: .vmSet, name: "web"))
+            #expect(!before.deletionRequested)
+            let enqueued = fixture.controller.enqueued
             let delete = try await client.execute(uri: "/api/v1/vmsets/web", method: .delete)
             #expect(delete.status == .unauthorized)
+            let after = try #require(try await fixture.store.object(kind: .vmSet, name: "web"), "the set is gone")
+            #expect(!after.deletionRequested, "the set was marked for deletion")
+            #expect(after.generation == before.generation && after.updatedAt == before.updatedAt)
+            #expect(fixture.controller.enqueued == enqueued, "the set was queued for deletion")
             let plan = try await client.execute(uri: "/api/v1/plan", method: .post, headers: fixture.yamlHeaders(authorized: false),
                                                 body: ByteBuffer(string: fleetYAML()))
             #expect(plan.status == .unauthorized)

@@ -133,13 +133,33 @@ import Testing
     func closingTheConnectionEndsItsEventStreams() async throws {
         let connection = try await Connection.open("test:///default")
         let events = try await connection.domainEvents()
+        // The stream is live before the close: a domain defined now arrives on it.
+        let name = uniqueName("close")
+        let domain = try await connection.defineDomain(xml: domainXML(name))
+        var live = false
+        for await event in events where event.domainName == name {
+            live = true
+            break
+        }
+        #expect(live, "the stream ended before the connection closed")
+        try await domain.undefine()
         await connection.close()
         // Events of other tests' domains may still be buffered; what matters is that the
-        // iteration ends instead of waiting forever.
-        var ended = false
-        for await _ in events {}
-        ended = true
-        #expect(ended)
+        // iteration ends, because of the close, within a bound rather than waiting forever.
+        let ended = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in events {}
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return false
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(ended, "the event stream did not end within 10 s of the connection closing")
     }
 
     @Test func volumesOverlaysAndCopies() async throws {
