@@ -54,6 +54,25 @@ for _ in $(seq 100); do
 done
 echo "drove serve on 127.0.0.1:$port (pid $server, log $work/serve.log)" >&2
 
+# Something to read, change and delete (the examples in the description name `web`): a Host
+# whose libvirt socket does not exist (nothing leaves this machine), a pushed template image,
+# and a VM set on them.
+api=http://127.0.0.1:$port/api/v1
+auth="Authorization: Bearer $(cat "$work/token")"
+qemu-img create -q -f qcow2 "$work/tiny.qcow2" 16M
+curl -fsS -X PUT -H "$auth" --data-binary @"$work/tiny.qcow2" "$api/templates/tiny/image?format=qcow2&visibility=shared" >/dev/null
+curl -fsS -X POST -H "$auth" -H 'Content-Type: application/yaml' --data-binary @- "$api/apply?name=seed.yaml" >/dev/null <<EOF
+apiVersion: drove/v1
+kind: Host
+metadata: { name: nowhere, labels: { rack: a } }
+spec: { uri: "qemu+unix:///system?socket=$work/libvirt-sock" }
+---
+apiVersion: drove/v1
+kind: VMSet
+metadata: { name: web }
+spec: { replicas: 2, template: tiny }
+EOF
+
 set +e
 "$venv/bin/schemathesis" run docs/openapi.yaml --url "http://127.0.0.1:$port" \
     --header "Authorization: Bearer $(cat "$work/token")" \
