@@ -77,7 +77,7 @@ set +e
 "$venv/bin/schemathesis" run docs/openapi.yaml --url "http://127.0.0.1:$port" \
     --header "Authorization: Bearer $(cat "$work/token")" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-    --exclude-path /api/v1/watch --workers 2 --request-timeout 30 "${budget[@]}" \
+    --exclude-path /api/v1/watch --workers 1 --request-timeout 30 "${budget[@]}" \
     --report junit --report-dir .build/api-fuzz-report "$@"
 status=$?
 set -e
