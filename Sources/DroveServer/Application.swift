@@ -253,6 +253,8 @@ struct APIRoutes: Sendable {
                                 base: query["base"].map(String.init), body: Array(buffer: bytes))
     }
 
+    /// `APIApplyBody`'s refusals as the API answers them (a synchronous function: catching its
+    /// typed error inside the async route crashed Swift 6.3's compiler).
     static func sources(contentType: String?, name: String?, base: String?, body: [UInt8]) throws(APIError) -> [ManifestSource] {
         do {
             return try APIApplyBody.sources(contentType: contentType, name: name, base: base, body: body,

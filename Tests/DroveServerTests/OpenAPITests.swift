@@ -78,7 +78,12 @@ struct OpenAPITests {
                 var outcomes: [CallOutcome] = []
                 for call in calls {
                     if call.streams {
-                        outcomes.append(try await Self.stream(call, port: try #require(client.port)))
+                        // Changes made while the stream is open, so it carries each kind of message.
+                        outcomes.append(try await Self.stream(call, port: try #require(client.port)) {
+                            try await store.setStatus(StatusUpdate(observedGeneration: 2, counters: ["ready": 2]),
+                                                      for: ObjectReference(kind: .vmSet, name: "web"))
+                            _ = try await store.delete([ObjectReference(kind: .host, name: "node-a")])
+                        })
                         continue
                     }
                     var headers = call.headers
@@ -111,22 +116,32 @@ struct OpenAPITests {
         #expect(Set([400, 401, 403, 404, 409, 413, 415, 422]).subtracting(outcomes.map(\.status)) == [])
     }
 
-    /// Reads a streaming answer's head only (the watch stream never ends).
-    static func stream(_ call: Call, port: Int) async throws -> CallOutcome {
-        let head = try await withTimeout(10, "the head of \(call.uri)") {
+    /// Reads a streaming answer's head and its first messages (the watch stream never ends):
+    /// the events replayed, then what `whileOpen` changes.
+    static func stream(_ call: Call, port: Int, whileOpen: @escaping @Sendable () async throws -> Void) async throws -> CallOutcome {
+        let received = try await withTimeout(10, "the messages of \(call.uri)") {
             try await withStreamingGet(port: port, path: call.uri) { reader in
-                try await reader.read(until: ["\r\n\r\n"])
+                try await reader.read(until: ["\r\n\r\n", "event: event"])
+                try await whileOpen()
+                try await reader.read(until: ["event: status", "event: object"])
                 return reader.received
             }
         }
-        let lines = head.components(separatedBy: "\r\n")
+        let parts = received.components(separatedBy: "\r\n\r\n")
+        let lines = parts[0].components(separatedBy: "\r\n")
         let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
         var headers = HTTPFields()
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":"), let name = HTTPField.Name(String(line[..<colon])) else { continue }
             headers.append(HTTPField(name: name, value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
         }
-        return CallOutcome(call: call, status: status, headers: headers, body: nil)
+        // Each message is one write, so one chunk: its lines arrive whole between chunk sizes.
+        var messages: [ServerSentEvent] = [], name = "message"
+        for line in parts.dropFirst().joined(separator: "\r\n\r\n").split(whereSeparator: \.isNewline) {
+            if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
+            if line.hasPrefix("data: ") { messages.append(ServerSentEvent(event: name, data: Array(line.dropFirst(6).utf8))) }
+        }
+        return CallOutcome(call: call, status: status, headers: headers, body: nil, messages: messages)
     }
 
     /// One call per described operation at least, and one per error status; in order, as
@@ -237,6 +252,13 @@ struct CallOutcome: Sendable {
     var headers: HTTPFields
     /// Nil for a stream, whose body is not read to its end.
     var body: [UInt8]?
+    /// A stream's messages, as far as they were read.
+    var messages: [ServerSentEvent] = []
+}
+
+struct ServerSentEvent: Sendable {
+    var event: String
+    var data: [UInt8]
 }
 
 struct Operation: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -360,6 +382,25 @@ struct OpenAPISpec {
         }
         guard let mediaType, let media = content[mediaType] else {
             return problems + ["Content-Type \(mediaType ?? "none") is not one of \(content.keys.sorted())"]
+        }
+        if mediaType == "text/event-stream" {
+            // `x-events`: each message's `event:` name and the schema of its `data:` line.
+            let schemas = media["x-events"]?.members ?? [:]
+            if outcome.messages.isEmpty { problems.append("no message read from the stream") }
+            for message in outcome.messages {
+                guard let schema = schemas[message.event] else {
+                    problems.append("event: \(message.event) is not one of \(schemas.keys.sorted())")
+                    continue
+                }
+                do {
+                    problems += validate(try JSONValue.parse(message.data), against: schema, at: "event: \(message.event)")
+                } catch {
+                    problems.append("event: \(message.event): its data is not JSON: \(error)")
+                }
+            }
+            let seen = Set(outcome.messages.map(\.event))
+            problems += schemas.keys.filter { !seen.contains($0) }.sorted().map { "no event: \($0) message was read" }
+            return problems
         }
         guard mediaType == "application/json", let body = outcome.body, let schema = media["schema"] else { return problems }
         do {
