@@ -45,7 +45,10 @@ trap cleanup EXIT
 
 head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$work/token"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$drove" serve --host 127.0.0.1 --port "$port" --data-dir "$work/state" --token-file "$work/token" >"$work/serve.log" 2>&1 &
+mkdir -p "$work/repos" "$work/credentials"
+echo "hook-secret" >"$work/credentials/hook"
+"$drove" serve --host 127.0.0.1 --port "$port" --data-dir "$work/state" --token-file "$work/token" \
+    --repository-dir "$work/repos" --credentials-dir "$work/credentials" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -54,9 +57,10 @@ for _ in $(seq 100); do
 done
 echo "drove serve on 127.0.0.1:$port (pid $server, log $work/serve.log)" >&2
 
-# Something to read, change and delete (the examples in the description name `web`): a Host
-# whose libvirt socket does not exist (nothing leaves this machine), a pushed template image,
-# and a VM set on them.
+# Something to read, change and delete (the examples in the description name `web` and
+# `fleet`): a Host whose libvirt socket does not exist, a pushed template image, a VM set on
+# them, and a GitSource of a local repository that does not exist, with a webhook secret.
+# Nothing leaves this machine.
 api=http://127.0.0.1:$port/api/v1
 auth="Authorization: Bearer $(cat "$work/token")"
 qemu-img create -q -f qcow2 "$work/tiny.qcow2" 16M
@@ -71,6 +75,14 @@ apiVersion: drove/v1
 kind: VMSet
 metadata: { name: web }
 spec: { replicas: 2, template: tiny }
+---
+apiVersion: drove/v1
+kind: GitSource
+metadata: { name: fleet }
+spec:
+  url: file://$work/repos/fleet.git
+  ref: { branch: main }
+  webhookSecretRef: { path: $work/credentials/hook }
 EOF
 
 set +e
