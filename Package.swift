@@ -248,6 +248,8 @@ let package = Package(
         .testTarget(name: "DroveServerTests", dependencies: [
             "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan", "DroveTemplateStore", "HostileCorpus",
             .product(name: "Crypto", package: "swift-crypto"),
+            // Reads docs/openapi.yaml (OpenAPITests).
+            .product(name: "Yams", package: "Yams"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),

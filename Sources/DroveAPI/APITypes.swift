@@ -241,7 +241,7 @@ public struct APIPlanAction: Codable, Sendable, Hashable {
 public struct APIUnschedulable: Codable, Sendable, Hashable {
     public var vm: String
     /// Why, for programs: `templateUnreadable`, `mayBeOnUnreachableHost`, `noMatchingHost`,
-    /// `matchingHostsUnreachable`, `noRoom`.
+    /// `matchingHostsUnreachable`, `noRoom`, `networkNotOffered`.
     public var cause: String?
     /// Why, for people.
     public var reason: String

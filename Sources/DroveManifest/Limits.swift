@@ -38,6 +38,10 @@ public enum ManifestLimits {
     /// Files of more nodes than this (scalars, flow collections, aliases, as the text has
     /// them) are refused before they are parsed.
     public static let maxNodesPerFile = 100_000
+    /// The same two limits over all the files of one API request together
+    /// (`ManifestLoader.requestBudgetProblem`).
+    public static let maxDocumentsPerRequest = 1_000
+    public static let maxNodesPerRequest = 100_000
 }
 
 /// The fields each mapping allows: the walker refuses any other, and the schema lists these.

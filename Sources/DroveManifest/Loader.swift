@@ -159,6 +159,26 @@ private struct LoadSession {
     }
 }
 
+extension ManifestLoader {
+    /// The files of one request (`drove serve`'s apply and plan) over the request's budget of
+    /// documents and nodes (`ManifestLimits.maxDocumentsPerRequest`, `maxNodesPerRequest`),
+    /// counted by the same pre-scan as each file's: the diagnostic at the document or node
+    /// that goes over, in the file where the sum does; nil within the budget. A file's own
+    /// problems are left to loading, which reports them.
+    public static func requestBudgetProblem(_ sources: [ManifestSource]) -> Diagnostic? {
+        var tally = PreScan.RequestTally(maxDocuments: ManifestLimits.maxDocumentsPerRequest, maxNodes: ManifestLimits.maxNodesPerRequest)
+        for source in sources where source.bytes.count <= ManifestLimits.maxFileSize {
+            let problem = PreScan.check(source.bytes, maxDepth: ManifestLimits.maxDepth, maxNodes: ManifestLimits.maxNodesPerDocument,
+                                        maxDocuments: ManifestLimits.maxDocumentsPerFile, maxFileNodes: ManifestLimits.maxNodesPerFile,
+                                        request: &tally)
+            if let problem, problem.ofRequest {
+                return .file(source.name, problem.code, problem.message, at: Position(line: problem.line, column: problem.column))
+            }
+        }
+        return nil
+    }
+}
+
 /// One source's documents, composed within the size, depth and node limits: where loading and
 /// listing what a file declares both start.
 struct ComposedSource {

@@ -4,6 +4,8 @@ struct PreScanProblem: Error, Equatable {
     var column: Int
     var code: DiagnosticCode
     var message: String
+    /// Over the request's budget (`RequestTally`), not a limit of the file itself.
+    var ofRequest = false
 }
 
 /// A conservative lexical pass over the raw text that refuses what could make composing or
@@ -57,9 +59,35 @@ struct PreScan {
     /// The column of the key whose `:` was last seen on this line, if any.
     private var keyColumnOnLine: Int?
     private var afterDocumentMarker = false
+    /// What the files scanned before this one counted, when several files make one request.
+    private let request: RequestTally
+
+    /// Documents and nodes over the files of one request (an API call), against its own limits:
+    /// each file within its limits, many files could still add up to any amount of work.
+    struct RequestTally {
+        var documents = 0
+        var nodes = 0
+        let maxDocuments: Int
+        let maxNodes: Int
+
+        static var unlimited: RequestTally { RequestTally(maxDocuments: .max, maxNodes: .max) }
+    }
 
     static func check(_ bytes: [UInt8], maxDepth: Int, maxNodes: Int, maxDocuments: Int, maxFileNodes: Int) -> PreScanProblem? {
-        var scan = PreScan(bytes: bytes, maxDepth: maxDepth, maxNodes: maxNodes, maxDocuments: maxDocuments, maxFileNodes: maxFileNodes)
+        var request = RequestTally.unlimited
+        return check(bytes, maxDepth: maxDepth, maxNodes: maxNodes, maxDocuments: maxDocuments, maxFileNodes: maxFileNodes, request: &request)
+    }
+
+    /// The same, counting on from `request`, to which it adds what this file holds (up to the
+    /// problem, if there is one: a lower bound, so later files are still counted fairly).
+    static func check(_ bytes: [UInt8], maxDepth: Int, maxNodes: Int, maxDocuments: Int, maxFileNodes: Int,
+                      request: inout RequestTally) -> PreScanProblem? {
+        var scan = PreScan(bytes: bytes, maxDepth: maxDepth, maxNodes: maxNodes, maxDocuments: maxDocuments, maxFileNodes: maxFileNodes,
+                           request: request)
+        defer {
+            request.documents += scan.documents
+            request.nodes += scan.fileNodes
+        }
         do {
             try scan.run()
             return nil
@@ -68,12 +96,13 @@ struct PreScan {
         }
     }
 
-    private init(bytes: [UInt8], maxDepth: Int, maxNodes: Int, maxDocuments: Int, maxFileNodes: Int) {
+    private init(bytes: [UInt8], maxDepth: Int, maxNodes: Int, maxDocuments: Int, maxFileNodes: Int, request: RequestTally) {
         self.bytes = bytes
         self.maxDepth = maxDepth
         self.maxNodes = maxNodes
         self.maxDocuments = maxDocuments
         self.maxFileNodes = maxFileNodes
+        self.request = request
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
     }
 
@@ -102,6 +131,11 @@ struct PreScan {
                 if fileNodes > maxFileNodes {
                     throw PreScanProblem(line: line, column: column, code: .tooLarge,
                                          message: "file has more than \(maxFileNodes) nodes; refusing it (split it into several files)")
+                }
+                if request.nodes + fileNodes > request.maxNodes {
+                    throw PreScanProblem(line: line, column: column, code: .tooLarge,
+                                         message: "the request's files have more than \(request.maxNodes) nodes in all; refusing it (send them in several requests)",
+                                         ofRequest: true)
                 }
             }
             switch byte {
@@ -195,6 +229,11 @@ struct PreScan {
         if documents > maxDocuments {
             throw PreScanProblem(line: line, column: column, code: .tooLarge,
                                  message: "file has more than \(maxDocuments) documents; refusing it (split it into several files)")
+        }
+        if request.documents + documents > request.maxDocuments {
+            throw PreScanProblem(line: line, column: column, code: .tooLarge,
+                                 message: "the request's files have more than \(request.maxDocuments) documents in all; refusing it (send them in several requests)",
+                                 ofRequest: true)
         }
     }
 

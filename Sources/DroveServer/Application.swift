@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import NIOCore
 import Prometheus
 
 /// Builds the API application (docs/api.md) without running it: `drove serve` runs it as a
@@ -22,6 +23,21 @@ public func buildApplication(
     configuration: ServerConfiguration, store: Store, controller: any ControllerHandle,
     registry: PrometheusCollectorRegistry, logger: Logger, templateStore: TemplateBlobStore? = nil
 ) throws(ServerConfigurationError) -> some ApplicationProtocol {
+    let router = try buildRouter(configuration: configuration, store: store, controller: controller, registry: registry, logger: logger,
+                                 templateStore: templateStore)
+    return Application(
+        router: router, server: try configuration.serverBuilder(),
+        configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "drove"),
+        logger: logger)
+}
+
+/// Every route of the server (the API, the portal, `/healthz`, `/metrics`) and its
+/// middlewares. Apart from `buildApplication` so that `router.routes` can be checked against
+/// docs/openapi.yaml.
+func buildRouter(
+    configuration: ServerConfiguration, store: Store, controller: any ControllerHandle,
+    registry: PrometheusCollectorRegistry, logger: Logger, templateStore: TemplateBlobStore?
+) throws(ServerConfigurationError) -> Router<DroveRequestContext> {
     let token = try configuration.validate()
     let authenticator = Authenticator(adminToken: token, store: store)
     let metrics = ServerMetrics(registry: registry)
@@ -44,17 +60,17 @@ public func buildApplication(
     APIRoutes(service: service, users: UserService(store: store, logger: logger), watch: watch, registry: registry,
               maxBodyBytes: configuration.maxBodyBytes,
               templatePush: TemplatePush(service: service, blobs: templateStore, maxBytes: configuration.maxTemplateBytes)).register(on: router)
-
-    return Application(
-        router: router, server: try configuration.serverBuilder(),
-        configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "drove"),
-        logger: logger)
+    return router
 }
 
 extension ServerConfiguration {
-    /// Plain HTTP/1.1, or HTTP/1.1 over TLS with the configured certificate and key.
+    /// Plain HTTP/1.1, or HTTP/1.1 over TLS with the configured certificate and key. Either way
+    /// a connection that sends nothing for `idleTimeout` (between requests, or in the middle
+    /// of a request's head or body: a slowloris client) is closed; one whose request is being
+    /// answered (a watch stream) is not.
     func serverBuilder() throws(ServerConfigurationError) -> HTTPServerBuilder {
-        guard let tlsCertificate, let tlsKey else { return .http1() }
+        let http1 = HTTPServerBuilder.http1(configuration: HTTP1Channel.Configuration(idleTimeout: TimeAmount(idleTimeout)))
+        guard let tlsCertificate, let tlsKey else { return http1 }
         let chain: [NIOSSLCertificate], key: NIOSSLPrivateKey
         do {
             chain = try NIOSSLCertificate.fromPEMFile(tlsCertificate)
@@ -68,7 +84,7 @@ extension ServerConfiguration {
         }
         let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         do {
-            return try .tls(.http1(), tlsConfiguration: tls)
+            return try .tls(http1, tlsConfiguration: tls)
         } catch {
             throw .unreadableTLSFile(path: tlsCertificate, reason: "\(error)")
         }
@@ -138,9 +154,8 @@ struct APIRoutes: Sendable {
         api.get("watch") { request, context in
             let after = try integer(request, "after", default: nil, atLeast: 0)
                 ?? request.headers[.init("Last-Event-ID")!].flatMap { Int64($0) }
-            return watch.response(after: after, principal: try principal(context), access: { [service] principal async throws(APIError) in
-                try await service.access(principal)
-            })
+            return watch.response(after: after, principal: try principal(context), connection: context.channel,
+                                  access: { [service] principal async throws(APIError) in try await service.access(principal) })
         }
         api.get("vms") { request, context in
             JSONResponse.make(.ok, try await service.vms(set: request.uri.queryParameters["vmset"].map(String.init), as: try principal(context)))
@@ -224,56 +239,29 @@ struct APIRoutes: Sendable {
         do {
             return try APIJSON.decoder().decode(T.self, from: Data(buffer: bytes))
         } catch {
-            throw APIError(.badRequest, "the request body is not the JSON expected: \(Self.describe(error))")
+            throw APIError(.badRequest, "the request body is not the JSON expected: \(APIJSON.describe(error))")
         }
     }
 
-    /// The manifest files of an apply or plan: a YAML body (one file, named by `?name=`, its
-    /// relative template paths resolved against `?base=`), or a JSON `{"sources": [...]}`.
+    /// The manifest files of an apply or plan (`APIApplyBody`): a YAML body (one file, named
+    /// by `?name=`, its relative template paths resolved against `?base=`), or a JSON
+    /// `{"sources": [...]}`; within the request's budget of documents and nodes.
     func sources(of request: Request, context: DroveRequestContext) async throws -> [ManifestSource] {
-        let type = request.headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
-        let workingDirectory = FileManager.default.currentDirectoryPath
-        switch type {
-        case "application/json":
-            let body: APISources = try await decodeJSON(request, context: context)
-            guard !body.sources.isEmpty else { throw APIError(.badRequest, "the request has no sources") }
-            return try body.sources.map { source in
-                ManifestSource(name: source.name, text: source.text,
-                               baseDirectory: try baseDirectory(source.baseDirectory, for: source.name) ?? workingDirectory)
-            }
-        case nil, "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain":
-            let bytes = try await body(of: request)
-            let query = request.uri.queryParameters
-            let name = query["name"].map(String.init) ?? "<request>"
-            let base = try baseDirectory(query["base"].map(String.init), for: name) ?? workingDirectory
-            return [ManifestSource(name: name, bytes: Array(buffer: bytes), baseDirectory: base)]
-        case let other?:
-            throw APIError(.unsupportedMediaType, "Content-Type \(other) is not accepted: send application/yaml, or application/json {\"sources\": [...]}")
-        }
+        let bytes = try await body(of: request)
+        let query = request.uri.queryParameters
+        return try Self.sources(contentType: request.headers[.contentType], name: query["name"].map(String.init),
+                                base: query["base"].map(String.init), body: Array(buffer: bytes))
     }
 
-    func baseDirectory(_ path: String?, for source: String) throws -> String? {
-        guard let path else { return nil }
-        guard path.hasPrefix("/") else {
-            throw APIError(.badRequest, "\(source): base directory \"\(path)\" is not absolute")
+    /// `APIApplyBody`'s refusals as the API answers them (a synchronous function: catching its
+    /// typed error inside the async route crashed Swift 6.3's compiler).
+    static func sources(contentType: String?, name: String?, base: String?, body: [UInt8]) throws(APIError) -> [ManifestSource] {
+        do {
+            return try APIApplyBody.sources(contentType: contentType, name: name, base: base, body: body,
+                                            workingDirectory: FileManager.default.currentDirectoryPath)
+        } catch {
+            if !error.diagnostics.isEmpty { throw APIError.invalidManifests(error.diagnostics) }
+            throw APIError(HTTPResponse.Status(code: error.status.rawValue), error.message)
         }
-        return path
-    }
-
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case let DecodingError.keyNotFound(key, context):
-            "missing field \(Self.path(context.codingPath + [key]))"
-        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
-            "wrong type at \(Self.path(context.codingPath)): \(context.debugDescription)"
-        case let DecodingError.dataCorrupted(context):
-            context.codingPath.isEmpty ? "not valid JSON" : "bad value at \(Self.path(context.codingPath)): \(context.debugDescription)"
-        default:
-            "\(error)"
-        }
-    }
-
-    static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
     }
 }

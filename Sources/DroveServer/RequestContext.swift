@@ -9,10 +9,14 @@ public struct DroveRequestContext: RequestContext, RemoteAddressRequestContext {
     /// Nil until authenticated; stays nil for an anonymous read from loopback.
     public var principal: Principal?
     public let remoteAddress: SocketAddress?
+    /// The connection, for a response that outlives its request (the watch stream) to notice
+    /// the client leaving.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     /// Whether the peer is on this machine; see `isLoopback(_:)`.

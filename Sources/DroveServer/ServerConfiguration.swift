@@ -13,6 +13,7 @@ public struct ServerConfiguration: Sendable, Hashable {
     public static let defaultPort = 7480
     public static let defaultMaxBodyBytes = 4 << 20
     public static let defaultMaxTemplateBytes: UInt64 = 20 << 30
+    public static let defaultIdleTimeout: Duration = .seconds(30)
 
     /// The address to bind: an IP address or `localhost`.
     public var host: String
@@ -26,6 +27,10 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// How often a watch stream sends a comment line, so that proxies and clients see it alive
     /// and a client that went away is noticed.
     public var heartbeatInterval: Duration
+    /// A connection that sends nothing for this long while it is not being answered (idle
+    /// between requests, or stalled in a request's head or body, as a slowloris client is) is
+    /// closed, so slow clients cannot hold connections and memory without end.
+    public var idleTimeout: Duration
     /// Which host URIs and files applied manifests may name.
     public var manifestPolicy: ManifestPolicy
     /// PEM files of the server's certificate (chain) and private key; both or neither.
@@ -47,6 +52,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         self.maxBodyBytes = maxBodyBytes
         self.maxTemplateBytes = Self.defaultMaxTemplateBytes
         self.heartbeatInterval = .seconds(15)
+        self.idleTimeout = Self.defaultIdleTimeout
     }
 
     /// Whether `host` names this machine only: `localhost`, `127.0.0.0/8` or `::1`.
@@ -67,6 +73,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         guard (0...65535).contains(port) else { throw .invalidPort(port) }
         guard maxBodyBytes >= 1 else { throw .invalidBodyLimit(maxBodyBytes) }
         guard heartbeatInterval > .zero else { throw .invalidHeartbeat }
+        guard idleTimeout > .zero else { throw .invalidIdleTimeout }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw .tlsIncomplete }
         guard let tokenFile else {
             if !isLoopback { throw .tokenRequired(host: host) }
@@ -96,6 +103,7 @@ public enum ServerConfigurationError: Error, Sendable, Equatable, CustomStringCo
     case invalidPort(Int)
     case invalidBodyLimit(Int)
     case invalidHeartbeat
+    case invalidIdleTimeout
     /// Binding beyond loopback would let anyone on the network change the fleet.
     case tokenRequired(host: String)
     case unreadableTokenFile(path: String, reason: String)
@@ -112,6 +120,8 @@ public enum ServerConfigurationError: Error, Sendable, Equatable, CustomStringCo
             "the request body limit must be at least 1 byte, not \(bytes)"
         case .invalidHeartbeat:
             "the watch heartbeat interval must be positive"
+        case .invalidIdleTimeout:
+            "the idle timeout of connections must be positive"
         case let .tokenRequired(host):
             "refusing to listen on \(host) without a token: anyone who can reach it could change the fleet; "
                 + "pass --token-file FILE, or listen on 127.0.0.1"

@@ -4,6 +4,7 @@ import DroveStore
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// `GET /api/v1/watch`: the store's changes as server-sent events.
@@ -17,7 +18,8 @@ import ServiceLifecycle
 ///     event: event    data: {"id":42,"reason":"Created",...}
 ///
 /// plus a comment line (`: heartbeat`) every `heartbeatInterval`. It ends when the client goes
-/// away (noticed at the next write, the heartbeat at the latest), when the server shuts down,
+/// away (at once when it closes its socket, else at the next write: the heartbeat at the
+/// latest), when the server shuts down,
 /// or when the watcher falls too far behind (`StoreOptions.changeBufferSize`): the client then
 /// reconnects with `after` set to the last event id it saw and reads objects and status anew.
 struct WatchStream: Sendable {
@@ -33,9 +35,15 @@ struct WatchStream: Sendable {
 
     /// The stream for `principal`, holding only what `access` lets it read. Access is read
     /// again when an object it does not know yet appears (a set created after the stream began).
-    func response(after: Int64?, principal: Principal, access: @escaping @Sendable (Principal) async throws(APIError) -> Access) -> Response {
+    func response(after: Int64?, principal: Principal, connection: any Channel,
+                  access: @escaping @Sendable (Principal) async throws(APIError) -> Access) -> Response {
         // Subscribe now, before answering, so no change committed from here on is missed.
         let changes = store.changes()
+        // Hummingbird lets clients half-close (allowRemoteHalfClosure), so a client's FIN alone
+        // closes nothing and the stream would wait for its next write to fail. This connection
+        // carries nothing after the stream: its FIN may close it, which ends the stream.
+        connection.setOption(ChannelOptions.allowRemoteHalfClosure, value: false).whenFailure { _ in }
+        let closed = connection.closeFuture
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache",
@@ -45,7 +53,7 @@ struct WatchStream: Sendable {
             metrics.watchStreams.increment()
             defer { metrics.watchStreams.decrement() }
             do {
-                try await stream(changes, after: after, principal: principal, access: access, to: &writer)
+                try await stream(changes, after: after, principal: principal, access: access, closed: closed, to: &writer)
             } catch {
                 // The client went away; there is nobody to tell.
                 logger.debug("watch stream ended", metadata: ["error": "\(error)"])
@@ -58,9 +66,11 @@ struct WatchStream: Sendable {
 
     private func stream(_ changes: AsyncStream<StoreChange>, after: Int64?, principal: Principal,
                         access readAccess: @escaping @Sendable (Principal) async throws(APIError) -> Access,
-                        to writer: inout any ResponseBodyWriter) async throws {
+                        closed: EventLoopFuture<Void>, to writer: inout any ResponseBodyWriter) async throws {
         var access = try await readAccess(principal)
         let (outgoing, continuation) = AsyncStream.makeStream(of: Outgoing.self)
+        // The client is gone: stop now rather than at the next heartbeat.
+        closed.whenComplete { _ in continuation.finish() }
         // A graceful shutdown (SIGTERM to `drove serve`) ends the stream, so the server can stop.
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in

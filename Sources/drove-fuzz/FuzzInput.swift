@@ -2,10 +2,11 @@ import DroveAPI
 import DroveManifest
 import Foundation
 
-/// One fuzz input, taken in both ways `drove serve` takes manifests: as a YAML file through the
-/// loader (the body of `POST /api/v1/apply` with `Content-Type: application/yaml`), and, when it
-/// decodes as one, as the JSON `{"sources": [...]}` body of the same route, with the API's own
-/// decoder and wire types, its diagnostics encoded as the 422 answer would be.
+/// One fuzz input, taken in both ways `drove serve` takes manifests, through the apply route's
+/// own request decoding (`APIApplyBody.sources`, which `POST /api/v1/apply` and `/plan` call):
+/// as a YAML body (one file, for the loader) and as a JSON `{"sources": [...]}` body. What the
+/// decoding accepts is loaded under the serve policy; a refusal's answer is encoded as the
+/// route would encode it.
 ///
 /// A crash, a trap of the checks below, or a hang (libFuzzer's `-timeout`) is a finding.
 enum FuzzInput {
@@ -16,18 +17,35 @@ enum FuzzInput {
         templateFiles: .nowhere, localRepositories: .nowhere, templateStore: "/var/lib/drove/templates"))
 
     static func run(_ bytes: [UInt8]) {
-        check(loader.check(sources: [ManifestSource(name: "fuzz.yaml", bytes: bytes, baseDirectory: baseDirectory)]))
+        // The YAML body is the file as the loader reads it (named `fuzz.yaml`, as before).
+        throughRoute(bytes, contentType: "application/yaml; charset=utf-8")
+        // JSON bodies start with `{`; anything else is refused early, which costs the fuzzer time.
+        if bytes.first == UInt8(ascii: "{") { throughRoute(bytes, contentType: "application/json") }
+    }
 
-        guard bytes.first == UInt8(ascii: "{"), let request = try? APIJSON.decoder().decode(APISources.self, from: Data(bytes)) else { return }
-        // As the route does: relative base directories are refused before loading.
-        guard request.sources.allSatisfy({ $0.baseDirectory.map { $0.hasPrefix("/") } ?? true }) else { return }
-        let sources = request.sources.map {
-            ManifestSource(name: $0.name, text: $0.text, baseDirectory: $0.baseDirectory ?? baseDirectory)
+    /// As the route does: decode, then load what was decoded, or answer the refusal.
+    static func throughRoute(_ bytes: [UInt8], contentType: String) {
+        let sources: [ManifestSource]
+        do {
+            sources = try APIApplyBody.sources(contentType: contentType, name: "fuzz.yaml", base: baseDirectory, body: bytes,
+                                               workingDirectory: baseDirectory)
+        } catch {
+            precondition(!error.message.isEmpty, "a refusal without a message")
+            precondition(error.status != .unsupportedMediaType, "\(contentType) refused as a media type")
+            // Only the budget answers 422 here, and always with the diagnostic that says where.
+            precondition((error.status == .unprocessableContent) == !error.diagnostics.isEmpty, "a 422 without diagnostics, or one with them")
+            encode(APIErrorBody(error: error.message, errors: error.diagnostics.map(APIDiagnostic.init)))
+            return
         }
+        precondition(!sources.isEmpty, "decoded to no sources")
+        precondition(sources.allSatisfy { $0.baseDirectory.hasPrefix("/") }, "a relative base directory got through")
         let result = loader.check(sources: sources)
         check(result)
-        let answer = APIErrorBody(error: "the manifests have errors", errors: result.diagnostics.map(APIDiagnostic.init))
-        guard (try? APIJSON.encoder().encode(answer)) != nil else { fatalError("a 422 answer does not encode") }
+        encode(APIErrorBody(error: "the manifests have errors", errors: result.diagnostics.map(APIDiagnostic.init)))
+    }
+
+    static func encode(_ answer: APIErrorBody) {
+        guard (try? APIJSON.encoder().encode(answer)) != nil else { fatalError("an error answer does not encode") }
     }
 
     /// What every load must hold, whatever the input: a manifest or diagnostics, never both or

@@ -48,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
                                valueName: "size"))
     var maxTemplateSize: SizeOption = SizeOption(argument: "20Gi")!
 
+    @Option(help: "How long a connection may send nothing while none of its requests is being answered (slow or stalled clients) before it is closed.")
+    var idleTimeout: DurationOption = DurationOption(argument: "30s")!
+
     @OptionGroup(title: "What applied manifests may name") var policyOptions: PolicyOptions
 
     func run() async throws {
@@ -77,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(host: host, port: port, tokenFile: tokenFile, manifestPolicy: policy,
                                                 tlsCertificate: tlsCert, tlsKey: tlsKey)
         configuration.maxTemplateBytes = maxTemplateSize.bytes
+        configuration.idleTimeout = idleTimeout.duration
         let application: any Service
         do {
             application = try buildApplication(configuration: configuration, store: store,

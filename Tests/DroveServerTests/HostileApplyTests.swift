@@ -72,6 +72,9 @@ struct HostileApplyTests {
         MalformedRequest("a raw NUL inside a JSON string", "application/json", "{\"sources\": [{\"name\": \"a\u{0}.yaml\", \"text\": \"a: 1\"}]}", 400),
         MalformedRequest("a YAML body declaring nothing", "application/yaml", "# nothing\n", 400),
         MalformedRequest("another media type", "application/xml", "<manifests/>", 415),
+        // Once an index out of range (an empty split) that stopped the whole server.
+        MalformedRequest("an empty Content-Type", "", "kind: Host\n", 415),
+        MalformedRequest("a Content-Type of parameters only", "; charset=utf-8", "kind: Host\n", 415),
     ])
     func malformed(_ request: MalformedRequest) async throws {
         try await withRouterClient(policy: HostileCorpus.servePolicy) { fixture, client in

@@ -87,7 +87,8 @@ struct Fixture: Sendable {
 
 func withFixture<T>(
     controller: FakeController = FakeController(), maxBodyBytes: Int = 64 << 10, port: Int = 0,
-    heartbeat: Duration = .seconds(15), policy: ManifestPolicy = ManifestPolicy(templateFiles: .anywhere),
+    heartbeat: Duration = .seconds(15), idleTimeout: Duration = ServerConfiguration.defaultIdleTimeout,
+    policy: ManifestPolicy = ManifestPolicy(templateFiles: .anywhere),
     _ body: (Fixture) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("drove-server-tests-\(UUID().uuidString)").path
@@ -98,6 +99,7 @@ func withFixture<T>(
     let store = try Store(path: directory + "/state/drove.sqlite")
     var configuration = ServerConfiguration(host: "127.0.0.1", port: port, tokenFile: tokenFile, maxBodyBytes: maxBodyBytes)
     configuration.heartbeatInterval = heartbeat
+    configuration.idleTimeout = idleTimeout
     // The fixtures' template files are never read (the controller is a stand-in); the policy's
     // own tests set a narrower one.
     configuration.manifestPolicy = policy
