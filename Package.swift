@@ -265,7 +265,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The CLI binary as users run it (needs `swift build` first; `swift test` builds it).
-        .testTarget(name: "DroveCLITests", dependencies: ["DroveTestSupport"]),
+        .testTarget(name: "DroveCLITests", dependencies: ["DroveTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         // The portal in headless Chromium (chromedriver) against the built binary on the lab.
         .testTarget(name: "DrovePortalBrowserTests", dependencies: ["DroveTestSupport"]),
         .testTarget(name: "DroveLabTests", dependencies: ["DroveLab", "Libvirt", "DroveManifest", "DroveTestSupport"]),

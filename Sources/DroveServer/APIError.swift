@@ -58,7 +58,7 @@ public struct APIError: Error, Sendable, HTTPResponseError, CustomStringConverti
             self.init(.unprocessableContent, error.description)
         case let .storedManifestInvalid(_, diagnostics):
             self.init(.internalServerError, error.description, diagnostics: diagnostics)
-        case .closed:
+        case .closed, .locked, .full:
             self.init(.serviceUnavailable, error.description)
         case .notAStore, .newerSchema, .database, .invalidReason:
             self.init(.internalServerError, error.description)

@@ -169,7 +169,18 @@ public final class Store: Sendable {
            [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
             return .notAStore(path: path, reason: error.message ?? "\(error.resultCode)")
         }
+        if let cause = cause(of: error, path: path, operation: "open") { return cause }
         return .database(path: path, operation: "open", message: message(error))
+    }
+
+    /// A lock held by another process, or a full disk: causes an operator can act on.
+    private static func cause(of error: any Error, path: String, operation: String) -> StoreError? {
+        guard let error = error as? DatabaseError else { return nil }
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return .locked(path: path, operation: operation)
+        case .SQLITE_FULL: return .full(path: path, operation: operation)
+        default: return nil
+        }
     }
 
     // MARK: - Access, with errors mapped to StoreError
@@ -202,6 +213,7 @@ public final class Store: Sendable {
                 return .notAStore(path: path, reason: "damaged while \(operation): \(Self.message(error))")
             }
         }
+        if let cause = Self.cause(of: error, path: path, operation: operation) { return cause }
         return .database(path: path, operation: operation, message: Self.message(error))
     }
 

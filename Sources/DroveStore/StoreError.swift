@@ -11,6 +11,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case database(path: String, operation: String, message: String)
     /// The store was closed before this call.
     case closed(path: String)
+    /// Another process holds the store's lock (SQLite's `SQLITE_BUSY`) past the wait: nothing
+    /// was written.
+    case locked(path: String, operation: String)
+    /// The disk holding the store is full (`SQLITE_FULL`): nothing was written.
+    case full(path: String, operation: String)
     /// An object appears twice in one `apply` or `delete` batch.
     case duplicateInBatch(ObjectReference)
     /// An applied object is not fit to store (empty manifest text, a relative base directory).
@@ -48,6 +53,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path): \(operation): \(message)"
         case let .closed(path):
             "\(path): the store is closed"
+        case let .locked(path, operation):
+            "\(path): \(operation): another process holds the store's lock (another drove serve on this data directory?); nothing was written, try again"
+        case let .full(path, operation):
+            "\(path): \(operation): the disk holding the store is full; nothing was written, free space and try again"
         case let .duplicateInBatch(reference):
             "\(reference): appears more than once in one request"
         case let .invalidObject(reference, reason):
