@@ -61,8 +61,9 @@ extension Controller {
                     try await recordDeleting(reference, generation: generation, waitingFor: dark)
                     return .requeueAfter(.seconds(10))
                 }
-                try await store.markPruned(kind: .vmSet, name: name)
+                // The event first: whoever sees the object gone finds the event already written.
                 try await store.appendEvent(NewEvent(object: reference, reason: .deleted, message: "removed every VM of \(name)"))
+                try await store.markPruned(kind: .vmSet, name: name)
                 return .done
             }
             try await recordDeleting(reference, generation: generation, waitingFor: [])

@@ -32,15 +32,15 @@ extension Controller {
         guard let template = stored.deletingTemplates.first(where: { $0.metadata.name == name }),
               let image = await engine.images.images(for: [template]).images[name] else {
             // Which copies are its is known only from its file's bytes.
-            try await store.markPruned(kind: .template, name: name)
             try await store.appendEvent(NewEvent(object: reference, type: .warning, reason: .deleted,
                                                  message: "deleted \(name); its copies on the hosts are kept: its file cannot be read to tell which they are"))
+            try await store.markPruned(kind: .template, name: name)
             return .done
         }
         let kept = await engine.images.images(for: stored.manifest.templates).images.values
         if kept.contains(where: { $0.digest == image.digest }) {
-            try await store.markPruned(kind: .template, name: name)
             try await store.appendEvent(NewEvent(object: reference, reason: .deleted, message: "deleted \(name); its copies stay for templates with the same bytes"))
+            try await store.markPruned(kind: .template, name: name)
             return .done
         }
 
@@ -68,8 +68,8 @@ extension Controller {
             }
             return .requeueAfter(.seconds(dark.isEmpty ? 2 : 10))
         }
-        try await store.markPruned(kind: .template, name: name)
         try await store.appendEvent(NewEvent(object: reference, reason: .deleted, message: "deleted \(name) and its copies on every host"))
+        try await store.markPruned(kind: .template, name: name)
         return .done
     }
 }

@@ -295,11 +295,31 @@ public final class LibvirtHost: HostDriver {
         if let existing { try await existing.delete() }
         if let staleMarker = try await pool.volume(named: marker) { try await staleMarker.delete() }
 
+        // A pool too small fails here, with the numbers, rather than midway with ENOSPC. (A
+        // refresh sees space freed outside libvirt; it is refused while another upload runs.)
+        try? await pool.refresh()
+        let available = try await pool.info().available
+        guard available >= template.fileBytes else {
+            throw HostError(host: name, object: "template \(template.name)",
+                            cause: "pool \(poolName) has \(Self.mebibytes(available)) free; its copy needs \(Self.mebibytes(template.fileBytes))",
+                            transient: true)
+        }
         let volume = try await pool.createVolume(xml: VolumeXML.image(
             name: template.volume, format: template.format, capacity: max(template.virtualBytes, template.fileBytes)))
-        try await volume.upload(from: template.path, progress: progress)
+        do {
+            try await volume.upload(from: template.path, progress: progress)
+        } catch {
+            // Nothing half-made is left to hold the space (a cut-off process leaves its partial
+            // copy, without a marker, for the next attempt to replace).
+            try? await volume.delete()
+            throw error
+        }
         _ = try await pool.createVolume(xml: VolumeXML.marker(name: marker))
         known.withLock { $0.templates[template.digest] = volume }
+    }
+
+    static func mebibytes(_ bytes: UInt64) -> String {
+        String(format: "%.1f MiB (%llu bytes)", Double(bytes) / 1_048_576, bytes)
     }
 
     private func completeTemplate(_ template: TemplateImage, in pool: StoragePool) async throws -> StorageVolume {

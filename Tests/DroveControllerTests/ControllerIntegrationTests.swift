@@ -10,7 +10,9 @@ import DroveLab
 @testable import DroveController
 
 /// The controller on three lab hosts: apply, reach Ready, repair drift at once from a domain
-/// event, survive a restart mid-rollout without duplicates, and delete.
+/// event, hand a rollout over to a new controller on the same store without duplicates, and
+/// delete. (The old one is stopped gracefully here; `drove serve` killed with SIGKILL at a moment
+/// proven mid-rollout is FaultSampleTests' and the fault campaign's, docs/reliability.md.)
 @Suite(.serialized, .enabled(if: LabHost.shouldRun, "no lab running: `drove lab up --hosts 3`"), .timeLimit(.minutes(10)))
 struct ControllerIntegrationTests {
     let suffix = String(UUID().uuidString.prefix(4).lowercased())
@@ -99,7 +101,8 @@ struct ControllerIntegrationTests {
         let events = try await store.events(after: 0, limit: 500, object: ObjectReference(kind: .vmSet, name: set))
         #expect(events.contains { $0.reason == "Started" && $0.message.contains("\(set)-0") })
 
-        // A rollout, and the controller killed in the middle of it.
+        // A rollout, and the controller stopped (cancelled: its workers finish their keys) once it
+        // has begun, that is once a VM was removed.
         try await apply(yaml(replicas: 4, memory: "112Mi", template: template), to: store)
         for _ in 0..<120 {
             let removed = try await store.events(after: 0, limit: 1000, object: ObjectReference(kind: .vmSet, name: set))

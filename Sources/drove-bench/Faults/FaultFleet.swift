@@ -45,14 +45,18 @@ struct FaultFleet: Sendable {
     // MARK: Manifests
 
     /// The lab's hosts, with vCPU overcommit enough for 30 one-vCPU guests on 3 hosts of 2 CPUs.
-    var hostsYAML: String {
+    var hostsYAML: String { hostsYAML() }
+
+    /// The same, with one host's pool and a `pool` label changed (pool-full).
+    func hostsYAML(pool: (host: String, name: String)? = nil, label: (host: String, value: String)? = nil) -> String {
         hosts.map { host in
-            """
-            apiVersion: drove/v1
-            kind: Host
-            metadata: { name: \(host.name) }
-            spec: { uri: "\(host.uri)", pool: \(host.pool), domainType: \(host.domainType), overcommit: { cpu: 16 } }
-            """
+            let labels = label?.host == host.name ? ", labels: { pool: \(label!.value) }" : ""
+            return """
+                apiVersion: drove/v1
+                kind: Host
+                metadata: { name: \(host.name)\(labels) }
+                spec: { uri: "\(host.uri)", pool: \(pool?.host == host.name ? pool!.name : host.pool), domainType: \(host.domainType), overcommit: { cpu: 16 } }
+                """
         }.joined(separator: "\n---\n")
     }
 

@@ -22,6 +22,8 @@ enum FaultKind: String, CaseIterable, Codable, Sendable {
     case behindBack = "behind-back"
     /// Ten clients applying, scaling and deleting the same sets at once.
     case clients = "clients"
+    /// A template copy that does not fit in a host's storage pool, until the pool gets room.
+    case poolFull = "pool-full"
 
     /// What the names of a trial's sets start with (then the trial's number).
     var prefix: String {
@@ -32,6 +34,7 @@ enum FaultKind: String, CaseIterable, Codable, Sendable {
         case .copyCut: "fc"
         case .behindBack: "fb"
         case .clients: "fx"
+        case .poolFull: "fp"
         }
     }
 }
@@ -99,6 +102,7 @@ struct FaultTrials: Sendable {
             case .copyCut: try await copyCut(trial, &random, &record, copyBytes: copyBytes)
             case .behindBack: try await behindBack(trial, &random, &record)
             case .clients: try await clients(trial, &random, &record)
+            case .poolFull: try await poolFull(trial, &random, &record)
             }
             record.passed = record.findings.isClean
         } catch {

@@ -132,8 +132,11 @@ enum FleetAudit {
     private static func audit(_ host: LabHost, _ connection: Connection, expected: FleetExpectation,
                               sentinel: ForeignSentinels.Facts?, into findings: inout AuditFindings,
                               placements: inout [String: [String]]) async throws {
-        guard let pool = try await connection.storagePool(named: host.pool) else { throw BenchError("\(host.name): no pool \(host.pool)") }
-        let volumes = try await pool.listAllVolumes()
+        // Every pool's volumes: a trial may give a host another pool (pool-full).
+        var volumes: [StorageVolume] = []
+        for pool in try await connection.listAllStoragePools() where (try? await pool.info().isRunning) == true {
+            volumes += try await pool.listAllVolumes()
+        }
         let names = Set(volumes.map(\.name))
         var domainNames = Set<String>()
 
@@ -179,7 +182,7 @@ enum FleetAudit {
             findings.notConverged.append("\(host.name): \(domain.name) has no disk volume \(disk)")
             return
         }
-        try checkBacking(of: volume, xml: try await volume.xml(), on: host, volumes: names, into: &findings)
+        try await checkBacking(of: volume, xml: try await volume.xml(), on: host, volumes: names, into: &findings)
     }
 
     private static func auditVolumes(_ host: LabHost, volumes: [StorageVolume], names: Set<String>, domainNames: Set<String>,
@@ -214,7 +217,7 @@ enum FleetAudit {
     /// The disk's backing file must be a template copy with its ready marker beside it, and hold
     /// the template's bytes (its name is their SHA-256).
     private static func checkBacking(of disk: StorageVolume, xml: String, on host: LabHost, volumes: Set<String>,
-                                     into findings: inout AuditFindings) throws {
+                                     into findings: inout AuditFindings) async throws {
         guard let backing = element("path", in: element("backingStore", in: xml) ?? "") else {
             findings.partialCopiesInUse.append("\(host.name): \(disk.name) has no backing file")
             return
@@ -228,7 +231,7 @@ enum FleetAudit {
             findings.partialCopiesInUse.append("\(host.name): \(disk.name) is backed by \(copy), which has no ready marker")
             return
         }
-        let content = try sha256(file: outsidePath(backing, host: host))
+        let content = try await sha256(file: backing, on: host)
         if content != digest { findings.partialCopiesInUse.append("\(host.name): \(copy) holds sha256:\(content.prefix(12))…, not its name's bytes") }
     }
 
@@ -237,6 +240,21 @@ enum FleetAudit {
     static func outsidePath(_ path: String, host: LabHost) -> String {
         let inside = "/var/lib/libvirt/"
         return path.hasPrefix(inside) ? host.directory.appendingPathComponent("lib").path + "/" + path.dropFirst(inside.count) : path
+    }
+
+    /// The hex SHA-256 of a file as the host's libvirtd sees it: read from this machine, or,
+    /// on a filesystem mounted inside the host's namespace only, from within it.
+    static func sha256(file path: String, on host: LabHost) async throws -> String {
+        let outside = outsidePath(path, host: host)
+        if FileManager.default.fileExists(atPath: outside) { return try sha256(file: outside) }
+        guard let pid = LabProcesses.readPidFile(host.directory.appendingPathComponent("run/libvirtd.pid")) else {
+            throw BenchError("\(host.name): cannot read \(path): no libvirtd to read it through")
+        }
+        let result = try await Subprocess.run("/usr/bin/nsenter", ["-t", "\(pid)", "-m", "--", "/usr/bin/sha256sum", path])
+        guard result.code == 0, let digest = result.output.split(separator: " ").first else {
+            throw BenchError("\(host.name): sha256sum \(path) in its namespace: \(result.output)")
+        }
+        return String(digest)
     }
 
     /// The hex SHA-256 of a file's bytes.
