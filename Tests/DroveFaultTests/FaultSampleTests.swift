@@ -49,7 +49,7 @@ struct FaultSampleTests {
         #expect(process.terminationStatus == 0, "\(text.suffix(4000))")
 
         let report = try JSONDecoder().decode(Report.self, from: try Data(contentsOf: json))
-        #expect(Set(report.records.map(\.fault)) == ["serve-kill", "up-kill", "libvirtd-kill", "copy-cut", "behind-back", "clients"])
+        #expect(Set(report.records.map(\.fault)) == ["serve-kill", "up-kill", "libvirtd-kill", "copy-cut", "behind-back", "clients", "pool-full"])
         for record in report.records {
             #expect(record.passed, "\(record.fault): \(record.error ?? "") \(record.findings)")
             #expect(record.findings.duplicateVMs.isEmpty && record.findings.leakedVolumes.isEmpty

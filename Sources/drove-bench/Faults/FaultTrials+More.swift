@@ -68,11 +68,7 @@ extension FaultTrials {
             let content = try FleetAudit.sha256(file: host.directory.appendingPathComponent("pool/\(copyName)").path)
             if content != digest { record.findings.partialCopiesInUse.append("\(host.name): \(copyName) holds other bytes after recovery") }
             try await check(&record, expectation([set: .init(replicas: 3, memoryMiB: 64)], digests: [digest], prefix: set), stage: "after the cut")
-            try await fleet.deleteAndWait(server.client, [.init(kind: .vmSet, name: set), .init(kind: .template, name: name)])
-            var none = expectation([:], prefix: set)
-            none.campaignDigests.insert(digest)
-            try await check(&record, none, stage: "after deletion")
-            try await server.stop()
+            try await finish(server, sets: [set], template: name, digest: digest, prefix: set, &record)
         } catch {
             watching.cancel()
             await server.killHard()
@@ -136,9 +132,7 @@ extension FaultTrials {
             record.recoverSeconds.append(seconds(clock.now - start))
             record.findings.notConverged += left.map { "not repaired within \(fleet.deadline): \($0)" }
             try await check(&record, expected, stage: "after repair")
-            try await fleet.deleteAndWait(server.client, [.init(kind: .vmSet, name: set), .init(kind: .template, name: FaultFleet.templateName)])
-            try await check(&record, expectation([:], prefix: set), stage: "after deletion")
-            try await server.stop()
+            try await finish(server, sets: [set], prefix: set, &record)
         } catch {
             await server.killHard()
             throw error
@@ -238,9 +232,7 @@ extension FaultTrials {
             }
             try await waitPruned(client, sets)
             try await check(&record, expectation(expected, prefix: FaultKind.clients.prefix + "\(trial)"), stage: "after the storm")
-            try await fleet.deleteAndWait(client, sets.map { .init(kind: .vmSet, name: $0) } + [.init(kind: .template, name: FaultFleet.templateName)])
-            try await check(&record, expectation([:], prefix: FaultKind.clients.prefix + "\(trial)"), stage: "after deletion")
-            try await server.stop()
+            try await finish(server, sets: sets, prefix: FaultKind.clients.prefix + "\(trial)", &record)
         } catch {
             await server.killHard()
             throw error

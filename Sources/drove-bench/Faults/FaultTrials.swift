@@ -165,9 +165,7 @@ struct FaultTrials: Sendable {
                 record.recoverSeconds.append(try await fleet.waitReady(server.client, set: set, generation: generation))
                 try await check(&record, expectation([set: .init(replicas: vms, memoryMiB: memory)], prefix: set), stage: stage)
             }
-            try await fleet.deleteAndWait(server.client, [.init(kind: .vmSet, name: set), .init(kind: .template, name: FaultFleet.templateName)])
-            try await check(&record, expectation([:], prefix: set), stage: "after deletion")
-            try await server.stop()
+            try await finish(server, sets: [set], prefix: set, &record)
         } catch {
             await server.killHard()
             throw error
@@ -263,14 +261,23 @@ struct FaultTrials: Sendable {
             _ = try await fleet.waitReady(client, set: set, generation: generation)
             record.recoverSeconds.append(seconds(clock.now - back))
             try await check(&record, expectation([set: .init(replicas: vms, memoryMiB: 80)], prefix: set), stage: "after the host returned")
-            try await fleet.deleteAndWait(client, [.init(kind: .vmSet, name: set), .init(kind: .template, name: FaultFleet.templateName)])
-            try await check(&record, expectation([:], prefix: set), stage: "after deletion")
-            try await server.stop()
+            try await finish(server, sets: [set], prefix: set, &record)
         } catch {
             await server.killHard()
             try? await fleet.restartHosts()
             throw error
         }
+    }
+
+    /// The end of every trial: deletes its sets and template, checks that nothing of them is
+    /// left on any host (nor of the template `digest`, if it is the trial's own), and stops the server.
+    func finish(_ server: ServeProcess, sets: [String], template: String = FaultFleet.templateName, digest: String? = nil,
+                prefix: String, _ record: inout TrialRecord) async throws {
+        try await fleet.deleteAndWait(server.client, sets.map { .init(kind: .vmSet, name: $0) } + [.init(kind: .template, name: template)])
+        var none = expectation([:], prefix: prefix)
+        if let digest { none.campaignDigests.insert(digest) }
+        try await check(&record, none, stage: "after deletion")
+        try await server.stop()
     }
 
     /// A seeded count of VMs, 1…vms-1: the kill strikes once that many run at the new spec.

@@ -102,11 +102,7 @@ extension FaultTrials {
             _ = try await fleet.waitReady(client, set: set, generation: generation)
             record.recoverSeconds.append(seconds(clock.now - grown))
             try await check(&record, expectation([set: .init(replicas: 2, memoryMiB: 64)], digests: [digest], prefix: set), stage: "once the pool had room")
-            try await fleet.deleteAndWait(client, [.init(kind: .vmSet, name: set), .init(kind: .template, name: name)])
-            var none = expectation([:], prefix: set)
-            none.campaignDigests.insert(digest)
-            try await check(&record, none, stage: "after deletion")
-            try await server.stop()
+            try await finish(server, sets: [set], template: name, digest: digest, prefix: set, &record)
             await small.remove()
         } catch {
             await server.killHard()
