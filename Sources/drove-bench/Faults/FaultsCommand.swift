@@ -13,7 +13,7 @@ struct Faults: AsyncParsableCommand {
             The campaign in docs/reliability.md (about 45 minutes):
               scripts/faults.sh
             One fault, one trial, replayed exactly from its printed seed:
-              drove-bench faults serve-kill --seed 42 --trial 7 --trials 8
+              drove-bench faults serve-kill --seed 42 --trials 8 --trial 7
             Uses the lab in --lab-dir, starting its hosts if they are not running (and leaving
             them running: `drove lab down --dir DIR` stops them).
             """)
@@ -33,7 +33,7 @@ struct Faults: AsyncParsableCommand {
     @Option(help: "VMs in the rollouts of serve-kill, up-kill and libvirtd-kill.")
     var vms = 30
 
-    @Option(help: "libvirtd-kill strikes at a moment drawn uniformly from [0, window] seconds into a rolling update (serve-kill and up-kill strike once a seeded number of VMs, 1 to --vms minus 1, run at the new spec).")
+    @Option(help: "libvirtd-kill strikes at a moment drawn uniformly from [0, window] seconds into a rolling update (serve-kill and up-kill strike once a seeded number of VMs, 1 to two thirds of --vms, run at the new spec).")
     var window = 8.0
 
     @Option(help: "Seconds a host stays down in libvirtd-kill, after the other hosts finished.")

@@ -88,12 +88,16 @@ extension FaultTrials {
             record.detectSeconds = seconds(clock.now - start)
             record.moments.append("status: \(message.prefix(300))")
 
-            // Retries back off: few attempts in 20 s, and nothing of the copy left in the pool.
-            let before = try await copyFailures(client, set: set)
+            // Retries back off: the passes that tried the copy (each tries it up to 3 times) come
+            // further and further apart; and nothing of the copy is left in the pool.
             try await Task.sleep(for: .seconds(20))
-            let attempts = try await copyFailures(client, set: set) - before
-            record.moments.append("\(attempts) more failed copies in the next 20 s")
-            if attempts > 8 { record.findings.notConverged.append("\(attempts) copy attempts in 20 s: no backoff") }
+            let passes = try await copyFailures(client, set: set)
+            let gaps = zip(passes.dropFirst(), passes).map { $0.timeIntervalSince($1) }
+            record.moments.append("\(passes.count) passes tried the copy in \(String(format: "%.0f", (passes.last ?? .now).timeIntervalSince(passes.first ?? .now))) s, "
+                                  + "gaps \(gaps.map { String(format: "%.1f", $0) }.joined(separator: ", ")) s")
+            if passes.count > 12 || (gaps.last ?? 0) <= (gaps.first ?? 0) {
+                record.findings.notConverged.append("copy retries do not back off: \(passes.count) passes in 20 s, gaps \(gaps)")
+            }
             let left = try await withConnection(host.uri) { try await $0.storagePool(named: SmallPool.name)?.volumeNames() ?? [] }
             record.findings.leakedVolumes += left.filter { $0.contains(digest) }.map { "\(host.name): \($0) half-made in the full pool" }
 
@@ -111,8 +115,10 @@ extension FaultTrials {
         }
     }
 
-    private func copyFailures(_ client: APIClient, set: String) async throws -> Int {
-        try await client.events(of: ObjectReference(kind: .vmSet, name: set), tail: 1000).items
-            .filter { $0.reason == "ActionFailed" && $0.message.contains("copy") }.count
+    /// When each pass that failed to copy ended (its failed attempts are written together).
+    private func copyFailures(_ client: APIClient, set: String) async throws -> [Date] {
+        let times = try await client.events(of: ObjectReference(kind: .vmSet, name: set), tail: 1000).items
+            .filter { $0.reason == "ActionFailed" && $0.message.contains("copy") }.map(\.time)
+        return Set(times).sorted()
     }
 }
