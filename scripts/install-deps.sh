@@ -13,7 +13,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils git
-    dnsmasq-base iptables iproute2 xorriso chromium chromium-driver fonts-dejavu-core)
+    dnsmasq-base iptables iproute2 xorriso chromium chromium-driver fonts-dejavu-core systemd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

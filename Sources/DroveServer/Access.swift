@@ -66,6 +66,12 @@ struct Access: Sendable {
 
     /// Mutations need at least a deployer.
     func requireDeployer(to action: String) throws(APIError) {
+        try Self.requireDeployer(principal, to: action)
+    }
+
+    /// The same, before anything else of the request is read: a viewer's request is refused for
+    /// what the viewer may do, not for what its body holds.
+    static func requireDeployer(_ principal: Principal, to action: String) throws(APIError) {
         guard principal.role < .deployer else { return }
         throw APIError(.forbidden, "\(principal.name) is a viewer and may not \(action): viewers only read")
     }

@@ -19,15 +19,19 @@ import Prometheus
 ///
 /// `templateStore` receives template pushes; nil: pushes are refused (the manifest policy's
 /// `templateStore` should then be nil too).
+///
+/// `onListening` runs once the server listens (for systemd's readiness notification).
 public func buildApplication(
     configuration: ServerConfiguration, store: Store, controller: any ControllerHandle,
-    registry: PrometheusCollectorRegistry, logger: Logger, templateStore: TemplateBlobStore? = nil
+    registry: PrometheusCollectorRegistry, logger: Logger, templateStore: TemplateBlobStore? = nil,
+    onListening: @escaping @Sendable () async -> Void = {}
 ) throws(ServerConfigurationError) -> some ApplicationProtocol {
     let router = try buildRouter(configuration: configuration, store: store, controller: controller, registry: registry, logger: logger,
                                  templateStore: templateStore)
     return Application(
         router: router, server: try configuration.serverBuilder(),
         configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "drove"),
+        onServerRunning: { _ in await onListening() },
         logger: logger)
 }
 
@@ -111,8 +115,10 @@ struct APIRoutes: Sendable {
 
         let api = router.group(RouterPath(APIPaths.base))
         api.post("apply") { request, context in
+            let principal = try principal(context)
+            try Access.requireDeployer(principal, to: "apply manifests")
             let sources = try await sources(of: request, context: context)
-            return JSONResponse.make(.ok, try await service.apply(sources, as: try principal(context)))
+            return JSONResponse.make(.ok, try await service.apply(sources, as: principal))
         }
         api.post("plan") { request, context in
             let sources = try await sources(of: request, context: context)

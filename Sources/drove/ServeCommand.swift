@@ -85,7 +85,8 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             application = try buildApplication(configuration: configuration, store: store,
                                                controller: ServeHandle(controller: controller, gitSync: gitSync),
-                                               registry: registry, logger: logger, templateStore: templateStore)
+                                               registry: registry, logger: logger, templateStore: templateStore,
+                                               onListening: { [host, port] in SystemdNotify.send("READY=1\nSTATUS=listening on \(host):\(port)") })
         } catch {
             Terminal.error("error: \(error)")
             throw ExitCode(2)
@@ -93,7 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: ControllerService(controller: controller)), .init(service: GitSyncService(gitSync: gitSync)),
                        .init(service: TemplateGarbageCollector(blobs: templateStore, store: store, logger: logger)),
-                       .init(service: application)],
+                       .init(service: application), .init(service: SystemdStoppingService())],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try store.close()

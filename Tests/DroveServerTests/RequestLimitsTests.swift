@@ -30,6 +30,12 @@ struct RequestLimitsTests {
                                                      body: ByteBuffer(string: fleetYAML()))
             #expect(forbidden.status == .forbidden)
             #expect(try decode(APIErrorBody.self, forbidden).error.contains("vic is a viewer"))
+            // Refused for who asks, before the body is read: an oversized body too is 403, not 422.
+            let tooMany = Array(repeating: "a: 1", count: 1_001).joined(separator: "\n---\n")
+            let forbiddenFirst = try await client.execute(uri: "/api/v1/apply", method: .post,
+                                                          headers: [.contentType: "application/yaml", .authorization: "Bearer \(viewer)"],
+                                                          body: ByteBuffer(string: tooMany))
+            #expect(forbiddenFirst.status == .forbidden)
             let deletion = try await client.execute(uri: "/api/v1/vmsets/web", method: .delete, headers: [.authorization: "Bearer \(viewer)"])
             #expect(deletion.status == .forbidden)
             #expect(try await fixture.store.objects().isEmpty)
