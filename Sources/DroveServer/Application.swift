@@ -51,6 +51,8 @@ func buildRouter(
     let router = Router(context: DroveRequestContext.self)
     // Middlewares first: a route takes the middlewares added before it.
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+    // Every body, the portal's forms too, must come at a minimum rate.
+    router.add(middleware: SlowBodyMiddleware(grace: configuration.idleTimeout, minimumBytesPerSecond: configuration.minimumBodyBytesPerSecond))
     // The portal's pages and forms authenticate by session, not by bearer token: before that
     // middleware. `portal.sessions` resolves a session cookie for the API.
     let portal = Portal(configuration: PortalConfiguration(authenticate: { candidate in

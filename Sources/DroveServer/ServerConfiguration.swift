@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable, Hashable {
     /// between requests, or stalled in a request's head or body, as a slowloris client is) is
     /// closed, so slow clients cannot hold connections and memory without end.
     public var idleTimeout: Duration
+    /// Once `idleTimeout` has passed since a request body began, it must have come at least
+    /// this fast on average (a client dribbling a byte within every idle period is cut off).
+    public var minimumBodyBytesPerSecond: Int
     /// Which host URIs and files applied manifests may name.
     public var manifestPolicy: ManifestPolicy
     /// PEM files of the server's certificate (chain) and private key; both or neither.
@@ -53,6 +56,7 @@ public struct ServerConfiguration: Sendable, Hashable {
         self.maxTemplateBytes = Self.defaultMaxTemplateBytes
         self.heartbeatInterval = .seconds(15)
         self.idleTimeout = Self.defaultIdleTimeout
+        self.minimumBodyBytesPerSecond = 1024
     }
 
     /// Whether `host` names this machine only: `localhost`, `127.0.0.0/8` or `::1`.

@@ -171,6 +171,42 @@ struct RequestLimitsTests {
         }
     }
 
+    @Test("a body dribbled a byte within every idle period is cut off once the idle timeout has passed: 408, and the connection closed")
+    func slowBodyIsCutOff() async throws {
+        let idle = Duration.seconds(2)
+        try await withFixture(idleTimeout: idle) { fixture in
+            try await fixture.application().test(.live) { client in
+                let port = try #require(client.port)
+                let start = ContinuousClock.now
+                let received = try await withTimeout(20, "the server to cut off a slow body") {
+                    let channel = try await RawConnection.connect(port: port)
+                    return try await channel.executeThenClose { inbound, outbound in
+                        try await outbound.write(ByteBuffer(string: "POST /api/v1/apply HTTP/1.1\r\nHost: localhost\r\n"
+                            + "Authorization: Bearer \(Fixture.token)\r\nContent-Type: application/yaml\r\nContent-Length: 10000\r\n\r\n"))
+                        // A byte every half second: never idle, and far too slow.
+                        let dribble = Task {
+                            for _ in 0..<40 {
+                                try await outbound.write(ByteBuffer(string: "#"))
+                                try await Task.sleep(for: .milliseconds(500))
+                            }
+                        }
+                        defer { dribble.cancel() }
+                        var received = ""
+                        do {
+                            for try await buffer in inbound { received += String(buffer: buffer) }
+                        } catch {}
+                        return received
+                    }
+                }
+                let after = ContinuousClock.now - start
+                #expect(received.hasPrefix("HTTP/1.1 408"), "\(received.prefix(300))")
+                #expect(received.contains("bytes/s"), "\(received.prefix(300))")
+                #expect(after >= idle && after < idle + .seconds(8), "cut off after \(after)")
+                #expect(try await fixture.store.objects().isEmpty)
+            }
+        }
+    }
+
     @Test("a watch client that closes its socket is released at once: the open-streams gauge drops back within 2 s")
     func vanishingWatchClientIsReleased() async throws {
         // A heartbeat far off, so that only the client's closing can end the stream in time.
