@@ -20,7 +20,10 @@ bin=$(swift build -c "$config" --show-bin-path)
 # Copies, so a rebuild while the campaign runs does not change the binaries under it.
 work=$(mktemp -d /var/tmp/drove-faults.XXXXXX)
 cp "$bin/drove" "$bin/drove-bench" "$work/"
-stop() { "$work/drove" lab down --dir "$lab" || true; rm -rf "$work"; }
+# Its own lab: taken down at the end only if this run started it.
+started_lab=
+[ -S "$lab/node-1/run/libvirt-sock" ] || started_lab=yes
+stop() { [ -z "$started_lab" ] || "$work/drove" lab down --dir "$lab" || true; rm -rf "$work"; }
 trap stop EXIT
 mkdir -p .build/faults
 

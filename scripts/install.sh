@@ -36,6 +36,7 @@ echo "installed: $root/usr/local/bin/drove, $root/etc/systemd/system/drove.servi
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable --now drove.service
+    systemctl try-restart drove.service # an upgrade: the new binary
     systemctl --no-pager status drove.service | head -5
 else
     echo "systemd is not running here: start it with 'systemctl enable --now drove' where it is"

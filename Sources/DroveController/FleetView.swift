@@ -44,6 +44,9 @@ final class FleetView: Sendable {
         var observations = 0
         /// Whether an observation of it ever succeeded: only then is `lastSeen` what it holds.
         var seen = false
+        /// VMs an action may have made there without the view knowing (its claim failed or
+        /// expired, or the host went dark under it), until the next full observation says.
+        var uncertain: Set<String> = []
         /// The VMs it held when it was last reachable, while it is not: unknown, not gone.
         var lastSeen: [ObservedVM] = []
     }
@@ -82,6 +85,7 @@ final class FleetView: Sendable {
             var entry = state.hosts[host] ?? HostEntry(observed: ObservedHost(name: host))
             entry.driver = nil
             if entry.observed.isReachable { entry.lastSeen = Array(entry.observed.vms.values) }
+            entry.uncertain.formUnion(Self.making(on: host, state.claims))
             entry.observed = ObservedHost(name: host, unreachable: reason)
             entry.dirty = true
             state.hosts[host] = entry
@@ -150,6 +154,7 @@ final class FleetView: Sendable {
                 entry.observations += 1
                 guard observed.isReachable else {
                     if entry.observed.isReachable { entry.lastSeen = Array(entry.observed.vms.values) }
+                    entry.uncertain.formUnion(Self.making(on: host, state.claims))
                     entry.observed = observed
                     state.hosts[host] = entry
                     return
@@ -167,6 +172,7 @@ final class FleetView: Sendable {
                 }
                 entry.observed = merged
                 entry.seen = true
+                entry.uncertain = []
                 entry.dirty = false
                 state.hosts[host] = entry
                 // What was read after a claim was carried out is the truth about it.
@@ -274,10 +280,12 @@ final class FleetView: Sendable {
     /// Plans against the current snapshot and claims what the plan will do, in one critical
     /// section, so no other pass can plan against the same free capacity. Returns the plan and
     /// the pass number its claims carry.
-    func plan(_ desired: DesiredState) -> (plan: Plan, pass: Int, fleet: ObservedFleet) {
+    /// `removals: false` plans as if the removals under way had not happened yet (what must
+    /// not act before they are done, such as deleting a template copy their VMs rest on).
+    func plan(_ desired: DesiredState, removals: Bool = true) -> (plan: Plan, pass: Int, fleet: ObservedFleet) {
         state.withLock { state in
             Self.expire(&state, now: .now, timeout: claimTimeout)
-            let fleet = Self.overlaid(state)
+            let fleet = Self.overlaid(state, removals: removals)
             let plan = DrovePlan.plan(desired, fleet)
             state.nextPass += 1
             let pass = state.nextPass
@@ -300,6 +308,8 @@ final class FleetView: Sendable {
             for (key, claim) in state.claims where claim.pass == pass {
                 if failed.contains(key) {
                     state.claims[key] = nil
+                    // A failed action may still have made it (the answer lost with a connection).
+                    if claim.expectation != .absent { state.hosts[claim.host]?.uncertain.insert(claim.vm) }
                 } else {
                     state.claims[key]?.doneAt = .now
                     state.claims[key]?.doneSequence = state.sequence
@@ -426,14 +436,19 @@ final class FleetView: Sendable {
             guard let doneAt = claim.doneAt, now - doneAt > timeout else { continue }
             state.claims[key] = nil
             state.hosts[claim.host]?.dirty = true
+            if claim.expectation != .absent { state.hosts[claim.host]?.uncertain.insert(claim.vm) }
         }
+    }
+
+    /// The VMs that claims on `host` are making (or remaking) there.
+    private static func making(on host: String, _ claims: [String: Claim]) -> Set<String> {
+        Set(claims.values.filter { $0.host == host && $0.expectation != .absent }.map(\.vm))
     }
 
     private static func overlaid(_ state: State, removals: Bool = true) -> ObservedFleet {
         var hosts = state.hosts.mapValues(\.observed)
         for (name, entry) in state.hosts where !entry.observed.isReachable && entry.seen {
-            let making = state.claims.values.filter { $0.host == name && $0.expectation != .absent }.map(\.vm)
-            hosts[name]?.mayHold = Set(entry.lastSeen.map(\.name) + making)
+            hosts[name]?.mayHold = Set(entry.lastSeen.map(\.name)).union(entry.uncertain).union(making(on: name, state.claims))
         }
         for claim in state.claims.values {
             guard var host = hosts[claim.host], host.isReachable else { continue }

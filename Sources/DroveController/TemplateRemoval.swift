@@ -51,7 +51,10 @@ extension Controller {
         manifest.templates = []
         manifest.hosts += stored.deletingHosts
         await view.refreshDirty()
-        let (plan, pass, _) = view.plan(DrovePlan.DesiredState(manifest: manifest, images: [name: image], pruneTemplates: .declared))
+        // Removals under way still count: a set deleted with the template may still have VMs on
+        // the copy, which another pass is removing right now.
+        let (plan, pass, _) = view.plan(DrovePlan.DesiredState(manifest: manifest, images: [name: image], pruneTemplates: .declared),
+                                        removals: false)
         let outcome = plan.isEmpty ? Executor.Outcome() : await execute(plan, for: reference)
         view.finish(pass: pass, plan: plan, outcome: outcome)
         if let failure = outcome.failed.values.first { return .retry(failure) }

@@ -96,7 +96,13 @@ public final class LibvirtHost: HostDriver {
         var vms: [String: ObservedVM] = [:]
         var foreign: Set<String> = []
         let leases = LeaseTable()
-        let paused = Set(try await connection.listAllDomains(pausedOnly: true).map(\.name))
+        // Paused domains Drove may resume (a start cut off, a pause by hand) count as stopped.
+        var paused = Set<String>()
+        for domain in try await connection.listAllDomains(pausedOnly: true) {
+            if let (state, reason) = try? await domain.stateAndReason(), state == .paused, Domain.mayResume(pausedFor: reason) {
+                paused.insert(domain.name)
+            }
+        }
         let volumes = Set(volumeNames)
         for domain in try await connection.listAllDomains() {
             switch try await observe(domain, leases: leases, paused: paused.contains(domain.name), volumes: volumes) {
@@ -128,7 +134,8 @@ public final class LibvirtHost: HostDriver {
     public func observeDomain(_ name: String) async throws -> DomainObservation {
         guard let domain = try await connection.domain(named: name) else { return .absent }
         do {
-            return try await observe(domain, leases: LeaseTable(), paused: try await domain.state() == .paused,
+            let (state, reason) = try await domain.stateAndReason()
+            return try await observe(domain, leases: LeaseTable(), paused: state == .paused && Domain.mayResume(pausedFor: reason),
                                      volumes: Set(try await requirePool().volumeNames()))
         } catch let error as LibvirtError where error.isNoDomain {
             return .absent
@@ -136,8 +143,9 @@ public final class LibvirtHost: HostDriver {
     }
 
     /// One XML read: ownership, whether it runs, whether its guest opened the agent channel.
-    /// A paused domain is active but does no work (one left so by a start that was cut off,
-    /// or paused by hand): it counts as stopped, and starting it resumes it.
+    /// A paused domain is active but does no work. One left so by a start that was cut off, or
+    /// paused by hand, counts as stopped, and starting it resumes it; one paused for an I/O
+    /// error, a migration or a snapshot is left to what paused it.
     private func observe(_ domain: Domain, leases: LeaseTable, paused: Bool, volumes: Set<String>) async throws -> DomainObservation {
         var snapshot: DomainSnapshot
         do {
@@ -454,7 +462,8 @@ public final class LibvirtHost: HostDriver {
         } catch let error as LibvirtError where error.isOperationInvalid {
             // Already up: running, or paused (then it is resumed).
             if try await !domain.isActive() { throw error }
-            if try await domain.state() == .paused { try await domain.resume() }
+            let (state, reason) = try await domain.stateAndReason()
+            if state == .paused, Domain.mayResume(pausedFor: reason) { try await domain.resume() }
         }
     }
 
@@ -507,8 +516,16 @@ public final class LibvirtHost: HostDriver {
     /// Deletes the marker first: a crash in between leaves an unmarked (partial) copy, which
     /// nothing uses and the next prune removes.
     private func deleteTemplate(digest: String, volume: String) async throws {
-        known.withLock { _ = $0.templates.removeValue(forKey: digest) }
         let pool = try await requirePool()
+        // Whatever a plan says, a copy a disk still rests on stays: its VM would lose its
+        // backing file. (Rare: a template's copies go only when it is deleted.)
+        if let copy = try await pool.volume(named: volume) {
+            for disk in try await pool.volumeNames() where Naming.classify(volume: disk) == .disk {
+                guard let xml = try? await pool.volume(named: disk)?.xml(), xml.contains("<path>\(copy.path)</path>") else { continue }
+                throw HostError(host: name, object: "template copy \(volume)", cause: "disk \(disk) still rests on it", transient: true)
+            }
+        }
+        known.withLock { _ = $0.templates.removeValue(forKey: digest) }
         try await pool.volume(named: Naming.templateReadyMarker(digest: digest))?.delete()
         try await pool.volume(named: volume)?.delete()
     }

@@ -76,6 +76,11 @@ public final class Domain: LibvirtObject {
     }
 
     public func state() async throws -> DomainState {
+        try await stateAndReason().state
+    }
+
+    /// The state and libvirt's reason for it (`virDomainGetState`), e.g. why a domain is paused.
+    public func stateAndReason() async throws -> (state: DomainState, reason: Int32) {
         let subject = self.subject
         return try await call { raw in
             var state: Int32 = 0
@@ -83,8 +88,16 @@ public final class Domain: LibvirtObject {
             if virDomainGetState(raw, &state, &reason, 0) < 0 {
                 throw LibvirtError.last("virDomainGetState", object: subject)
             }
-            return DomainState(state)
+            return (DomainState(state), reason)
         }
+    }
+
+    /// Whether a paused domain's reason is one Drove may undo by resuming it: a start cut off
+    /// before the CPUs ran (starting up, or no reason recorded), or a pause by hand. Not an I/O
+    /// error (the guest would pause again at once), a migration, a save, a snapshot or a dump.
+    public static func mayResume(pausedFor reason: Int32) -> Bool {
+        [VIR_DOMAIN_PAUSED_UNKNOWN.rawValue, VIR_DOMAIN_PAUSED_USER.rawValue, VIR_DOMAIN_PAUSED_STARTING_UP.rawValue]
+            .map { Int32($0) }.contains(reason)
     }
 
     /// The domain's XML (`virDomainGetXMLDesc`); `inactive` gives the persistent definition.
