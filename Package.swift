@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // libvirt's C API, found with pkg-config (Debian: libvirt-dev).
@@ -81,12 +83,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The controller's embedded SQLite store: desired objects, status, events, change stream.
+        // The controller's store: desired objects, status, events, change stream, leases; on an
+        // embedded SQLite file (GRDB) or a PostgreSQL server shared by several replicas.
         .target(
             name: "DroveStore",
             dependencies: [
                 "DroveManifest",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -244,7 +249,9 @@ let package = Package(
             "Libvirt",
         ]),
         .testTarget(name: "DroveTemplateStoreTests", dependencies: ["DroveTemplateStore", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DroveStoreTests", dependencies: ["DroveStore", "DroveManifest", "DroveTestSupport",
+                                                         .product(name: "GRDB", package: "GRDB.swift"),
+                                                         .product(name: "PostgresNIO", package: "postgres-nio")]),
         .testTarget(name: "DroveServerTests", dependencies: [
             "DroveAPI", "DroveServer", "DroveStore", "DroveManifest", "DrovePlan", "DroveTemplateStore", "HostileCorpus",
             .product(name: "Crypto", package: "swift-crypto"),

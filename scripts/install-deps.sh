@@ -4,7 +4,10 @@
 # git (GitSource objects fetch with the git command line). The lab's libvirt networks need
 # dnsmasq (DHCP), iptables (libvirt 9 writes an isolated network's firewall rules with it, inside
 # each lab host's own network namespace) and ip; cloud-init seed images are made with xorriso.
-# The portal's browser tests drive Debian's headless Chromium through chromedriver.
+# The portal's browser tests drive Debian's headless Chromium through chromedriver. The
+# PostgreSQL store's tests run against a server of their own (scripts/postgres.sh) made with the
+# binaries of Debian's postgresql package; the cluster the package may create and start on port
+# 5432 is not used.
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -13,7 +16,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 packages=(pkg-config libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils git
-    dnsmasq-base iptables iproute2 xorriso chromium chromium-driver fonts-dejavu-core systemd)
+    dnsmasq-base iptables iproute2 xorriso chromium chromium-driver fonts-dejavu-core systemd postgresql)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -58,9 +58,9 @@ public struct APIError: Error, Sendable, HTTPResponseError, CustomStringConverti
             self.init(.unprocessableContent, error.description)
         case let .storedManifestInvalid(_, diagnostics):
             self.init(.internalServerError, error.description, diagnostics: diagnostics)
-        case .closed, .locked, .full:
+        case .closed, .locked, .full, .unavailable:
             self.init(.serviceUnavailable, error.description)
-        case .notAStore, .newerSchema, .database, .invalidReason:
+        case .notAStore, .newerSchema, .database, .invalidReason, .invalidLocation:
             self.init(.internalServerError, error.description)
         }
     }

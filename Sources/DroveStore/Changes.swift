@@ -1,5 +1,4 @@
 import DroveManifest
-import GRDB
 import Synchronization
 
 /// A committed write, as a watcher sees it. It says what changed; a watcher that needs the
@@ -15,20 +14,21 @@ public enum StoreChange: Sendable, Hashable {
 }
 
 extension Store {
-    /// A stream of the changes this `Store` commits, from now on, in commit order.
+    /// A stream of the changes committed from now on, in commit order.
     ///
-    /// It sees writes made through this `Store` object only (not other processes, nor another
-    /// `Store` opened on the same file). It ends when the store closes, or when the watcher
-    /// falls more than `StoreOptions.changeBufferSize` changes behind: it then gets the
+    /// On SQLite it sees the writes made through this `Store` object only (one controller per
+    /// file). On PostgreSQL it sees every replica's writes, in the one order they committed.
+    /// It ends when the store closes, or when the watcher falls more than
+    /// `StoreOptions.changeBufferSize` changes behind (on PostgreSQL also when this replica
+    /// lost sight of the database's changes for longer than they are kept): it then gets the
     /// buffered changes and the end, and should read the state again (events: after the last
     /// id it saw) and subscribe anew, rather than have changes silently dropped.
     public func changes() -> AsyncStream<StoreChange> {
-        hub.subscribe()
+        engine.changes()
     }
 }
 
-/// The watchers of one store. Changes are published from GRDB's writer queue, in a commit hook,
-/// so they go out in commit order and only for committed transactions.
+/// The watchers of one store, fed by its engine in commit order.
 final class ChangeHub: Sendable {
     private struct State {
         var next = 0
@@ -61,13 +61,7 @@ final class ChangeHub: Sendable {
         return stream
     }
 
-    /// Publishes `changes` when the current transaction of `db` commits; nothing if it rolls back.
-    func publish(_ changes: [StoreChange], after db: Database) {
-        guard !changes.isEmpty else { return }
-        db.afterNextTransaction { [self] _ in yield(changes) }
-    }
-
-    private func yield(_ changes: [StoreChange]) {
+    func yield(_ changes: [StoreChange]) {
         // Yield outside the lock: finishing a lagging watcher runs its onTermination, which
         // takes the lock again.
         let watchers = state.withLock { $0.watchers }
@@ -81,6 +75,16 @@ final class ChangeHub: Sendable {
             }
         }
         for watcher in lagging { watcher.finish() }
+    }
+
+    /// Ends every stream open now; later subscriptions work (their owners read the state
+    /// again, as after falling behind).
+    func endStreams() {
+        let watchers = state.withLock { state in
+            defer { state.watchers = [:] }
+            return state.watchers
+        }
+        for (_, watcher) in watchers { watcher.finish() }
     }
 
     func finishAll() {

@@ -1,6 +1,5 @@
 import Foundation
 import DroveManifest
-import GRDB
 import Logging
 
 public enum EventType: String, Sendable, Hashable, CaseIterable {
@@ -68,18 +67,17 @@ extension Store {
         }
         let now = now()
         let retention = options.eventRetention
-        let hub = hub
         let logger = logger
         return try await write("appendEvents") { db in
             let appended = try Self.insert(events, now: now, retention: retention, logger: logger, db)
-            hub.publish(appended.map(StoreChange.eventAppended), after: db)
+            db.publish(appended.map(StoreChange.eventAppended))
             return appended
         }
     }
 
     /// Inserts events in the caller's transaction, trimming the log when an id crosses a
     /// multiple of the retention's `trimInterval`. The caller publishes them.
-    static func insert(_ events: [NewEvent], now: Int64, retention: EventRetention, logger: Logger, _ db: Database) throws -> [Event] {
+    static func insert(_ events: [NewEvent], now: Int64, retention: EventRetention, logger: Logger, _ db: any SQLTransaction) throws -> [Event] {
         guard !events.isEmpty else { return [] }
         var appended: [Event] = []
         for event in events {
@@ -103,15 +101,15 @@ extension Store {
     public func events(after id: Int64 = 0, limit: Int = 100, object: ObjectReference? = nil) async throws(StoreError) -> [Event] {
         let limit = max(0, limit)
         return try await read("events") { db in
-            let rows: [EventRow]
+            let rows: [SQLRow]
             if let object {
-                rows = try EventRow.fetchAll(db, sql: """
-                    SELECT * FROM event WHERE kind = ? AND name = ? AND id > ? ORDER BY id LIMIT ?
-                    """, arguments: [object.kind.rawValue, object.name, id, limit])
+                rows = try db.rows("""
+                    SELECT \(EventRow.columns) FROM event WHERE kind = ? AND name = ? AND id > ? ORDER BY id LIMIT ?
+                    """, [object.kind.rawValue, object.name, id, limit])
             } else {
-                rows = try EventRow.fetchAll(db, sql: "SELECT * FROM event WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit])
+                rows = try db.rows("SELECT \(EventRow.columns) FROM event WHERE id > ? ORDER BY id LIMIT ?", [id, limit])
             }
-            return try rows.map { try $0.event() }
+            return try rows.map { try EventRow($0).event() }
         }
     }
 
@@ -120,15 +118,15 @@ extension Store {
     public func latestEvents(limit: Int = 20, object: ObjectReference? = nil) async throws(StoreError) -> [Event] {
         let limit = max(0, limit)
         return try await read("latestEvents") { db in
-            let rows: [EventRow]
+            let rows: [SQLRow]
             if let object {
-                rows = try EventRow.fetchAll(db, sql: """
-                    SELECT * FROM event WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT ?
-                    """, arguments: [object.kind.rawValue, object.name, limit])
+                rows = try db.rows("""
+                    SELECT \(EventRow.columns) FROM event WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT ?
+                    """, [object.kind.rawValue, object.name, limit])
             } else {
-                rows = try EventRow.fetchAll(db, sql: "SELECT * FROM event ORDER BY id DESC LIMIT ?", arguments: [limit])
+                rows = try db.rows("SELECT \(EventRow.columns) FROM event ORDER BY id DESC LIMIT ?", [limit])
             }
-            return try rows.reversed().map { try $0.event() }
+            return try rows.reversed().map { try EventRow($0).event() }
         }
     }
 
@@ -143,17 +141,15 @@ extension Store {
 
     /// Two indexed deletes: below the id of the `maxCount + 1`-th newest event, and older
     /// than `maxAge`.
-    static func trim(_ db: Database, retention: EventRetention, now: Int64) throws -> Int {
+    static func trim(_ db: any SQLTransaction, retention: EventRetention, now: Int64) throws -> Int {
         var removed = 0
         if let maxCount = retention.maxCount {
-            try db.execute(sql: """
+            removed += try db.execute("""
                 DELETE FROM event WHERE id <= (SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ?)
-                """, arguments: [maxCount])
-            removed += db.changesCount
+                """, [maxCount])
         }
         if let maxAge = retention.maxAge {
-            try db.execute(sql: "DELETE FROM event WHERE time < ?", arguments: [now - Int64(maxAge * 1000)])
-            removed += db.changesCount
+            removed += try db.execute("DELETE FROM event WHERE time < ?", [now - Int64(maxAge * 1000)])
         }
         return removed
     }

@@ -1,6 +1,5 @@
 import Foundation
 import DroveManifest
-import GRDB
 
 extension Store {
     /// Stores each object: created at generation 1, configured (generation +1 only if the spec
@@ -20,14 +19,13 @@ extension Store {
     public func apply(_ objects: [AppliedObject], author: ChangeAuthor? = nil) async throws(StoreError) -> [ApplyResult] {
         try Self.check(objects)
         let now = now()
-        let hub = hub
         let retention = options.eventRetention, logger = logger
         return try await write("apply") { db in
             var results: [ApplyResult] = []
             var changes: [StoreChange] = []
             var audit: [NewEvent] = []
             for object in objects {
-                let old = try ObjectRow.fetchOne(db, key: ObjectRow.key(object.reference))
+                let old = try ObjectRow.fetch(object.reference, db)
                 if let old, let source = old.source {
                     throw StoreError.ownedBySource(object.reference, source: source, revision: old.revision)
                 }
@@ -39,7 +37,7 @@ extension Store {
             }
             try Self.checkReferences(objects, db)
             let events = try Self.insert(audit, now: now, retention: retention, logger: logger, db)
-            hub.publish(changes + events.map(StoreChange.eventAppended), after: db)
+            db.publish(changes + events.map(StoreChange.eventAppended))
             return results
         }
     }
@@ -72,7 +70,7 @@ extension Store {
     /// created at generation 1, configured (generation +1 only if the spec changed), or
     /// unchanged. A change of owning revision alone is written without a change to publish.
     static func write(_ object: AppliedObject, over old: ObjectRow?, source: String?, revision: String?, owner: String? = nil, now: Int64,
-                      _ db: Database) throws -> (ApplyResult, StoreChange?) {
+                      _ db: any SQLTransaction) throws -> (ApplyResult, StoreChange?) {
         let reference = object.reference
         let spec = object.object.specFingerprint
         let labels = try JSONCoding.encode(object.object.labels)
@@ -86,8 +84,8 @@ extension Store {
         }
         if old.deletionRequestedAt == nil, old.spec == spec, old.labels == labels {
             if old.revision != revision {
-                try db.execute(sql: "UPDATE object SET revision = ? WHERE kind = ? AND name = ?",
-                               arguments: [revision, reference.kind.rawValue, reference.name])
+                try db.execute("UPDATE object SET revision = ? WHERE kind = ? AND name = ?",
+                               [revision, reference.kind.rawValue, reference.name])
             }
             return (.unchanged, nil)
         }
@@ -100,12 +98,11 @@ extension Store {
     }
 
     /// Every VM set applied names a Template that is stored and desired.
-    static func checkReferences(_ objects: [AppliedObject], _ db: Database) throws {
+    static func checkReferences(_ objects: [AppliedObject], _ db: any SQLTransaction) throws {
         for object in objects {
             guard let template = object.object.templateName else { continue }
-            let live = try Bool.fetchOne(db, sql: """
-                SELECT EXISTS (SELECT 1 FROM object WHERE kind = 'Template' AND name = ? AND deletionRequestedAt IS NULL)
-                """, arguments: [template]) ?? false
+            let live = try db.exists("SELECT 1 FROM object WHERE kind = 'Template' AND name = ? AND deletionRequestedAt IS NULL",
+                                     [template])
             if !live { throw StoreError.danglingReference(object.reference, template: template) }
         }
     }
@@ -130,14 +127,13 @@ extension Store {
             throw .duplicateInBatch(duplicate)
         }
         let now = now()
-        let hub = hub
         let retention = options.eventRetention, logger = logger
         return try await write("delete") { db in
             var results: [DeleteResult] = []
             var changes: [StoreChange] = []
             var audit: [NewEvent] = []
             for reference in references {
-                guard var row = try ObjectRow.fetchOne(db, key: ObjectRow.key(reference)) else {
+                guard var row = try ObjectRow.fetch(reference, db) else {
                     results.append(.notFound)
                     continue
                 }
@@ -161,18 +157,18 @@ extension Store {
             }
             try Self.checkTemplatesUnused(references, db)
             let events = try Self.insert(audit, now: now, retention: retention, logger: logger, db)
-            hub.publish(changes + events.map(StoreChange.eventAppended), after: db)
+            db.publish(changes + events.map(StoreChange.eventAppended))
             return results
         }
     }
 
     /// No Template among `references` is named by a VM set that stays.
-    static func checkTemplatesUnused(_ references: [ObjectReference], _ db: Database) throws {
+    static func checkTemplatesUnused(_ references: [ObjectReference], _ db: any SQLTransaction) throws {
         for reference in references where reference.kind == .template {
-            let users = try String.fetchAll(db, sql: """
+            let users = try db.rows("""
                 SELECT name FROM object
                 WHERE kind = 'VMSet' AND template = ? AND deletionRequestedAt IS NULL ORDER BY name
-                """, arguments: [reference.name])
+                """, [reference.name]).map { try $0.string("name") }
             if !users.isEmpty {
                 throw StoreError.inUse(reference, by: users.map { ObjectReference(kind: .vmSet, name: $0) })
             }
@@ -187,15 +183,13 @@ extension Store {
     @discardableResult
     public func markPruned(kind: ObjectKind, name: String) async throws(StoreError) -> Bool {
         let reference = ObjectReference(kind: kind, name: name)
-        let hub = hub
         return try await write("markPruned") { db in
-            try db.execute(sql: "DELETE FROM object WHERE kind = ? AND name = ? AND deletionRequestedAt IS NOT NULL",
-                           arguments: [kind.rawValue, name])
-            let removed = db.changesCount > 0
+            let removed = try db.execute("DELETE FROM object WHERE kind = ? AND name = ? AND deletionRequestedAt IS NOT NULL",
+                                         [kind.rawValue, name]) > 0
             if removed, kind == .gitSource {
-                try db.execute(sql: "UPDATE object SET source = NULL, revision = NULL WHERE source = ?", arguments: [name])
+                try db.execute("UPDATE object SET source = NULL, revision = NULL WHERE source = ?", [name])
             }
-            if removed { hub.publish([.objectPruned(reference)], after: db) }
+            if removed { db.publish([.objectPruned(reference)]) }
             return removed
         }
     }
@@ -204,7 +198,7 @@ extension Store {
     public func object(kind: ObjectKind, name: String) async throws(StoreError) -> StoredObject? {
         let reference = ObjectReference(kind: kind, name: name)
         return try await read("object") { db in
-            try ObjectRow.fetchOne(db, key: ObjectRow.key(reference))?.stored()
+            try ObjectRow.fetch(reference, db)?.stored()
         }
     }
 
@@ -212,8 +206,7 @@ extension Store {
     /// ordered by kind, then name.
     public func objects(kind: ObjectKind? = nil) async throws(StoreError) -> [StoredObject] {
         try await read("objects") { db in
-            let rows = try ObjectRow.fetchAll(db, sql: "SELECT * FROM object WHERE ?1 IS NULL OR kind = ?1 ORDER BY name",
-                                              arguments: [kind?.rawValue])
+            let rows = try kind.map { try ObjectRow.fetchAll(db, where: "kind = ?", [$0.rawValue]) } ?? ObjectRow.fetchAll(db)
             return try rows.map { try $0.stored() }.sorted { $0.reference < $1.reference }
         }
     }

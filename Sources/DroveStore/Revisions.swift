@@ -1,5 +1,4 @@
 import DroveManifest
-import GRDB
 
 /// One revision of a GitSource, to be applied as a whole.
 public struct SourceRevision: Sendable {
@@ -60,20 +59,19 @@ extension Store {
             throw .invalidObject(nested.reference, reason: "declared by GitSource/\(revision.source); a source's repository may not declare GitSources")
         }
         let now = now()
-        let hub = hub
         return try await write("applyRevision") { db in
             var stored: [ObjectReference: ObjectRow] = [:]
             var conflicts: [OwnershipConflict] = []
             for object in revision.objects {
-                guard let row = try ObjectRow.fetchOne(db, key: ObjectRow.key(object.reference)) else { continue }
+                guard let row = try ObjectRow.fetch(object.reference, db) else { continue }
                 if row.source != revision.source { conflicts.append(OwnershipConflict(reference: object.reference, owner: row.source)) }
                 stored[object.reference] = row
             }
             if !conflicts.isEmpty { throw StoreError.ownershipConflict(source: revision.source, conflicts: conflicts) }
 
             let declared = Set(revision.objects.map(\.reference))
-            let owned = try ObjectRow.fetchAll(db, sql: "SELECT * FROM object WHERE source = ? AND deletionRequestedAt IS NULL",
-                                               arguments: [revision.source]).compactMap(\.reference)
+            let owned = try ObjectRow.fetchAll(db, where: "source = ? AND deletionRequestedAt IS NULL", [revision.source])
+                .compactMap(\.reference)
             let leaving = owned.filter { !declared.contains($0) }.sorted()
             if revision.prune, !revision.rewritten, !revision.allowEmpty, !owned.isEmpty, leaving.count == owned.count {
                 throw StoreError.wouldPruneEverything(source: revision.source, revision: revision.revision, objects: owned.count)
@@ -88,20 +86,20 @@ extension Store {
                 if let change { changes.append(change) }
             }
             for reference in leaving {
-                let key: StatementArguments = [reference.kind.rawValue, reference.name]
+                let key: [any SQLBindable] = [reference.kind.rawValue, reference.name]
                 if revision.rewritten {
-                    try db.execute(sql: "UPDATE object SET source = NULL, revision = NULL WHERE kind = ? AND name = ?", arguments: key)
+                    try db.execute("UPDATE object SET source = NULL, revision = NULL WHERE kind = ? AND name = ?", key)
                     result.released.append(reference)
                 } else if revision.prune {
-                    try db.execute(sql: "UPDATE object SET deletionRequestedAt = ?, updatedAt = ? WHERE kind = ? AND name = ?",
-                                   arguments: [now, now] + key)
+                    try db.execute("UPDATE object SET deletionRequestedAt = ?, updatedAt = ? WHERE kind = ? AND name = ?",
+                                   [now, now] + key)
                     result.pruned.append(reference)
                     changes.append(.objectDeletionRequested(reference))
                 }
             }
             try Self.checkTemplatesUnused(result.pruned, db)
             try Self.checkReferences(revision.objects, db)
-            hub.publish(changes, after: db)
+            db.publish(changes)
             return result
         }
     }
@@ -109,7 +107,7 @@ extension Store {
     /// The objects `source` owns, desired or being deleted, by kind and name.
     public func objects(ownedBy source: String) async throws(StoreError) -> [StoredObject] {
         try await read("objectsOwnedBy") { db in
-            try ObjectRow.fetchAll(db, sql: "SELECT * FROM object WHERE source = ?", arguments: [source])
+            try ObjectRow.fetchAll(db, where: "source = ?", [source])
                 .map { try $0.stored() }.sorted { $0.reference < $1.reference }
         }
     }

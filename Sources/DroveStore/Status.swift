@@ -1,6 +1,5 @@
 import Foundation
 import DroveManifest
-import GRDB
 
 public enum ConditionType: String, Sendable, Hashable, CaseIterable, Comparable {
     /// The object is what its spec asks for (a VMSet: every replica ready and made from the
@@ -308,9 +307,10 @@ extension Store {
             throw .invalidReason(reference, reason: report.reason)
         }
         let now = now()
-        let hub = hub
         return try await write("setStatus") { db in
-            guard try ObjectRow.exists(db, key: ObjectRow.key(reference)) else { throw StoreError.notFound(reference) }
+            guard try db.exists("SELECT 1 FROM object WHERE kind = ? AND name = ?", [reference.kind.rawValue, reference.name]) else {
+                throw StoreError.notFound(reference)
+            }
             let old = try Self.fetchStatus(db, reference)
             var conditions: [Condition] = []
             for type in ConditionType.allCases {
@@ -328,20 +328,21 @@ extension Store {
                 return old
             }
             let key = (kind: reference.kind.rawValue, name: reference.name)
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO status (kind, name, observedGeneration, counters, updatedAt, details) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (kind, name) DO UPDATE SET
                     observedGeneration = excluded.observedGeneration, counters = excluded.counters, updatedAt = excluded.updatedAt,
                     details = excluded.details
-                """, arguments: [key.kind, key.name, update.observedGeneration, try JSONCoding.encode(update.counters), now,
-                                 try JSONCoding.encode(update.details)])
-            try db.execute(sql: "DELETE FROM condition WHERE kind = ? AND name = ?", arguments: [key.kind, key.name])
+                """, [key.kind, key.name, update.observedGeneration, try JSONCoding.encode(update.counters), now,
+                      try JSONCoding.encode(update.details)])
+            try db.execute("DELETE FROM condition WHERE kind = ? AND name = ?", [key.kind, key.name])
             for condition in conditions {
-                try ConditionRow(kind: key.kind, name: key.name, type: condition.type.rawValue, status: condition.status.rawValue,
-                                 reason: condition.reason, message: condition.message,
-                                 lastTransitionTime: Millis.from(condition.lastTransitionTime)).insert(db)
+                try db.execute("""
+                    INSERT INTO condition (kind, name, type, status, reason, message, lastTransitionTime) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, [key.kind, key.name, condition.type.rawValue, condition.status.rawValue, condition.reason, condition.message,
+                          Millis.from(condition.lastTransitionTime)])
             }
-            hub.publish([.statusChanged(reference)], after: db)
+            db.publish([.statusChanged(reference)])
             return status
         }
     }
@@ -352,22 +353,26 @@ extension Store {
         return try await read("status") { db in try Self.fetchStatus(db, reference) }
     }
 
-    static func fetchStatus(_ db: Database, _ reference: ObjectReference) throws -> ObjectStatus? {
-        let key = (kind: reference.kind.rawValue, name: reference.name)
-        guard let row = try StatusRow.fetchOne(db, key: ["kind": key.kind, "name": key.name]) else { return nil }
-        let conditions = try ConditionRow.fetchAll(db, sql: "SELECT * FROM condition WHERE kind = ? AND name = ?",
-                                                   arguments: [key.kind, key.name])
+    static func fetchStatus(_ db: any SQLTransaction, _ reference: ObjectReference) throws -> ObjectStatus? {
+        let key: [any SQLBindable] = [reference.kind.rawValue, reference.name]
+        guard let row = try db.row("""
+            SELECT observedGeneration, counters, updatedAt, details FROM status WHERE kind = ? AND name = ?
+            """, key) else { return nil }
+        let conditions = try db.rows("""
+            SELECT type, status, reason, message, lastTransitionTime FROM condition WHERE kind = ? AND name = ?
+            """, key)
             .map { row throws -> Condition in
-                guard let type = ConditionType(rawValue: row.type) else { throw RowError.unknownValue("condition type", row.type) }
-                guard let status = ConditionStatus(rawValue: row.status) else { throw RowError.unknownValue("condition status", row.status) }
-                return Condition(type: type, status: status, reason: row.reason, message: row.message,
-                                 lastTransitionTime: Millis.date(row.lastTransitionTime))
+                let type = try row.string("type"), status = try row.string("status")
+                guard let type = ConditionType(rawValue: type) else { throw RowError.unknownValue("condition type", type) }
+                guard let status = ConditionStatus(rawValue: status) else { throw RowError.unknownValue("condition status", status) }
+                return Condition(type: type, status: status, reason: try row.string("reason"), message: try row.string("message"),
+                                 lastTransitionTime: Millis.date(try row.int64("lastTransitionTime")))
             }
             .sorted { $0.type < $1.type }
-        return ObjectStatus(reference: reference, observedGeneration: row.observedGeneration, conditions: conditions,
-                            counters: try JSONCoding.decode([String: Int].self, from: row.counters),
-                            details: try JSONCoding.decode(StatusDetails.self, from: row.details),
-                            updatedAt: Millis.date(row.updatedAt))
+        return ObjectStatus(reference: reference, observedGeneration: try row.int("observedGeneration"), conditions: conditions,
+                            counters: try JSONCoding.decode([String: Int].self, from: try row.string("counters")),
+                            details: try JSONCoding.decode(StatusDetails.self, from: try row.string("details")),
+                            updatedAt: Millis.date(try row.int64("updatedAt")))
     }
 
     static func isCamelCase(_ reason: String) -> Bool {

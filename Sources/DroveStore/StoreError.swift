@@ -16,6 +16,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case locked(path: String, operation: String)
     /// The disk holding the store is full (`SQLITE_FULL`): nothing was written.
     case full(path: String, operation: String)
+    /// The database server cannot be reached (PostgreSQL down, or the network to it cut):
+    /// nothing was written.
+    case unavailable(path: String, operation: String, message: String)
+    /// `--store` names no store Drove knows how to open.
+    case invalidLocation(String, reason: String)
     /// An object appears twice in one `apply` or `delete` batch.
     case duplicateInBatch(ObjectReference)
     /// An applied object is not fit to store (empty manifest text, a relative base directory).
@@ -57,6 +62,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path): \(operation): another process holds the store's lock (another drove serve on this data directory?); nothing was written, try again"
         case let .full(path, operation):
             "\(path): \(operation): the disk holding the store is full; nothing was written, free space and try again"
+        case let .unavailable(path, operation, message):
+            "\(path): \(operation): the database server cannot be reached (\(message)); nothing was written, try again"
+        case let .invalidLocation(text, reason):
+            "store \(text): \(reason)"
         case let .duplicateInBatch(reference):
             "\(reference): appears more than once in one request"
         case let .invalidObject(reference, reason):

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// What a user may do (the API's `Role`, as the store keeps it).
 public enum UserRole: String, Sendable, Hashable, CaseIterable {
@@ -27,7 +26,7 @@ extension Store {
         let now = now()
         let row = UserRow(name: name, role: role.rawValue, tokenHash: Data(tokenHash), createdAt: now, createdBy: author, rotatedAt: now)
         return try await write("addUser") { db in
-            if try UserRow.exists(db, key: name) { throw StoreError.userExists(name) }
+            if try db.exists("SELECT 1 FROM \"user\" WHERE name = ?", [name]) { throw StoreError.userExists(name) }
             try row.insert(db)
             return try row.user()
         }
@@ -35,11 +34,13 @@ extension Store {
 
     /// Every user, by name.
     public func users() async throws(StoreError) -> [StoredUser] {
-        try await read("users") { db in try UserRow.order(Column("name")).fetchAll(db).map { try $0.user() } }
+        try await read("users") { db in
+            try db.rows("SELECT \(UserRow.columns) FROM \"user\" ORDER BY name").map { try UserRow($0).user() }
+        }
     }
 
     public func user(named name: String) async throws(StoreError) -> StoredUser? {
-        try await read("user") { db in try UserRow.fetchOne(db, key: name)?.user() }
+        try await read("user") { db in try Self.fetchUser(name, db)?.user() }
     }
 
     /// Removes a user; its token stops working at once. The objects it owns keep its name as
@@ -48,7 +49,7 @@ extension Store {
     /// - Returns: whether there was such a user.
     @discardableResult
     public func removeUser(named name: String) async throws(StoreError) -> Bool {
-        try await write("removeUser") { db in try UserRow.deleteOne(db, key: name) }
+        try await write("removeUser") { db in try db.execute("DELETE FROM \"user\" WHERE name = ?", [name]) > 0 }
     }
 
     /// Replaces a user's token; the old one stops working at once.
@@ -57,11 +58,15 @@ extension Store {
     public func rotateToken(ofUser name: String, tokenHash: [UInt8]) async throws(StoreError) -> StoredUser? {
         let now = now()
         return try await write("rotateToken") { db in
-            guard var row = try UserRow.fetchOne(db, key: name) else { return nil }
+            guard var row = try Self.fetchUser(name, db) else { return nil }
             row.tokenHash = Data(tokenHash)
             row.rotatedAt = now
-            try row.update(db)
+            try db.execute("UPDATE \"user\" SET tokenHash = ?, rotatedAt = ? WHERE name = ?", [row.tokenHash, now, name])
             return try row.user()
         }
+    }
+
+    private static func fetchUser(_ name: String, _ db: any SQLTransaction) throws -> UserRow? {
+        try db.row("SELECT \(UserRow.columns) FROM \"user\" WHERE name = ?", [name]).map(UserRow.init)
     }
 }

@@ -137,6 +137,9 @@ enum Schema {
                 ALTER TABLE event ADD COLUMN actor TEXT;     -- who caused it; NULL: the controller
                 """)
         }
+        migrator.registerMigration("v5: leases, controllers") { db in
+            for statement in Leases.tables(integer: "INTEGER", strict: " STRICT, WITHOUT ROWID") { try db.execute(sql: statement) }
+        }
         return migrator
     }
 }
