@@ -93,7 +93,7 @@ start)
             fail "$data is a PostgreSQL $(cat "$data/PG_VERSION") cluster, but the server installed is $version; run: $0 stop $dir --remove"
 
         if ! as_postgres "$bin/pg_ctl" -D "$data" -l "$dir/log" \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
             -w start >/dev/null; then
             tail -n 20 "$dir/log" >&2 || true
             fail "the server did not start (log above, in $dir/log)"

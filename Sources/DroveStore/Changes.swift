@@ -17,7 +17,8 @@ extension Store {
     /// A stream of the changes committed from now on, in commit order.
     ///
     /// On SQLite it sees the writes made through this `Store` object only (one controller per
-    /// file). On PostgreSQL it sees every replica's writes, in the one order they committed.
+    /// file). On PostgreSQL it sees every replica's writes, in the one order they committed;
+    /// another replica's write that committed just before the call may be in it too.
     /// It ends when the store closes, or when the watcher falls more than
     /// `StoreOptions.changeBufferSize` changes behind (on PostgreSQL also when this replica
     /// lost sight of the database's changes for longer than they are kept): it then gets the

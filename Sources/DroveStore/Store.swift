@@ -124,6 +124,9 @@ public final class Store: Sendable {
         }
     }
 
+    /// For tests: every change committed so far is in the watchers' streams.
+    func deliverCommittedChangesForTesting() { engine.deliverCommittedChanges() }
+
     /// Now, to the millisecond, as stored.
     func now() -> Int64 { Millis.from(options.clock()) }
 }

@@ -9,9 +9,9 @@ struct EventsTests {
         NewEvent(object: object, host: "node-a", reason: "Created", message: "created web-\(number) on node-a")
     }
 
-    @Test("retention keeps the newest N, trimming on insert")
-    func trimsToCount() async throws {
-        try await withStore(retention: EventRetention(maxCount: 10, trimInterval: 1)) { store, _ in
+    @Test("retention keeps the newest N, trimming on insert", arguments: TestEngine.allCases)
+    func trimsToCount(_ engine: TestEngine) async throws {
+        try await withStore(engine, retention: EventRetention(maxCount: 10, trimInterval: 1)) { store, _ in
             for number in 1...25 { try await store.appendEvent(event(number)) }
             let kept = try await store.events(limit: 100)
             #expect(kept.map(\.id) == Array(16...25))
@@ -19,9 +19,9 @@ struct EventsTests {
         }
     }
 
-    @Test("trimming every Nth insert lets the log overshoot by less than N")
-    func trimsEveryNth() async throws {
-        try await withStore(retention: EventRetention(maxCount: 10, trimInterval: 5)) { store, _ in
+    @Test("trimming every Nth insert lets the log overshoot by less than N", arguments: TestEngine.allCases)
+    func trimsEveryNth(_ engine: TestEngine) async throws {
+        try await withStore(engine, retention: EventRetention(maxCount: 10, trimInterval: 5)) { store, _ in
             try await store.appendEvents((1...23).map { event($0) })
             // One batch crossing a multiple of 5 trims once, at its end.
             #expect(try await store.events(limit: 100).map(\.id) == Array(14...23))
@@ -33,10 +33,10 @@ struct EventsTests {
         }
     }
 
-    @Test("retention drops events older than the maximum age")
-    func trimsByAge() async throws {
+    @Test("retention drops events older than the maximum age", arguments: TestEngine.allCases)
+    func trimsByAge(_ engine: TestEngine) async throws {
         let clock = TestClock()
-        try await withStore(retention: EventRetention(maxCount: nil, maxAge: 60, trimInterval: 1), clock: clock) { store, _ in
+        try await withStore(engine, retention: EventRetention(maxCount: nil, maxAge: 60, trimInterval: 1), clock: clock) { store, _ in
             for number in 1...3 { try await store.appendEvent(event(number)) }
             clock.advance(seconds: 61)
             try await store.appendEvent(event(4))
@@ -45,9 +45,9 @@ struct EventsTests {
         }
     }
 
-    @Test("paging after an id, for all objects or one")
-    func paging() async throws {
-        try await withStore { store, _ in
+    @Test("paging after an id, for all objects or one", arguments: TestEngine.allCases)
+    func paging(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             let other = ObjectReference(kind: .host, name: "node-b")
             for number in 1...7 { try await store.appendEvent(event(number, about: number % 3 == 0 ? other : web)) }
             #expect(try await store.events(after: 0, limit: 3).map(\.id) == [1, 2, 3])
@@ -63,10 +63,10 @@ struct EventsTests {
         }
     }
 
-    @Test("ids are never reused, even after every event was trimmed")
-    func idsNeverReused() async throws {
+    @Test("ids are never reused, even after every event was trimmed", arguments: TestEngine.allCases)
+    func idsNeverReused(_ engine: TestEngine) async throws {
         let clock = TestClock()
-        try await withStore(retention: EventRetention(maxCount: nil, maxAge: 1, trimInterval: 1), clock: clock) { store, _ in
+        try await withStore(engine, retention: EventRetention(maxCount: nil, maxAge: 1, trimInterval: 1), clock: clock) { store, _ in
             try await store.appendEvents((1...5).map { event($0) })
             clock.advance(seconds: 10)
             #expect(try await store.trimEvents() == 5)
@@ -74,9 +74,9 @@ struct EventsTests {
         }
     }
 
-    @Test("a reason that is not CamelCase is refused")
-    func camelCaseReason() async throws {
-        try await withStore { store, _ async throws in
+    @Test("a reason that is not CamelCase is refused", arguments: TestEngine.allCases)
+    func camelCaseReason(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ async throws in
             await #expect(throws: StoreError.invalidReason(web, reason: "created")) {
                 try await store.appendEvent(NewEvent(object: web, reason: "created", message: ""))
             }

@@ -5,10 +5,10 @@ import Testing
 
 @Suite("Desired objects")
 struct ObjectsTests {
-    @Test("apply creates each object at generation 1 and keeps its own document")
-    func applyCreates() async throws {
+    @Test("apply creates each object at generation 1 and keeps its own document", arguments: TestEngine.allCases)
+    func applyCreates(_ engine: TestEngine) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(engine, clock: clock) { store, _ in
             let results = try await store.apply(try applied(fleetYAML(labels: "{ tier: front }")))
             #expect(results == [.created, .created, .created])
 
@@ -26,10 +26,10 @@ struct ObjectsTests {
         }
     }
 
-    @Test("applying the same objects again, even spelled differently, changes nothing")
-    func reapplyIsUnchanged() async throws {
+    @Test("applying the same objects again, even spelled differently, changes nothing", arguments: TestEngine.allCases)
+    func reapplyIsUnchanged(_ engine: TestEngine) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(engine, clock: clock) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             let before = try await store.objects()
             clock.advance(seconds: 60)
@@ -55,10 +55,10 @@ struct ObjectsTests {
         }
     }
 
-    @Test("a changed spec bumps the generation; a label change alone does not")
-    func changedSpecBumpsGeneration() async throws {
+    @Test("a changed spec bumps the generation; a label change alone does not", arguments: TestEngine.allCases)
+    func changedSpecBumpsGeneration(_ engine: TestEngine) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(engine, clock: clock) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             clock.advance(seconds: 1)
 
@@ -79,9 +79,9 @@ struct ObjectsTests {
         }
     }
 
-    @Test("a batch with a bad object changes nothing")
-    func applyIsAtomic() async throws {
-        try await withStore { store, _ in
+    @Test("a batch with a bad object changes nothing", arguments: TestEngine.allCases)
+    func applyIsAtomic(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             let before = try await store.objects()
 
@@ -108,9 +108,9 @@ struct ObjectsTests {
         }
     }
 
-    @Test("delete marks an object; markPruned removes it with its status")
-    func deleteThenPrune() async throws {
-        try await withStore { store, _ in
+    @Test("delete marks an object; markPruned removes it with its status", arguments: TestEngine.allCases)
+    func deleteThenPrune(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             try await store.setStatus(StatusUpdate(observedGeneration: 1), for: web)
 
@@ -137,9 +137,9 @@ struct ObjectsTests {
         }
     }
 
-    @Test("applying an object marked for deletion cancels the deletion, and a later prune leaves it")
-    func reapplyCancelsDeletion() async throws {
-        try await withStore { store, _ in
+    @Test("applying an object marked for deletion cancels the deletion, and a later prune leaves it", arguments: TestEngine.allCases)
+    func reapplyCancelsDeletion(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             try await store.delete(kind: .vmSet, name: "web")
             #expect(try await store.apply(try applied(fleetYAML())) == [.unchanged, .unchanged, .configured(generation: 1)])
@@ -149,9 +149,9 @@ struct ObjectsTests {
         }
     }
 
-    @Test("a Template in use cannot be deleted unless its VMSets go in the same request")
-    func templateInUse() async throws {
-        try await withStore { store, _ in
+    @Test("a Template in use cannot be deleted unless its VMSets go in the same request", arguments: TestEngine.allCases)
+    func templateInUse(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             await #expect(throws: StoreError.inUse(alpine, by: [web])) {
                 try await store.delete(kind: .template, name: "alpine")
@@ -166,8 +166,8 @@ struct ObjectsTests {
         }
     }
 
-    @Test("the desired manifest loads back into equal objects, defaults and resolved paths included")
-    func desiredManifestRoundTrips() async throws {
+    @Test("the desired manifest loads back into equal objects, defaults and resolved paths included", arguments: TestEngine.allCases)
+    func desiredManifestRoundTrips(_ engine: TestEngine) async throws {
         let yaml = """
             # the lab
             ---
@@ -195,7 +195,7 @@ struct ObjectsTests {
             \(vmSetYAML())
             """
         let original = try loaded(yaml)
-        try await withStore { store, _ in
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied(yaml))
             let desired = try await store.desiredManifest(policy: .standard)
             #expect(desired.hosts == original.hosts.sorted { $0.metadata.name < $1.metadata.name })
@@ -207,11 +207,11 @@ struct ObjectsTests {
         }
     }
 
-    @Test("a stored text that declares another object than its row is refused with storeMismatch")
-    func storedTextMismatch() async throws {
+    @Test("a stored text that declares another object than its row is refused with storeMismatch", arguments: TestEngine.allCases)
+    func storedTextMismatch(_ engine: TestEngine) async throws {
         var object = try #require(try applied(hostYAML).first)
         object.manifestText = hostYAML.replacingOccurrences(of: "node-a", with: "node-b")
-        try await withStore { store, _ in
+        try await withStore(engine) { store, _ in
             _ = try await store.apply([object])
             do throws(StoreError) {
                 _ = try await store.desiredState(policy: .standard)
@@ -286,9 +286,9 @@ struct ObjectsTests {
         #expect(fingerprint(base).contains("\"cpuMode\":\"default\""))
     }
 
-    @Test("invalid objects are refused before anything is written")
-    func invalidObjects() async throws {
-        try await withStore { store, _ in
+    @Test("invalid objects are refused before anything is written", arguments: TestEngine.allCases)
+    func invalidObjects(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             var object = try applied(fleetYAML())[0]
             object.baseDirectory = "relative/dir"
             await #expect(throws: StoreError.invalidObject(nodeA, reason: "base directory \"relative/dir\" is not absolute")) {

@@ -14,9 +14,9 @@ struct RevisionTests {
                        allowEmpty: allowEmpty, rewritten: rewritten)
     }
 
-    @Test("a revision's objects carry the source and revision; the next revision moves them all")
-    func ownership() async throws {
-        try await withStore { store, _ in
+    @Test("a revision's objects carry the source and revision; the next revision moves them all", arguments: TestEngine.allCases)
+    func ownership(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             let first = try await store.applyRevision(try revision(fleetYAML()))
             #expect(first.results == [nodeA: .created, alpine: .created, web: .created])
             for object in try await store.objects() {
@@ -33,9 +33,9 @@ struct RevisionTests {
         }
     }
 
-    @Test("prune takes only the source's objects; hand-applied ones survive")
-    func handAppliedSurvive() async throws {
-        try await withStore { store, _ in
+    @Test("prune takes only the source's objects; hand-applied ones survive", arguments: TestEngine.allCases)
+    func handAppliedSurvive(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied([templateYAML, vmSetYAML("db", replicas: 1)].joined(separator: "\n---\n")))
             let sourceYAML = [hostYAML, vmSetYAML("web", template: "alpine")].joined(separator: "\n---\n")
             // web names alpine, applied by hand: fine; the source does not declare it.
@@ -50,9 +50,9 @@ struct RevisionTests {
         }
     }
 
-    @Test("a revision declaring what it does not own is refused whole, naming every conflict")
-    func conflicts() async throws {
-        try await withStore { store, _ in
+    @Test("a revision declaring what it does not own is refused whole, naming every conflict", arguments: TestEngine.allCases)
+    func conflicts(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied(templateYAML))
             _ = try await store.applyRevision(try revision(hostYAML, source: "other"))
             await #expect(throws: StoreError.ownershipConflict(source: "fleet", conflicts: [
@@ -68,9 +68,9 @@ struct RevisionTests {
         }
     }
 
-    @Test("an owned object cannot be applied or deleted by hand")
-    func handsOff() async throws {
-        try await withStore { store, _ in
+    @Test("an owned object cannot be applied or deleted by hand", arguments: TestEngine.allCases)
+    func handsOff(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.applyRevision(try revision(fleetYAML()))
             await #expect(throws: StoreError.ownedBySource(nodeA, source: "fleet", revision: "r1")) {
                 try await store.apply(try applied(fleetYAML(replicas: 7)))
@@ -82,9 +82,9 @@ struct RevisionTests {
         }
     }
 
-    @Test("a revision that would prune everything the source owns is refused unless allowEmpty")
-    func pruneEverything() async throws {
-        try await withStore { store, _ in
+    @Test("a revision that would prune everything the source owns is refused unless allowEmpty", arguments: TestEngine.allCases)
+    func pruneEverything(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.applyRevision(try revision(fleetYAML()))
             await #expect(throws: StoreError.wouldPruneEverything(source: "fleet", revision: "r2", objects: 3)) {
                 try await store.applyRevision(try revision("", revision: "r2"))
@@ -98,9 +98,9 @@ struct RevisionTests {
         }
     }
 
-    @Test("after a rewritten history the dropped objects are let go of, never deleted")
-    func rewrittenReleases() async throws {
-        try await withStore { store, _ in
+    @Test("after a rewritten history the dropped objects are let go of, never deleted", arguments: TestEngine.allCases)
+    func rewrittenReleases(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.applyRevision(try revision(fleetYAML()))
             let result = try await store.applyRevision(try revision(hostYAML, revision: "r9", rewritten: true))
             #expect(result.pruned.isEmpty && result.released == [alpine, web])
@@ -111,9 +111,9 @@ struct RevisionTests {
         }
     }
 
-    @Test("all or nothing: a failure after some rows were written leaves none of them")
-    func allOrNothing() async throws {
-        try await withStore { store, _ in
+    @Test("all or nothing: a failure after some rows were written leaves none of them", arguments: TestEngine.allCases)
+    func allOrNothing(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.applyRevision(try revision(fleetYAML()))
             // 50 new sets and a changed one are written before the dangling reference is found.
             let sets = (0..<50).map { vmSetYAML("s\($0)", replicas: 1) }
@@ -130,9 +130,9 @@ struct RevisionTests {
         }
     }
 
-    @Test("a GitSource pruned lets go of its objects; a revision may not declare GitSources")
-    func sourceRemoved() async throws {
-        try await withStore { store, _ in
+    @Test("a GitSource pruned lets go of its objects; a revision may not declare GitSources", arguments: TestEngine.allCases)
+    func sourceRemoved(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             let source = """
                 apiVersion: drove/v1
                 kind: GitSource

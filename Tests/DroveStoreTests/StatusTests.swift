@@ -5,10 +5,10 @@ import Testing
 
 @Suite("Status")
 struct StatusTests {
-    @Test("lastTransitionTime stays while a condition's status holds and moves when it flips")
-    func transitionTimes() async throws {
+    @Test("lastTransitionTime stays while a condition's status holds and moves when it flips", arguments: TestEngine.allCases)
+    func transitionTimes(_ engine: TestEngine) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(engine, clock: clock) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             #expect(try await store.status(kind: .vmSet, name: "web") == nil)
             let t0 = clock.date
@@ -51,10 +51,10 @@ struct StatusTests {
         }
     }
 
-    @Test("writing the same status again writes nothing")
-    func sameStatusIsNoWrite() async throws {
+    @Test("writing the same status again writes nothing", arguments: TestEngine.allCases)
+    func sameStatusIsNoWrite(_ engine: TestEngine) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(engine, clock: clock) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             let update = StatusUpdate(observedGeneration: 1, conditions: [.ready: ConditionReport(status: .true, reason: "AllReplicasReady")])
             let first = try await store.setStatus(update, for: web)
@@ -65,9 +65,9 @@ struct StatusTests {
         }
     }
 
-    @Test("status of an unknown object, or with a reason that is not CamelCase, is refused")
-    func refusals() async throws {
-        try await withStore { store, _ in
+    @Test("status of an unknown object, or with a reason that is not CamelCase, is refused", arguments: TestEngine.allCases)
+    func refusals(_ engine: TestEngine) async throws {
+        try await withStore(engine) { store, _ in
             _ = try await store.apply(try applied(fleetYAML()))
             let ghost = ObjectReference(kind: .vmSet, name: "ghost")
             await #expect(throws: StoreError.notFound(ghost)) {

@@ -5,14 +5,14 @@ import Testing
 
 @Suite("Opening, reopening and watching the store")
 struct StoreTests {
-    @Test("a store reopened from its file has everything, and its ids go on")
-    func reopen() async throws {
-        try await withTemporaryDirectory { directory in
-            let path = directory + "/drove.sqlite"
+    @Test("a store reopened has everything, and its ids go on", arguments: TestEngine.allCases)
+    func reopen(_ engine: TestEngine) async throws {
+        try await withStorePlace(engine) { place in
             let clock = TestClock()
             let options = StoreOptions(clock: clock.function)
             do {
-                let store = try Store(path: path, options: options)
+                let store = try await place.open(options)
+                let path = store.path
                 _ = try await store.apply(try applied(fleetYAML(replicas: 4)))
                 try await store.delete(kind: .host, name: "node-a")
                 try await store.setStatus(StatusUpdate(
@@ -23,7 +23,7 @@ struct StoreTests {
                 await #expect(throws: StoreError.closed(path: path)) { try await store.objects() }
             }
             clock.advance(seconds: 5)
-            let store = try Store(path: path, options: options)
+            let store = try await place.open(options)
             defer { try? store.close() }
             let state = try await store.desiredState(policy: .standard)
             #expect(state.manifest.vmSet(named: "web")?.spec.replicas == 4)
@@ -104,10 +104,11 @@ struct StoreTests {
         }
     }
 
-    @Test("the change stream delivers applies, deletions, status and events, in commit order, and nothing for no-ops")
-    func changeStream() async throws {
-        try await withTemporaryDirectory { directory in
-            let store = try Store(path: directory + "/drove.sqlite")
+    @Test("the change stream delivers applies, deletions, status and events, in commit order, and nothing for no-ops",
+          arguments: TestEngine.allCases)
+    func changeStream(_ engine: TestEngine) async throws {
+        try await withStorePlace(engine) { place in
+            let store = try await place.open(StoreOptions())
             let changes = store.changes()
             _ = try await store.apply(try applied(fleetYAML()))
             _ = try await store.apply(try applied(fleetYAML()))   // unchanged: nothing
@@ -136,13 +137,14 @@ struct StoreTests {
         }
     }
 
-    @Test("a watcher that falls too far behind gets what was buffered, then the end")
-    func laggingWatcherEnds() async throws {
-        try await withStore(changeBufferSize: 2) { store, _ in
+    @Test("a watcher that falls too far behind gets what was buffered, then the end", arguments: TestEngine.allCases)
+    func laggingWatcherEnds(_ engine: TestEngine) async throws {
+        try await withStore(engine, changeBufferSize: 2) { store, _ in
             let changes = store.changes()
             let appended = try await store.appendEvents((1...5).map {
                 NewEvent(object: web, reason: "Created", message: "created web-\($0)")
             })
+            store.deliverCommittedChangesForTesting()   // all 5 offered before the watcher reads any
             var received: [StoreChange] = []
             for await change in changes { received.append(change) }   // ends without close
             #expect(received == appended.prefix(2).map(StoreChange.eventAppended))
@@ -154,10 +156,10 @@ struct StoreTests {
         }
     }
 
-    @Test("a change stream asked for after close ends at once")
-    func changesAfterClose() async throws {
-        try await withTemporaryDirectory { directory in
-            let store = try Store(path: directory + "/drove.sqlite")
+    @Test("a change stream asked for after close ends at once", arguments: TestEngine.allCases)
+    func changesAfterClose(_ engine: TestEngine) async throws {
+        try await withStorePlace(engine) { place in
+            let store = try await place.open(StoreOptions())
             try store.close()
             var iterator = store.changes().makeAsyncIterator()
             #expect(await iterator.next() == nil)

@@ -2,6 +2,10 @@ import DroveManifest
 @testable import DroveStore
 import Foundation
 import Synchronization
+import DroveTestSupport
+import Logging
+import PostgresNIO
+import Testing
 
 /// A fresh directory under the system's temporary directory, removed after `body`.
 func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
@@ -25,17 +29,87 @@ final class TestClock: Sendable {
     var function: @Sendable () -> Date { { [self] in date } }
 }
 
-/// Opens a store in a fresh directory, runs `body`, then closes it and removes the directory.
+/// The engines every store test runs on: the same tests, the same promises.
+enum TestEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+}
+
+/// Where one test's store lives, and a way to open it (again, after a close).
+struct StorePlace {
+    let open: (StoreOptions) async throws -> Store
+}
+
+/// A fresh place for a store on `engine`, removed after `body`: a file in a fresh directory,
+/// or a fresh database on the test PostgreSQL server (`scripts/postgres.sh`, started by
+/// `scripts/test.sh`). Without that server the PostgreSQL runs fail: they never skip.
+func withStorePlace<T>(_ engine: TestEngine, _ body: (StorePlace) async throws -> T) async throws -> T {
+    switch engine {
+    case .sqlite:
+        return try await withTemporaryDirectory { directory in
+            try await body(StorePlace { options in try Store(path: directory + "/state/drove.sqlite", options: options) })
+        }
+    case .postgres:
+        return try await TestDatabase.with { location in
+            try await body(StorePlace { options in try await Store.open(.postgres(location), options: options) })
+        }
+    }
+}
+
+/// Databases made and dropped on the test server, one per test.
+enum TestDatabase {
+    static func with<T>(_ body: (PostgresLocation) async throws -> T) async throws -> T {
+        guard let url = TestPostgres.url else {
+            throw TestPostgresMissing()
+        }
+        let server = try PostgresLocation(url: url)
+        let name = "drove_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await admin(server) { try await $0.query("CREATE DATABASE \(unescaped: name)", logger: logger) }
+        do {
+            let result = try await body(server.database(name))
+            try await drop(name, on: server)
+            return result
+        } catch {
+            try? await drop(name, on: server)
+            throw error
+        }
+    }
+
+    private static func drop(_ name: String, on server: PostgresLocation) async throws {
+        try await admin(server) { try await $0.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger) }
+    }
+
+    private static let logger = Logger(label: "drove.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    private static func admin(_ server: PostgresLocation, _ body: (PostgresConnection) async throws -> Void) async throws {
+        let connection = try await PostgresConnection.connect(configuration: try PostgresEngine.configuration(server), id: 0, logger: logger)
+        do {
+            try await body(connection)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+}
+
+struct TestPostgresMissing: Error, CustomStringConvertible {
+    var description: String {
+        "no test PostgreSQL server: run `bash scripts/postgres.sh start /var/lib/drove/postgres-test` and export "
+            + "DROVE_TEST_POSTGRES_URL=$(cat /var/lib/drove/postgres-test/url) (scripts/test.sh does both)"
+    }
+}
+
+/// Opens a store on `engine` in a fresh place, runs `body`, then closes it and removes the place.
 func withStore<T>(
-    retention: EventRetention = EventRetention(), changeBufferSize: Int = 1024, clock: TestClock = TestClock(),
+    _ engine: TestEngine = .sqlite, retention: EventRetention = EventRetention(), changeBufferSize: Int = 1024, clock: TestClock = TestClock(),
     _ body: (Store, String) async throws -> T
 ) async throws -> T {
-    try await withTemporaryDirectory { directory in
-        let path = directory + "/state/drove.sqlite"
-        let store = try Store(path: path, options: StoreOptions(
-            eventRetention: retention, changeBufferSize: changeBufferSize, clock: clock.function))
+    try await withStorePlace(engine) { place in
+        let store = try await place.open(StoreOptions(eventRetention: retention, changeBufferSize: changeBufferSize, clock: clock.function))
         do {
-            let result = try await body(store, path)
+            let result = try await body(store, store.path)
             try store.close()
             return result
         } catch {

@@ -63,6 +63,8 @@ final class PostgresEngine: StoreEngine {
 
     func changes() -> AsyncStream<StoreChange> { feed.hub.subscribe() }
 
+    func deliverCommittedChanges() { feed.drain() }
+
     func close() throws(StoreError) {
         guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         // Watchers get every change committed before the close, as on SQLite.
@@ -88,7 +90,9 @@ final class PostgresEngine: StoreEngine {
                     return value
                 }
             }
-            feed.poke()
+            // This replica's own writes reach its watchers before the write returns, as on
+            // SQLite: a watcher that subscribes afterwards never gets them.
+            await feed.catchUp()
             return result
         } catch {
             throw mapped(error, operation: operation)
@@ -112,6 +116,7 @@ final class PostgresEngine: StoreEngine {
 
     func mapped(_ error: any Error, operation: String) -> StoreError {
         if let error = error as? StoreError { return error }
+        if error is SessionClosed { return .closed(path: location) }
         if let error = error as? PSQLError {
             switch error.code {
             case .server:
@@ -140,7 +145,7 @@ final class PostgresEngine: StoreEngine {
         error.underlying.map { "\(error.code): \($0)" } ?? "\(error.code)"
     }
 
-    private static func configuration(_ location: PostgresLocation) throws(StoreError) -> PostgresConnection.Configuration {
+    static func configuration(_ location: PostgresLocation) throws(StoreError) -> PostgresConnection.Configuration {
         var configuration: PostgresConnection.Configuration
         if let directory = location.socketDirectory {
             configuration = PostgresConnection.Configuration(
@@ -167,10 +172,15 @@ final class PostgresEngine: StoreEngine {
 }
 
 /// One connection to the server, made on first use and made again after it is lost, used
-/// from its own serial queue.
+/// from its own serial queue. Once closed it makes no more.
 final class PostgresSession: Sendable {
+    private struct State {
+        var connection: PostgresConnection?
+        var closed = false
+    }
+
     private let queue: DispatchQueue
-    private let connection = Mutex<PostgresConnection?>(nil)
+    private let state = Mutex(State())
     private let configuration: PostgresConnection.Configuration
     private let setup: [String]
     private let logger: Logger
@@ -200,14 +210,16 @@ final class PostgresSession: Sendable {
         do {
             return try work(live)
         } catch {
-            if live.isClosed { connection.withLock { $0 = nil } }
+            if live.isClosed { state.withLock { if $0.connection === live { $0.connection = nil } } }
             throw error
         }
     }
 
     /// A live connection: the one held, or a new one.
     func connected() throws -> PostgresConnection {
-        if let held = connection.withLock({ $0 }), !held.isClosed { return held }
+        let (held, closed) = state.withLock { ($0.connection, $0.closed) }
+        if closed { throw SessionClosed() }
+        if let held, !held.isClosed { return held }
         let id = Self.ids.wrappingAdd(1, ordering: .relaxed).oldValue
         let made = try PostgresConnection.connect(
             on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration, id: id, logger: logger).wait()
@@ -217,15 +229,29 @@ final class PostgresSession: Sendable {
             try? made.close().wait()
             throw error
         }
-        connection.withLock { $0 = made }
+        let kept = state.withLock { state in
+            guard !state.closed else { return false }
+            state.connection = made
+            return true
+        }
+        guard kept else {
+            try? made.close().wait()
+            throw SessionClosed()
+        }
         return made
     }
 
     func close() {
-        guard let held = connection.withLock({ $0.take() }) else { return }
-        try? held.close().wait()
+        let held = state.withLock { state in
+            state.closed = true
+            return state.connection.take()
+        }
+        try? held?.close().wait()
     }
 }
+
+/// A session used after the store closed.
+struct SessionClosed: Error {}
 
 /// The store's SQL on one PostgreSQL connection, inside a transaction.
 final class PostgresTransaction: SQLTransaction {

@@ -62,7 +62,17 @@ final class PostgresFeed: Sendable {
     /// Reads the table soon (after a write of this replica, or a notification).
     func poke() { pokes.yield() }
 
-    /// Hands every change committed so far to the watchers, now.
+    /// Hands every change committed so far to the watchers, in the feed's turn.
+    func catchUp() async {
+        do {
+            try await session.run { _ in try self.poll() }
+        } catch {
+            logger.debug("store change feed: read failed", metadata: ["error": "\(error)"])
+            poke()
+        }
+    }
+
+    /// The same, blocking the caller.
     func drain() {
         do {
             try session.runNow { _ in try poll() }

@@ -117,6 +117,9 @@ protocol StoreEngine: Sendable {
     func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T
     /// The changes committed from now on, by anyone writing to this database.
     func changes() -> AsyncStream<StoreChange>
+    /// Returns once every change committed so far is in the watchers' streams (SQLite hands
+    /// them over as it commits; PostgreSQL's feed may still be reading them).
+    func deliverCommittedChanges()
     func close() throws(StoreError)
 }
 

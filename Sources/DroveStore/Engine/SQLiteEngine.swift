@@ -67,6 +67,8 @@ final class SQLiteEngine: StoreEngine {
 
     func changes() -> AsyncStream<StoreChange> { hub.subscribe() }
 
+    func deliverCommittedChanges() {}
+
     func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T {
         let hub = hub, clock = clock
         do {
