@@ -601,3 +601,63 @@ public struct APITemplatePushResponse: Codable, Sendable, Hashable {
         self.result = result
     }
 }
+
+// MARK: - Replicas
+
+/// `GET /api/v1/controllers`: the `drove serve` replicas sharing the store, and which leads.
+public struct APIControllerList: Codable, Sendable, Hashable {
+    public var items: [APIController]
+    /// The identity of the lease's holder, if its lease is running.
+    public var leader: String?
+    /// Seconds since the leader last renewed its lease, by the store's clock.
+    public var leaseAgeSeconds: Double?
+    /// How many times the lease changed hands.
+    public var leaseTransitions: Int?
+    /// The replica that answered.
+    public var answeredBy: String
+
+    public init(items: [APIController], leader: String?, leaseAgeSeconds: Double?, leaseTransitions: Int?, answeredBy: String) {
+        self.items = items
+        self.leader = leader
+        self.leaseAgeSeconds = leaseAgeSeconds
+        self.leaseTransitions = leaseTransitions
+        self.answeredBy = answeredBy
+    }
+}
+
+public struct APIController: Codable, Sendable, Hashable {
+    public var id: String
+    /// Where its API listens.
+    public var address: String
+    public var leader: Bool
+    public var startedAt: Date
+    /// Seconds since it last reported itself (every lease attempt, 2 s by default).
+    public var lastSeenSecondsAgo: Double
+
+    public init(id: String, address: String, leader: Bool, startedAt: Date, lastSeenSecondsAgo: Double) {
+        self.id = id
+        self.address = address
+        self.leader = leader
+        self.startedAt = startedAt
+        self.lastSeenSecondsAgo = lastSeenSecondsAgo
+    }
+}
+
+/// What `/healthz` says of the replica that answers.
+public struct APIHealth: Codable, Sendable, Hashable {
+    public enum Role: String, Codable, Sendable {
+        case leader, follower
+    }
+
+    public var identity: String
+    public var role: Role
+    public var leader: String?
+    public var leaseAgeSeconds: Double?
+
+    public init(identity: String, role: Role, leader: String?, leaseAgeSeconds: Double?) {
+        self.identity = identity
+        self.role = role
+        self.leader = leader
+        self.leaseAgeSeconds = leaseAgeSeconds
+    }
+}

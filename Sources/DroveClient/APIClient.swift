@@ -120,6 +120,11 @@ public struct APIClient: Sendable {
         }
     }
 
+    /// The `drove serve` replicas sharing the store, and which leads.
+    public func controllers() async throws(ClientError) -> APIControllerList {
+        try await get("\(APIPaths.base)/controllers", as: APIControllerList.self)
+    }
+
     /// The VMs of one VM set, or of all when `set` is nil.
     public func vms(of set: String?) async throws(ClientError) -> [VMSummary] {
         try await get("\(APIPaths.base)/vms", query: set.map { ["vmset": $0] } ?? [:], as: APIVMList.self).items

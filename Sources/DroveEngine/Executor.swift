@@ -138,6 +138,12 @@ public struct Executor: Sendable {
         var delay = limits.backoff
         for attempt in 1...max(1, limits.attempts) {
             let result: Result<Duration, HostError> = await engine.slots.withSlot(host: action.host, transfer: isTransfer) {
+                // The last moment before acting: a controller that was stopped (shut down, or
+                // no longer the leader) starts nothing more on a host.
+                if Task.isCancelled {
+                    return .failure(HostError(host: action.host, object: action.summary,
+                                              cause: "not started: this controller is stopping", transient: false))
+                }
                 report(.started(action))
                 let clock = ContinuousClock()
                 let start = clock.now

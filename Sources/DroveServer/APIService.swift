@@ -353,9 +353,26 @@ struct APIService: Sendable {
         }
     }
 
+    /// A call to the controller: its `APIError`s as they are, anything else a 500.
+    static func fromController<T>(_ body: () async throws -> T) async throws(APIError) -> T {
+        do {
+            return try await body()
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(.internalServerError, "\(error)")
+        }
+    }
+
+    /// The replicas sharing the store, and which leads.
+    func replicas(as principal: Principal) async throws(APIError) -> APIControllerList {
+        _ = try await access(principal)
+        return try await Self.fromController { try await controller.replicas() }
+    }
+
     func vms(set: String?, as principal: Principal) async throws(APIError) -> APIVMList {
         let access = try await access(principal)
-        let all = await controller.vms()
+        let all = try await Self.fromController { try await controller.vms() }
         let items = all.filter { (set == nil || $0.vmSet == set) && access.mayRead(ObjectReference(kind: .vmSet, name: $0.vmSet)) }
             .sorted { ($0.vmSet, $0.ordinal, $0.name) < ($1.vmSet, $1.ordinal, $1.name) }
         return APIVMList(items: items)
@@ -365,12 +382,14 @@ struct APIService: Sendable {
     /// not give the log (it does not answer, or has no log for the VM).
     func consoleLog(vm: String, from offset: UInt64, as principal: Principal) async throws(APIError) -> APIConsoleLog {
         let access = try await access(principal)
-        if !access.isAdmin, let summary = await controller.vms().first(where: { $0.name == vm }) {
+        if !access.isAdmin, let summary = try await Self.fromController({ try await controller.vms() }).first(where: { $0.name == vm }) {
             try access.requireReadable(ObjectReference(kind: .vmSet, name: summary.vmSet))
         }
         let log: APIConsoleLog?
         do {
             log = try await controller.consoleLog(vm: vm, from: offset)
+        } catch let error as APIError {
+            throw error
         } catch {
             throw APIError(.badGateway, "the console log of vm \(vm) cannot be read: \(error)")
         }

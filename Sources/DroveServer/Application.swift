@@ -107,8 +107,13 @@ struct APIRoutes: Sendable {
     let templatePush: TemplatePush
 
     func register(on router: Router<DroveRequestContext>) {
-        router.get("/healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
+        router.get("/healthz") { [service] _, _ in
+            // Both roles serve the API: a follower is healthy. The role is said for operators.
+            let health = await service.controller.health()
+            var text = "ok\nrole: \(health.role.rawValue)\nidentity: \(health.identity)\n"
+            if let leader = health.leader { text += "leader: \(leader)\n" }
+            if let age = health.leaseAgeSeconds { text += "lease renewed: \(String(format: "%.1f", age)) s ago\n" }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/metrics") { [registry] _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -164,6 +169,9 @@ struct APIRoutes: Sendable {
                 ?? request.headers[.init("Last-Event-ID")!].flatMap { Int64($0) }
             return watch.response(after: after, principal: try principal(context), connection: context.channel,
                                   access: { [service] principal async throws(APIError) in try await service.access(principal) })
+        }
+        api.get("controllers") { _, context in
+            JSONResponse.make(.ok, try await service.replicas(as: try principal(context)))
         }
         api.get("vms") { request, context in
             JSONResponse.make(.ok, try await service.vms(set: request.uri.queryParameters["vmset"].map(String.init), as: try principal(context)))

@@ -4,20 +4,20 @@ import DroveClient
 import DroveManifest
 import Foundation
 
-/// `drove get vmsets|vms|templates|hosts|gitsources|events [NAME]`: tables of what the controller holds.
+/// `drove get vmsets|vms|templates|hosts|gitsources|events|controllers [NAME]`: tables of what the controller holds.
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
-        abstract: "List VM sets, VMs, templates, hosts, git sources or events from the running controller.",
+        abstract: "List VM sets, VMs, templates, hosts, git sources, events or controller replicas from the running controller.",
         discussion: """
-            RESOURCE is vmsets, vms, templates, hosts, gitsources or events (singular works too). With NAME, \
+            RESOURCE is vmsets, vms, templates, hosts, gitsources, events or controllers (singular works too). With NAME, \
             only that object (for vms: the VMs of that VM set; for events: the events of that VM \
             set). -o wide adds columns; -o yaml and -o json print the API's objects. --watch \
             keeps printing rows as they change, until interrupted.
             """)
 
     enum Resource: String, CaseIterable {
-        case vmsets, vms, templates, hosts, gitsources, events
+        case vmsets, vms, templates, hosts, gitsources, events, controllers
 
         init?(word: String) {
             switch word.lowercased() {
@@ -27,6 +27,7 @@ struct GetCommand: AsyncParsableCommand {
             case "hosts", "host": self = .hosts
             case "gitsources", "gitsource": self = .gitsources
             case "events", "event": self = .events
+            case "controllers", "controller": self = .controllers
             default: return nil
             }
         }
@@ -37,12 +38,12 @@ struct GetCommand: AsyncParsableCommand {
             case .templates: .template
             case .hosts: .host
             case .gitsources: .gitSource
-            case .vms, .events: nil
+            case .vms, .events, .controllers: nil
             }
         }
     }
 
-    @Argument(help: ArgumentHelp("vmsets, vms, templates, hosts, gitsources or events.", valueName: "resource"),
+    @Argument(help: ArgumentHelp("vmsets, vms, templates, hosts, gitsources, events or controllers.", valueName: "resource"),
               completion: .list(Resource.allCases.map(\.rawValue)))
     var resourceWord: String
 
@@ -64,7 +65,10 @@ struct GetCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard Resource(word: resourceWord) != nil else {
-            throw ValidationError("unknown resource \"\(resourceWord)\": use vmsets, vms, templates, hosts, gitsources or events")
+            throw ValidationError("unknown resource \"\(resourceWord)\": use vmsets, vms, templates, hosts, gitsources, events or controllers")
+        }
+        if resource == .controllers, watch || name != nil {
+            throw ValidationError("controllers are listed whole, without --watch")
         }
         if tail < 1 { throw ValidationError("--tail must be at least 1") }
         if watch, output == .yaml || output == .json, resource != .events {
@@ -86,6 +90,8 @@ struct GetCommand: AsyncParsableCommand {
                 let vms = try await client.vms(of: name)
                 try printVMs(vms, wide: wide)
                 if watch { try await watchVMs(client: client, wide: wide, shown: vms) }
+            case .controllers:
+                try printControllers(try await client.controllers())
             case .events:
                 let list = try await client.events(of: name.map { ObjectReference(kind: .vmSet, name: $0) }, tail: tail)
                 try printEvents(list.items)
@@ -131,6 +137,26 @@ struct GetCommand: AsyncParsableCommand {
                 if !watch { return }
             }
             Swift.print(Terminal.table([ClientText.vmHeader + (wide ? ClientText.vmWideHeader : [])] + vms.map { ClientText.vmRow($0, wide: wide) }))
+        }
+    }
+
+    func printControllers(_ list: APIControllerList) throws {
+        switch output {
+        case .json: Swift.print(try ClientText.json(list))
+        case .yaml: Swift.print(try ClientText.yaml(list), terminator: "")
+        case .table, .wide:
+            let now = Date()
+            let rows = list.items.map { replica in
+                [replica.id, replica.leader ? "leader" : "follower", replica.address, ClientText.age(since: replica.startedAt, now: now),
+                 String(format: "%.1fs ago", replica.lastSeenSecondsAgo)]
+            }
+            Swift.print(Terminal.table([["ID", "ROLE", "ADDRESS", "AGE", "LAST SEEN"]] + rows))
+            if let leader = list.leader {
+                let age = list.leaseAgeSeconds.map { String(format: ", renewed %.1fs ago", $0) } ?? ""
+                Terminal.status("Leader: \(leader) (lease changed hands \(list.leaseTransitions ?? 0) times\(age)).")
+            } else {
+                Terminal.status("No replica leads right now: the lease ran out and none has taken it yet.")
+            }
         }
     }
 
