@@ -152,12 +152,12 @@ struct ObjectTests {
         }
     }
 
-    @Test("healthz answers 200")
+    @Test("healthz answers 200 and says this replica's role")
     func healthz() async throws {
         try await withRouterClient { _, client in
             let response = try await client.execute(uri: "/healthz", method: .get)
             #expect(response.status == .ok)
-            #expect(text(response) == "ok\n")
+            #expect(text(response) == "ok\nrole: leader\nidentity: local\nleader: local\n")
         }
     }
 }

@@ -184,6 +184,7 @@ struct OpenAPITests {
             Call(.get, "/api/v1/watch?after=0", streams: true, expect: 200),
             Call(.get, "/api/v1/watch?after=soon", expect: 400),
             Call(.get, "/api/v1/vms", expect: 200),
+            Call(.get, "/api/v1/controllers", expect: 200),
             Call(.get, "/api/v1/vms/web-0/log?offset=3", expect: 200),
             Call(.get, "/api/v1/vms/web-9/log", expect: 404),
             Call(.post, "/api/v1/gitsources/fleet/sync", admin, expect: 202),
