@@ -60,7 +60,7 @@ public struct APIError: Error, Sendable, HTTPResponseError, CustomStringConverti
             self.init(.internalServerError, error.description, diagnostics: diagnostics)
         case .closed, .locked, .full, .unavailable:
             self.init(.serviceUnavailable, error.description)
-        case .notAStore, .newerSchema, .database, .invalidReason, .invalidLocation:
+        case .notAStore, .newerSchema, .database, .invalidReason, .invalidLocation, .notEmpty:
             self.init(.internalServerError, error.description)
         }
     }

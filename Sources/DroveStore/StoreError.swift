@@ -19,6 +19,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The database server cannot be reached (PostgreSQL down, or the network to it cut):
     /// nothing was written.
     case unavailable(path: String, operation: String, message: String)
+    /// A copy's target already holds objects, events or users.
+    case notEmpty(path: String, holding: [String])
     /// `--store` names no store Drove knows how to open.
     case invalidLocation(String, reason: String)
     /// An object appears twice in one `apply` or `delete` batch.
@@ -64,6 +66,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path): \(operation): the disk holding the store is full; nothing was written, free space and try again"
         case let .unavailable(path, operation, message):
             "\(path): \(operation): the database server cannot be reached (\(message)); nothing was written, try again"
+        case let .notEmpty(path, holding):
+            "\(path): not empty (\(holding.joined(separator: ", "))); a copy goes only into an empty store"
         case let .invalidLocation(text, reason):
             "store \(text): \(reason)"
         case let .duplicateInBatch(reference):

@@ -9,7 +9,7 @@ struct Drove: AsyncParsableCommand {
         subcommands: [
             Validate.self, Schema.self, PlanCommand.self, UpCommand.self, DownCommand.self,
             ServeCommand.self, ApplyCommand.self, GetCommand.self, DescribeCommand.self, DeleteCommand.self,
-            DiffCommand.self, WaitCommand.self, SyncCommand.self, TemplateCommand.self, LogsCommand.self, ConsoleCommand.self, SSHCommand.self, UsersCommand.self, Lab.self,
+            DiffCommand.self, WaitCommand.self, SyncCommand.self, TemplateCommand.self, LogsCommand.self, ConsoleCommand.self, SSHCommand.self, UsersCommand.self, StoreCommand.self, Lab.self,
         ]
     )
 }

@@ -293,6 +293,17 @@ final class PostgresTransaction: SQLTransaction {
         published += changes
     }
 
+    func lastEventID() throws -> Int64 {
+        try rows("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('event', 'id')), 0) AS last", [SQLValue]())
+            .first?.int64("last") ?? 0
+    }
+
+    func setLastEventID(_ id: Int64) throws {
+        guard id > 0 else { return }
+        try execute("SELECT setval(pg_get_serial_sequence('event', 'id'), greatest(?, (SELECT coalesce(max(id), 1) FROM event)))",
+                    [.integer(id)])
+    }
+
     func databaseNow() throws -> Int64 {
         try rows("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now", [SQLValue]()).first?.int64("now") ?? 0
     }

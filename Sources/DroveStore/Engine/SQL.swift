@@ -43,6 +43,9 @@ struct SQLRow: Sendable {
         return value
     }
 
+    /// Its columns' names, in lower case, sorted.
+    var columnNames: [String] { columns.keys.sorted() }
+
     /// The value of a row of one column.
     var single: SQLValue? { columns.count == 1 ? columns.first?.value : nil }
 
@@ -86,6 +89,10 @@ protocol SQLTransaction {
     /// The database's own clock, in milliseconds: what leases are timed by, so replicas whose
     /// clocks differ still agree on when a lease runs out.
     func databaseNow() throws -> Int64
+    /// The last event id the log ever handed out, and setting it (a copied store's events go on
+    /// from the original's): the one place the engines' SQL differs.
+    func lastEventID() throws -> Int64
+    func setLastEventID(_ id: Int64) throws
 }
 
 extension SQLTransaction {

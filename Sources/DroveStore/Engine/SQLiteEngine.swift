@@ -110,6 +110,16 @@ final class SQLiteEngine: StoreEngine {
             hub.publish(changes, after: db)
         }
 
+        /// AUTOINCREMENT keeps the largest id ever used in `sqlite_sequence`.
+        func lastEventID() throws -> Int64 {
+            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0
+        }
+
+        func setLastEventID(_ id: Int64) throws {
+            try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = 'event'")
+            try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('event', ?)", arguments: [max(id, lastEventID())])
+        }
+
         /// One process owns the file, so its clock is the database's.
         func databaseNow() throws -> Int64 { Millis.from(clock()) }
 
