@@ -24,10 +24,13 @@ if [ ! -s "$root/etc/drove/admin-token" ]; then
 fi
 chmod 0600 "$root/etc/drove/admin-token"
 if [ ! -e "$root/etc/default/drove" ]; then
-    install -D -m 0644 /dev/null "$root/etc/default/drove"
+    install -D -m 0600 /dev/null "$root/etc/default/drove"
     cat > "$root/etc/default/drove" <<'OPTIONS'
 # Options for `drove serve` (see `drove serve --help`). Beyond loopback it needs TLS:
 # DROVE_SERVE_OPTIONS="--host 0.0.0.0 --tls-cert /etc/drove/tls.crt --tls-key /etc/drove/tls.key"
+# Several replicas on PostgreSQL (docs/ha.md); the password here, not in the URL:
+# PGPASSWORD=...
+# DROVE_SERVE_OPTIONS="--store postgres://drove@db.example/drove?sslmode=require --host 0.0.0.0 ..."
 DROVE_SERVE_OPTIONS=""
 OPTIONS
 fi
