@@ -13,13 +13,14 @@ bash scripts/build-tiny-template.sh
 # its own for the PostgreSQL store's tests. Both are stopped on exit, each even if the other fails.
 export DROVE_LAB_DIR=${DROVE_LAB_DIR:-/var/lib/drove/lab-test}
 postgres_dir=${DROVE_POSTGRES_DIR:-/var/lib/drove/postgres-test}
+postgres_port=${DROVE_POSTGRES_PORT:-55432}
 drove=$(swift build --show-bin-path)/drove
 stop_lab() { "$drove" lab down --dir "$DROVE_LAB_DIR" || true; }
 stop_postgres() { bash scripts/postgres.sh stop "$postgres_dir" || true; }
 stop_all() { stop_lab; stop_postgres; }
 trap stop_all EXIT
 "$drove" lab up --hosts 3 --dir "$DROVE_LAB_DIR"
-bash scripts/postgres.sh start "$postgres_dir" >/dev/null
+bash scripts/postgres.sh start "$postgres_dir" "$postgres_port" >/dev/null
 DROVE_TEST_POSTGRES_URL=$(cat "$postgres_dir/url")
 export DROVE_TEST_POSTGRES_URL
 

@@ -224,7 +224,7 @@ final class PostgresSession: Sendable {
         let made = try PostgresConnection.connect(
             on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration, id: id, logger: logger).wait()
         do {
-            for statement in setup { _ = try made.query(PostgresQuery(unsafeSQL: statement), logger: logger).wait() }
+            for statement in setup { _ = try PostgresTransaction.bounded(made, made.query(PostgresQuery(unsafeSQL: statement), logger: logger)) }
         } catch {
             try? made.close().wait()
             throw error
@@ -318,7 +318,20 @@ final class PostgresTransaction: SQLTransaction {
             case let .blob(data): binds.append(ByteBuffer(bytes: data))
             }
         }
-        return try connection.query(PostgresQuery(unsafeSQL: Placeholders.numbered(sql), binds: binds), logger: logger).wait()
+        return try Self.bounded(connection, connection.query(PostgresQuery(unsafeSQL: Placeholders.numbered(sql), binds: binds), logger: logger))
+    }
+
+    /// The longest one statement may take. A server that stops answering (a network cut that
+    /// drops packets rather than closing the connection) would otherwise hold the caller for as
+    /// long as TCP retries: past it the connection is closed, which fails the statement, and the
+    /// next use connects again.
+    static let statementTimeout = TimeAmount.seconds(30)
+
+    /// Waits for `result`, closing the connection if it takes longer than `statementTimeout`.
+    static func bounded<T: Sendable>(_ connection: PostgresConnection, _ result: EventLoopFuture<T>) throws -> T {
+        let timeout = connection.eventLoop.scheduleTask(in: statementTimeout) { let _: EventLoopFuture<Void> = connection.close() }
+        defer { timeout.cancel() }
+        return try result.wait()
     }
 
     private static func value(_ cell: PostgresCell) throws -> SQLValue {

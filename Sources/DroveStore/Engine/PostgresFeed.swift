@@ -131,8 +131,9 @@ final class PostgresFeed: Sendable {
                 let payload = try row.string("payload")
                 changes.append(try ChangeRecord.decode(payload))
             }
+            let newest = try rows[rows.count - 1].int64("revision")
             hub.yield(changes)
-            last.withLock { $0 = try! rows.last!.int64("revision") }
+            last.withLock { $0 = newest }
             if rows.count < 1000 { return }
         }
     }
@@ -142,17 +143,18 @@ final class PostgresFeed: Sendable {
     static func append(_ changes: [StoreChange], _ connection: PostgresConnection, logger: Logger) throws {
         guard !changes.isEmpty else { return }
         let payloads = try changes.map(ChangeRecord.encode)
-        let result = try connection.query(
+        let result = try PostgresTransaction.bounded(connection, connection.query(
             PostgresQuery(unsafeSQL: "INSERT INTO change (payload) SELECT unnest($1::text[]) RETURNING revision",
                           binds: { var binds = PostgresBindings(); binds.append(payloads); return binds }()),
-            logger: logger).wait()
+            logger: logger))
         let revisions = try result.rows.map { try $0.decode(Int64.self) }
-        _ = try connection.query("NOTIFY \(unescaped: channel)", logger: logger).wait()
+        _ = try PostgresTransaction.bounded(connection, connection.query("NOTIFY \(unescaped: channel)", logger: logger))
         guard let first = revisions.min(), let newest = revisions.max(), (first - 1) / trimInterval != newest / trimInterval else { return }
         let horizon = newest - kept
         guard horizon > 0 else { return }
-        _ = try connection.query("DELETE FROM change WHERE revision <= \(horizon)", logger: logger).wait()
-        _ = try connection.query("UPDATE change_horizon SET revision = greatest(revision, \(horizon))", logger: logger).wait()
+        _ = try PostgresTransaction.bounded(connection, connection.query("DELETE FROM change WHERE revision <= \(horizon)", logger: logger))
+        _ = try PostgresTransaction.bounded(connection, connection.query(
+            "UPDATE change_horizon SET revision = greatest(revision, \(horizon))", logger: logger))
     }
 }
 
