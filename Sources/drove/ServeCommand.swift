@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
         """, valueName: "location"))
     var store: String?
 
-    @Option(help: "This replica's identity in leader election (default: the host name and a random suffix).")
+    @Option(help: "This replica's identity in leader election (default: the host name and a digest of --data-dir, so a restarted replica takes its own lease back at once).")
     var replicaID: String?
 
     @Option(help: "The URL other replicas and users reach this replica's API at (default: from --host and --port).")
@@ -69,6 +69,15 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "drove")
         logger.logLevel = .info
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        // One process per data directory: that is what makes the default identity safe.
+        let dataLock: DataDirectoryLock
+        do {
+            dataLock = try DataDirectoryLock(directory: dataDir)
+        } catch {
+            Terminal.error("error: \(error)")
+            throw ExitCode(2)
+        }
+        defer { dataLock.release() }
         let store: Store
         do {
             let location = try StoreLocation(parsing: self.store ?? "sqlite:\(dataDir)/drove.sqlite")
@@ -93,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
         var policy = policyOptions.policy(templatesByDefault: .nowhere, repositoriesByDefault: .nowhere)
         policy.templateStore = templateStore.directory
         let scheme = tlsCert == nil ? "http" : "https"
-        let identity = replicaID ?? "\(ProcessInfo.processInfo.hostName)-\(UUID().uuidString.prefix(8).lowercased())"
+        let identity = replicaID ?? DataDirectoryLock.identity(dataDirectory: dataDir)
         let elector = LeaderElector(store: store, identity: identity, address: advertiseAddress ?? "\(scheme)://\(host):\(port)", logger: logger)
         let handle = ServeHandle(store: store, elector: elector)
         // What only the leader runs, made anew each time this replica takes the lease: a new

@@ -1,3 +1,4 @@
+import DroveTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -180,7 +181,7 @@ struct GitOpsCLITests {
         let count = 200
         var revisions = [try commit(templates(count, label: "1")): "1"]
         let state = scratch.appendingPathComponent("state")
-        var port = Int.random(in: 40_000..<50_000)
+        var port = LoopbackPort.random()
         var server = try await startServe(state: state, port: port)
         defer { if server.isRunning { server.terminate(); server.waitUntilExit() } }
         #expect(try await request("POST", "/api/v1/apply?name=source.yaml", port: port, yaml: sourceYAML).0 == 200)
@@ -211,7 +212,7 @@ struct GitOpsCLITests {
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
 
-            port = Int.random(in: 40_000..<50_000)
+            port = LoopbackPort.random()
             server = try await startServe(state: state, port: port)
             // Whatever moment the kill came at, a read sees one whole revision: every template
             // of it, each with the labels that revision gave it.

@@ -44,7 +44,7 @@ struct ServiceTests {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let notify = try NotifySocket(path: scratch.appendingPathComponent("notify").path)
-        let port = Int.random(in: 30_000..<40_000)
+        let port = LoopbackPort.random()
         let server = Process()
         server.executableURL = droveBinary
         server.arguments = ["serve", "--data-dir", scratch.appendingPathComponent("state").path, "--port", String(port)]

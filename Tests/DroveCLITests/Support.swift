@@ -28,7 +28,7 @@ func runDrove(_ arguments: [String], in directory: URL, environment: [String: St
 /// Runs `drove serve --data-dir DIR --port PORT` plus `arguments` on a random port while `body`
 /// runs, once its API answers; stops it afterwards.
 func withServe<T>(dataDirectory: URL, _ arguments: [String] = [], _ body: (_ port: Int) async throws -> T) async throws -> T {
-    let port = Int.random(in: 30_000..<40_000)
+    let port = LoopbackPort.random()
     let server = Process()
     server.executableURL = droveBinary
     server.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", String(port)] + arguments

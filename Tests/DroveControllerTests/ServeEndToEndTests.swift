@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized, .enabled(if: LabHost.shouldRun, "no lab running: `drove lab up --hosts 3`"), .timeLimit(.minutes(5)))
 struct ServeEndToEndTests {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("drove-serve-\(UUID().uuidString.prefix(6))")
-    let port = Int.random(in: 20_000..<30_000)
+    let port = LoopbackPort.random()
     var drove: URL { LabHost.repository.appendingPathComponent(".build/debug/drove") }
 
     /// Runs the CLI to completion: exit status and standard output and error together.

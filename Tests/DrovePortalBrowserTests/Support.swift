@@ -18,7 +18,7 @@ struct Serve {
     static func start() async throws -> Serve {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("drove-portal-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        let port = Int.random(in: 30_000..<40_000)
+        let port = LoopbackPort.random()
         let process = Process()
         process.executableURL = LabHost.repository.appendingPathComponent(".build/debug/drove")
         let serve = Serve(scratch: scratch, port: port, process: process)

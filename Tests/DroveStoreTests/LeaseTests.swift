@@ -11,26 +11,26 @@ struct LeaseTests {
             let store = try await place.open(StoreOptions())
             defer { try? store.close() }
             #expect(try await store.lease("controller") == nil)
-            guard case let .acquired(first) = try await store.tryAcquireLease("controller", holder: "a", duration: 2) else {
+            guard case let .acquired(first) = try await store.tryAcquireLease("controller", holder: "a", duration: 5) else {
                 Issue.record("a should take a free lease"); return
             }
             #expect(first.holder == "a" && first.transitions == 0 && !first.expired)
-            guard case let .heldByAnother(held) = try await store.tryAcquireLease("controller", holder: "b", duration: 2) else {
+            guard case let .heldByAnother(held) = try await store.tryAcquireLease("controller", holder: "b", duration: 5) else {
                 Issue.record("b must not take a's running lease"); return
             }
             #expect(held.holder == "a")
-            guard case let .renewed(renewed) = try await store.tryAcquireLease("controller", holder: "a", duration: 2) else {
+            guard case let .renewed(renewed) = try await store.tryAcquireLease("controller", holder: "a", duration: 5) else {
                 Issue.record("a should renew its own lease"); return
             }
             #expect(renewed.renewedAt >= first.renewedAt && renewed.acquiredAt == first.acquiredAt)
 
-            try await Task.sleep(for: .milliseconds(2300))
+            try await Task.sleep(for: .milliseconds(5500))
             #expect(try await store.lease("controller")?.expired == true)
-            guard case let .acquired(taken) = try await store.tryAcquireLease("controller", holder: "b", duration: 2) else {
+            guard case let .acquired(taken) = try await store.tryAcquireLease("controller", holder: "b", duration: 5) else {
                 Issue.record("b should take a's lease once it ran out"); return
             }
             #expect(taken.holder == "b" && taken.transitions == 1)
-            guard case .heldByAnother = try await store.tryAcquireLease("controller", holder: "a", duration: 2) else {
+            guard case .heldByAnother = try await store.tryAcquireLease("controller", holder: "a", duration: 5) else {
                 Issue.record("a lost it"); return
             }
         }
@@ -82,7 +82,7 @@ struct LeaseTests {
             let (records, now) = try await store.controllers()
             #expect(records.map(\.id) == ["a", "b"])
             #expect(records[0].address == "https://a:7444" && records[0].startedAt == started)
-            #expect(records.allSatisfy { abs($0.seenAt.timeIntervalSince(now)) < 5 })
+            #expect(records.allSatisfy { abs($0.seenAt.timeIntervalSince(now)) < 60 })
             try await Task.sleep(for: .milliseconds(300))
             try await store.recordController(id: "b", address: "https://b:7443", startedAt: started, forgetAfter: 0.2)
             #expect(try await store.controllers().controllers.map(\.id) == ["b"])

@@ -83,15 +83,24 @@ enum TestDatabase {
     private static let logger = Logger(label: "drove.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     private static func admin(_ server: PostgresLocation, _ body: (PostgresConnection) async throws -> Void) async throws {
-        let connection = try await PostgresConnection.connect(configuration: try PostgresEngine.configuration(server), id: 0, logger: logger)
         do {
-            try await body(connection)
-            try await connection.close()
-        } catch {
-            try? await connection.close()
-            throw error
+            let connection = try await PostgresConnection.connect(configuration: try PostgresEngine.configuration(server), id: 0, logger: logger)
+            do {
+                try await body(connection)
+                try await connection.close()
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+        } catch let error as PSQLError {
+            // Its description hides the server's words; the test server's are fit to show.
+            throw TestDatabaseError(description: String(reflecting: error))
         }
     }
+}
+
+struct TestDatabaseError: Error, CustomStringConvertible {
+    var description: String
 }
 
 struct TestPostgresMissing: Error, CustomStringConvertible {

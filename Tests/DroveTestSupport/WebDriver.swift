@@ -34,7 +34,7 @@ public struct WebDriver: Sendable {
     /// its own, runs `body`, and ends both whatever happens.
     public static func withBrowser<T>(width: Int = 1280, height: Int = 900, _ body: (WebDriver) async throws -> T) async throws -> T {
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("drove-chromium-\(UUID().uuidString.prefix(8))")
-        let port = Int.random(in: 41_000..<49_000)
+        let port = LoopbackPort.random()
         let driver = Process()
         driver.executableURL = URL(fileURLWithPath: chromedriver)
         driver.arguments = ["--port=\(port)"]

@@ -88,7 +88,9 @@ final class ServeProcess: @unchecked Sendable {
         self.drove = drove
         self.directory = directory
         self.templateDirectory = templateDirectory
-        port = Int.random(in: 30_000..<40_000)
+        // Below Linux's ephemeral range (32768–60999), where an outgoing connection's own port
+        // could be taken already.
+        port = Int.random(in: 10_000..<32_000)
         token = UUID().uuidString
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try "\(token)\n".write(to: tokenFile, atomically: true, encoding: .utf8)
