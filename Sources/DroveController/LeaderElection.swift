@@ -155,10 +155,12 @@ public final class LeaderElector: Sendable {
                     }
                 }
                 await group.next()
+                // From here on it acts on no host (the executor checks before every call), so
+                // it says so at once, though its controller may take a while to wind down.
+                state.withLock { $0.isLeader = false }
+                leaderGauge.record(0)
                 group.cancelAll()
             }
-            state.withLock { $0.isLeader = false }
-            leaderGauge.record(0)
         }
     }
 

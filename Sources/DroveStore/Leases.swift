@@ -90,10 +90,11 @@ enum Leases {
 extension Store {
     /// Takes the lease `name` for `holder`, or renews it if `holder` has it, for `duration`
     /// from now by the database's clock; leaves it alone if another holder's has not run out.
-    /// One transaction, serialized with every other write, so two replicas never both take it.
+    /// One transaction, serialized with every other lease write (not with the store's other
+    /// writes, so a renewal never waits behind them), so two replicas never both take it.
     public func tryAcquireLease(_ name: String, holder: String, duration: TimeInterval) async throws(StoreError) -> LeaseAttempt {
         let millis = Int64((duration * 1000).rounded())
-        return try await write("tryAcquireLease") { db in
+        return try await writeApart("tryAcquireLease") { db in
             let now = try db.databaseNow()
             guard let row = try db.row("SELECT \(Leases.columns) FROM lease WHERE name = ?", [name]) else {
                 try db.execute("INSERT INTO lease (\(Leases.columns)) VALUES (?, ?, ?, ?, ?, 0)", [name, holder, now, now, millis])
@@ -123,7 +124,7 @@ extension Store {
     /// - Returns: whether `holder` had it.
     @discardableResult
     public func releaseLease(_ name: String, holder: String) async throws(StoreError) -> Bool {
-        try await write("releaseLease") { db in
+        try await writeApart("releaseLease") { db in
             let now = try db.databaseNow()
             // Run out, not removed: its transitions count on.
             return try db.execute("UPDATE lease SET renewedAt = ? - durationMillis WHERE name = ? AND holder = ?", [now, name, holder]) > 0
@@ -141,7 +142,7 @@ extension Store {
     /// Records that `controller` is alive now (by the database's clock), and forgets replicas
     /// not seen for `forgetAfter`.
     public func recordController(id: String, address: String, startedAt: Date, forgetAfter: TimeInterval = 300) async throws(StoreError) {
-        try await write("recordController") { db in
+        try await writeApart("recordController") { db in
             let now = try db.databaseNow()
             try db.execute("""
                 INSERT INTO controller (id, address, startedAt, seenAt) VALUES (?, ?, ?, ?)

@@ -107,6 +107,11 @@ public final class Store: Sendable {
         try await engine.read(operation, body)
     }
 
+    /// A write transaction on the leases and replica records only (see `StoreEngine.writeApart`).
+    func writeApart<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T {
+        try await engine.writeApart(operation, body)
+    }
+
     /// Raw SQL, for tests that need to damage or inspect the database.
     func executeForTesting(_ sql: String) async throws(StoreError) {
         try await write("test") { try $0.execute(sql, [SQLValue]()) }

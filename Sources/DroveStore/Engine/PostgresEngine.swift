@@ -24,6 +24,8 @@ import Synchronization
 final class PostgresEngine: StoreEngine {
     let location: String
     private let writer: PostgresSession
+    /// Leases and replica records, apart from the other writes.
+    private let apart: PostgresSession
     private let readers: [PostgresSession]
     private let nextReader = Atomic<Int>(0)
     private let feed: PostgresFeed
@@ -32,6 +34,8 @@ final class PostgresEngine: StoreEngine {
 
     /// The lock every write takes: "DROV".
     static let writeLock: Int64 = 0x4452_4F56
+    /// The lock writes apart take: "DROL".
+    static let apartLock: Int64 = 0x4452_4F4C
 
     private init(location: PostgresLocation, options: StoreOptions, logger: Logger) throws(StoreError) {
         self.location = location.description
@@ -39,6 +43,7 @@ final class PostgresEngine: StoreEngine {
         let configuration = try Self.configuration(location)
         let setup = ["SET lock_timeout = '\(Int(options.busyTimeout * 1000))ms'", "SET application_name = 'drove'"]
         writer = PostgresSession(configuration: configuration, setup: setup, label: "writer", logger: logger)
+        apart = PostgresSession(configuration: configuration, setup: setup, label: "apart", logger: logger)
         readers = (1...2).map { PostgresSession(configuration: configuration, setup: setup, label: "reader-\($0)", logger: logger) }
         feed = PostgresFeed(
             session: PostgresSession(configuration: configuration, setup: setup, label: "feed", logger: logger),
@@ -75,6 +80,7 @@ final class PostgresEngine: StoreEngine {
     private func shutDown() {
         feed.stop()
         writer.close()
+        apart.close()
         for reader in readers { reader.close() }
     }
 
@@ -94,6 +100,21 @@ final class PostgresEngine: StoreEngine {
             // SQLite: a watcher that subscribes afterwards never gets them.
             await feed.catchUp()
             return result
+        } catch {
+            throw mapped(error, operation: operation)
+        }
+    }
+
+    func writeApart<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { throw .closed(path: location) }
+        let logger = logger
+        do {
+            return try await apart.run { connection in
+                try PostgresTransaction.run(connection, logger: logger, begin: "BEGIN") { transaction in
+                    try transaction.execute("SELECT pg_advisory_xact_lock(?)", [Self.apartLock])
+                    return try body(transaction)
+                }
+            }
         } catch {
             throw mapped(error, operation: operation)
         }

@@ -120,6 +120,10 @@ protocol StoreEngine: Sendable {
     var location: String { get }
     /// One write transaction; writes never run at once, not even from several replicas.
     func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T
+    /// One write transaction on tables no other write touches (leases, replica records): on
+    /// PostgreSQL it neither waits behind the store's other writes nor holds them up, so a
+    /// leader's renewal is never late because the controller is writing a lot.
+    func writeApart<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T
     /// One read-only transaction on a consistent snapshot.
     func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T
     /// The changes committed from now on, by anyone writing to this database.

@@ -78,6 +78,11 @@ final class SQLiteEngine: StoreEngine {
         }
     }
 
+    /// SQLite has one writer: its writes are short, and the queue is the file's own lock.
+    func writeApart<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T {
+        try await write(operation, body)
+    }
+
     func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws(StoreError) -> T {
         let hub = hub, clock = clock
         do {
