@@ -197,7 +197,7 @@ struct ControllerRun {
 
     func measure() async throws -> ControllerFigure.Sample {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let (infrastructure, sets, setsSource) = try await objects()
+        let (infrastructure, sets, setsSources) = try await objects()
         if shape.apply == .follower, storeURL == nil || drove == nil {
             throw BenchError("applying through a follower needs a PostgreSQL store (--controller-store postgres://…) and the drove binary")
         }
@@ -231,7 +231,7 @@ struct ControllerRun {
                 follower = replica
                 _ = try await replica.waitUntilFollowing()
             }
-            var sample = try await measure(controller, store: store, sets: sets, setsSource: setsSource, follower: follower, baseline: baseline)
+            var sample = try await measure(controller, store: store, sets: sets, setsSources: setsSources, follower: follower, baseline: baseline)
             sample.leaderStarts = elected.starts
             if let follower {
                 sample.followerRoleAtEnd = await follower.role()
@@ -252,7 +252,7 @@ struct ControllerRun {
 
     private var sqlitePath: String { directory.appendingPathComponent("drove.sqlite").path }
 
-    private func measure(_ controller: Controller, store: Store, sets: [AppliedObject], setsSource: ManifestSource,
+    private func measure(_ controller: Controller, store: Store, sets: [AppliedObject], setsSources: [ManifestSource],
                          follower: FollowerReplica?, baseline: Int) async throws -> ControllerFigure.Sample {
         let (connectSeconds, _) = try await timed {
             try await waitForAll("every host connected", hostNames, timeout: .seconds(600)) { name in
@@ -265,8 +265,8 @@ struct ControllerRun {
         var applySeconds = 0.0
         let (readySeconds, _) = try await timed {
             if let follower {
-                let source = APISource(name: setsSource.name, text: String(decoding: setsSource.bytes, as: UTF8.self), baseDirectory: setsSource.baseDirectory)
-                let (seconds, response) = try await timed { try await follower.apply([source]) }
+                let sources = setsSources.map { APISource(name: $0.name, text: String(decoding: $0.bytes, as: UTF8.self), baseDirectory: $0.baseDirectory) }
+                let (seconds, response) = try await timed { try await follower.apply(sources) }
                 applySeconds = seconds
                 let created = response.results.filter { $0.result == "created" }.count
                 guard created == shape.sets else { throw BenchError("the follower's apply created \(created) of \(shape.sets) sets: \(response.results.prefix(3))") }
@@ -304,7 +304,7 @@ struct ControllerRun {
     /// loader as the API reads them. Writes each host's node file, holding the template's copy
     /// and its ready marker: the test driver cannot take an upload, and each connection to a
     /// `test:///<node file>` host starts from that file.
-    private func objects() async throws -> (infrastructure: [AppliedObject], sets: [AppliedObject], setsSource: ManifestSource) {
+    private func objects() async throws -> (infrastructure: [AppliedObject], sets: [AppliedObject], setsSources: [ManifestSource]) {
         let templateFile = directory.appendingPathComponent("tiny.qcow2")
         try await TemplateMaker.emptyQcow2(at: templateFile, virtualBytes: 1 << 30)
         let nodes = hostNames.map { directory.appendingPathComponent("\($0).xml") }
@@ -322,8 +322,15 @@ struct ControllerRun {
             spec: { source: { path: "\(templateFile.path)" }, format: qcow2, readiness: running }
             """]
         let sets = setNames.map { SetDecl(name: $0, replicas: shape.replicas, template: templateName, clone: .linked, memoryMiB: 64).yaml }
-        let sources = [ManifestSource(name: "fleet.yaml", text: infrastructure.joined(separator: "\n---\n"), baseDirectory: directory.path),
-                       ManifestSource(name: "sets.yaml", text: sets.joined(separator: "\n---\n"), baseDirectory: directory.path)]
+        // The loader takes at most 1,000 documents a file: files of 500, as one would split them.
+        func files(_ prefix: String, _ documents: [String]) -> [ManifestSource] {
+            stride(from: 0, to: documents.count, by: 500).map { start in
+                ManifestSource(name: "\(prefix)-\(start / 500 + 1).yaml", text: documents[start..<min(start + 500, documents.count)].joined(separator: "\n---\n"),
+                               baseDirectory: directory.path)
+            }
+        }
+        let setsSources = files("sets", sets)
+        let sources = files("fleet", infrastructure) + setsSources
         let manifest = try ManifestLoader(policy: ManifestPolicy(testDriver: true)).load(sources: sources)
 
         let read = await TemplateImages().images(for: manifest.templates)
@@ -336,7 +343,7 @@ struct ControllerRun {
             try Data(xml.utf8).write(to: node)
         }
         let objects = try AppliedObject.objects(in: manifest, sources: sources)
-        return (objects.filter { $0.reference.kind != .vmSet }, objects.filter { $0.reference.kind == .vmSet }, sources[1])
+        return (objects.filter { $0.reference.kind != .vmSet }, objects.filter { $0.reference.kind == .vmSet }, setsSources)
     }
 
     /// Polls until `isDone` holds for every name, asking again only about those not done yet.
