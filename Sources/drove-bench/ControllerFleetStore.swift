@@ -124,7 +124,14 @@ final class ElectedController: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(store: Store, options: Controller.Options, logger: Logger) {
-        elector = LeaderElector(store: store, identity: "drove-bench-probe", address: "http://127.0.0.1:0", logger: logger)
+        // A longer lease than drove serve's 10 s (renewed every 2 s as there, but stopping 10 s
+        // before it runs out): at 1,000 hosts on a loaded 2-core machine the default lease was
+        // lost mid-rollout (a renewal came back more than 8 s after the last), and the new
+        // controller's test-driver hosts start empty again. See docs/scaling.md.
+        elector = LeaderElector(store: store, identity: "drove-bench-probe", address: "http://127.0.0.1:0",
+                                options: LeaderElector.Options(leaseName: "controller", leaseDuration: .seconds(60),
+                                                               renewInterval: .seconds(2), margin: .seconds(10)),
+                                logger: logger)
         let started = Task { [self] in
             await elector.run { [self] in
                 let controller = Controller(store: store, options: options, logger: logger)
