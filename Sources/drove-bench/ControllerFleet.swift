@@ -277,6 +277,9 @@ struct ControllerRun {
                 try await store.status(kind: .vmSet, name: name)?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue
             }
         }
+        // Said at once, so that a run that fails later (a controller that never settles) still
+        // tells how long the rollout took.
+        FileHandle.standardError.write(Data("controller-probe: every set Ready \(readySeconds) s after the apply (apply \(applySeconds) s), peak \(Memory.peakResidentBytes()) B\n".utf8))
         try await quiet(controller)
         let rollout = CallStatistics.snapshot().since(beforeRollout)
         let storeBytes = if let storeURL { try await ScratchDatabase.size(storeURL) } else { StoreSize.sqlite(sqlitePath) }
@@ -369,11 +372,17 @@ struct ControllerRun {
     /// libvirt call for a second: what a rollout or resync set off is then counted in full.
     private func quiet(_ controller: Controller) async throws {
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(600)
+        // Ten minutes, and a second more per set: at 1,000 sets on a loaded machine the passes
+        // after a rollout took longer than ten minutes.
+        let deadline = clock.now + .seconds(600 + shape.sets)
         var calls = CallStatistics.snapshot().calls
         var since = clock.now
         while clock.now - since < .seconds(1) {
-            guard clock.now < deadline else { throw BenchError("the controller did not settle") }
+            guard clock.now < deadline else {
+                let queue = controller.queue
+                throw BenchError("the controller did not settle: \(await queue.depth) queued, \(await queue.processingCount) in hand, "
+                    + "\(await queue.delayedCount) waiting for a requeue, \(CallStatistics.snapshot().calls - calls) libvirt calls in the last second")
+            }
             try await Task.sleep(for: .milliseconds(50))
             let now = CallStatistics.snapshot().calls
             let queue = controller.queue
