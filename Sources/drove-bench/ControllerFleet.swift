@@ -1,4 +1,5 @@
 import ArgumentParser
+import DroveAPI
 import DroveController
 import DroveEngine
 import DroveManifest
@@ -38,6 +39,20 @@ struct ControllerFigure {
         /// before the controller started; and at the end.
         var baselinePeakBytes: Int
         var peakBytes: Int
+        /// The store's engine (`sqlite`, `postgres`) and how the sets were applied (`store`, `follower`).
+        var storeEngine: String
+        var applyVia: String
+        /// The apply alone: `Store.apply` of every set, or the follower's `POST /api/v1/apply`.
+        var applySeconds: Double
+        /// The store's size once the rollout has settled: the SQLite file and its WAL, or the
+        /// PostgreSQL database's `pg_database_size`.
+        var storeBytes: Int
+        /// How many times the probe took the controller lease and started its controller (1
+        /// unless it lost the lease during the run).
+        var leaderStarts: Int
+        /// The follower's peak resident set and its role at the end (follower-apply runs only).
+        var followerPeakBytes: Int?
+        var followerRoleAtEnd: String?
     }
 
     struct Result: Codable, Sendable {
@@ -57,6 +72,10 @@ struct ControllerFigure {
         var resyncGrowthBytes: Summary
         var peakBytes: Summary
         var baselinePeakBytes: Summary
+        var storeEngine: String
+        var applyVia: String
+        var applySeconds: Summary
+        var storeBytes: Summary
         var samples: [Sample]
 
         var vms: Int { sets * replicas }
@@ -70,12 +89,27 @@ struct ControllerFigure {
         var samples: [Sample] = []
         for run in 0..<options.runs {
             let directory = options.scratch.appendingPathComponent("controller-\(run)", isDirectory: true)
-            let sample = try await probe(shape, directory: directory)
+            // A PostgreSQL store is a database of its own per run, made here and dropped here
+            // whatever the probe does.
+            var database: (name: String, url: String)?
+            if case let .postgres(server) = shape.store { database = try await ScratchDatabase.create(on: server) }
+            let sample: Sample
+            do {
+                sample = try await probe(shape, directory: directory, storeURL: database?.url)
+            } catch {
+                if let database, case let .postgres(server) = shape.store { try? await ScratchDatabase.drop(database.name, on: server) }
+                throw error
+            }
+            if let database, case let .postgres(server) = shape.store { try await ScratchDatabase.drop(database.name, on: server) }
             try? FileManager.default.removeItem(at: directory)
             samples.append(sample)
-            Progress.say("figure 5: \(shape.sets) sets × \(shape.replicas) VMs on \(shape.hosts) hosts: Ready in \(Format.seconds(sample.readySeconds)), "
+            Progress.say("figure 5: \(shape.sets) sets × \(shape.replicas) VMs on \(shape.hosts) hosts, \(sample.storeEngine) store, apply via \(sample.applyVia) "
+                + "(\(Format.seconds(sample.applySeconds))): Ready in \(Format.seconds(sample.readySeconds)), "
                 + "\(sample.rolloutCalls) calls; resync \(Format.seconds(sample.resyncSeconds)), \(sample.resyncCalls) calls, "
-                + "\(sample.resyncMutating.values.reduce(0, +)) mutating, \(Format.bytes(UInt64(max(0, sample.resyncGrowthBytes)))) more resident; peak \(Format.bytes(UInt64(sample.peakBytes))) (run \(run + 1)/\(options.runs))")
+                + "\(sample.resyncMutating.values.reduce(0, +)) mutating, \(Format.bytes(UInt64(max(0, sample.resyncGrowthBytes)))) more resident; peak \(Format.bytes(UInt64(sample.peakBytes))); "
+                + "store \(Format.bytes(UInt64(sample.storeBytes))); connect \(Format.seconds(sample.connectSeconds)); leader starts \(sample.leaderStarts)"
+                + (sample.followerPeakBytes.map { "; follower peak \(Format.bytes(UInt64($0))), \(sample.followerRoleAtEnd ?? "?") at the end" } ?? "")
+                + " (run \(run + 1)/\(options.runs))")
         }
         let vms = Double(shape.sets * shape.replicas)
         return Result(
@@ -89,15 +123,20 @@ struct ControllerFigure {
             resyncMutatingByOperation: samples.reduce(into: [:]) { $0.merge($1.resyncMutating, uniquingKeysWith: +) },
             resyncGrowthBytes: Summary(samples.map { Double($0.resyncGrowthBytes) }),
             peakBytes: Summary(samples.map { Double($0.peakBytes) }),
-            baselinePeakBytes: Summary(samples.map { Double($0.baselinePeakBytes) }), samples: samples)
+            baselinePeakBytes: Summary(samples.map { Double($0.baselinePeakBytes) }),
+            storeEngine: shape.store.engine, applyVia: shape.apply.rawValue, applySeconds: Summary(samples.map(\.applySeconds)),
+            storeBytes: Summary(samples.map { Double($0.storeBytes) }), samples: samples)
     }
 
     /// Runs `drove-bench controller-probe` and reads the sample it prints.
-    private func probe(_ shape: ControllerShape, directory: URL) async throws -> Sample {
+    private func probe(_ shape: ControllerShape, directory: URL, storeURL: String?) async throws -> Sample {
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-        let output = try await Subprocess.check(me, ["controller-probe", "--hosts", String(shape.hosts), "--sets", String(shape.sets),
-                                                     "--replicas", String(shape.replicas), "--workers", String(shape.workers),
-                                                     "--directory", directory.path])
+        var arguments = ["controller-probe", "--hosts", String(shape.hosts), "--sets", String(shape.sets),
+                         "--replicas", String(shape.replicas), "--workers", String(shape.workers),
+                         "--directory", directory.path, "--apply", shape.apply.rawValue]
+        if let storeURL { arguments += ["--store", storeURL] }
+        if let drove = options.droveBinary { arguments += ["--drove", drove] }
+        let output = try await Subprocess.check(me, arguments)
         guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix(ControllerProbe.prefix) }) else {
             throw BenchError("controller-probe printed no sample: \(output.suffix(2000))")
         }
@@ -111,6 +150,9 @@ struct ControllerShape: Sendable {
     var sets: Int
     var replicas: Int
     var workers: Int
+    /// The store (default: SQLite in the scratch directory) and how the rollout is applied.
+    var store: ControllerStoreChoice = .sqlite
+    var apply: ControllerApply = .store
 }
 
 /// `drove-bench controller-probe`: one run of figure 5 in a process of its own; prints its sample
@@ -124,10 +166,17 @@ struct ControllerProbe: AsyncParsableCommand {
     @Option var replicas = 10
     @Option var workers = 4
     @Option var directory: String
+    /// A PostgreSQL database of the run's own (the figure makes and drops it); SQLite in
+    /// `directory` when absent.
+    @Option var store: String?
+    @Option var apply: ControllerApply = .store
+    /// The `drove` binary for the follower.
+    @Option var drove: String?
 
     func run() async throws {
-        let run = ControllerRun(shape: ControllerShape(hosts: hosts, sets: sets, replicas: replicas, workers: workers),
-                                directory: URL(fileURLWithPath: directory, isDirectory: true))
+        let run = ControllerRun(shape: ControllerShape(hosts: hosts, sets: sets, replicas: replicas, workers: workers,
+                                                       store: store.map { .postgres(server: $0) } ?? .sqlite, apply: apply),
+                                directory: URL(fileURLWithPath: directory, isDirectory: true), storeURL: store, drove: drove)
         let sample = try await run.measure()
         print(Self.prefix + String(decoding: try JSONEncoder().encode(sample), as: UTF8.self))
     }
@@ -138,6 +187,9 @@ struct ControllerProbe: AsyncParsableCommand {
 struct ControllerRun {
     let shape: ControllerShape
     let directory: URL
+    /// The run's own PostgreSQL database, or nil for SQLite in `directory`.
+    var storeURL: String?
+    var drove: String?
 
     private var templateName: String { "tiny" }
     private var hostNames: [String] { (1...shape.hosts).map { String(format: "h%03d", $0) } }
@@ -145,8 +197,16 @@ struct ControllerRun {
 
     func measure() async throws -> ControllerFigure.Sample {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let (infrastructure, sets) = try await objects()
-        let store = try Store(path: directory.appendingPathComponent("drove.sqlite").path)
+        let (infrastructure, sets, setsSources) = try await objects()
+        if shape.apply == .follower, storeURL == nil || drove == nil {
+            throw BenchError("applying through a follower needs a PostgreSQL store (--controller-store postgres://…) and the drove binary")
+        }
+        let store: Store
+        if let storeURL {
+            store = try await Store.open(.postgres(try PostgresLocation(url: storeURL)))
+        } else {
+            store = try Store(path: sqlitePath)
+        }
         defer { try? store.close() }
         _ = try await store.apply(infrastructure)
         let baseline = Memory.peakResidentBytes()
@@ -159,21 +219,41 @@ struct ControllerRun {
             handler.logLevel = .warning
             return handler
         }
-        let controller = Controller(store: store, options: options, logger: logger)
-        let task = Task { await controller.run() }
+        // As `drove serve` runs it: under leader election on the store's `controller` lease,
+        // which this process takes first (the store is fresh); a follower started after that
+        // finds the lease held and only serves the API.
+        let elected = ElectedController(store: store, options: options, logger: logger)
+        var follower: FollowerReplica?
         do {
-            let sample = try await measure(controller, store: store, sets: sets, baseline: baseline)
-            task.cancel()
-            await task.value
+            let controller = try await elected.controller()
+            if shape.apply == .follower, let storeURL, let drove {
+                let replica = try FollowerReplica(drove: drove, store: storeURL, directory: directory)
+                follower = replica
+                _ = try await replica.waitUntilFollowing()
+            }
+            var sample = try await measure(controller, store: store, sets: sets, setsSources: setsSources, follower: follower, baseline: baseline)
+            sample.leaderStarts = elected.starts
+            if let follower {
+                sample.followerRoleAtEnd = await follower.role()
+                sample.followerPeakBytes = follower.peakResidentBytes()
+                await follower.stop()
+            }
+            await elected.stop()
             return sample
         } catch {
-            task.cancel()
-            await task.value
+            if let follower {
+                FileHandle.standardError.write(Data("follower's log, last lines:\n\(follower.tail())\n".utf8))
+                await follower.stop()
+            }
+            await elected.stop()
             throw error
         }
     }
 
-    private func measure(_ controller: Controller, store: Store, sets: [AppliedObject], baseline: Int) async throws -> ControllerFigure.Sample {
+    private var sqlitePath: String { directory.appendingPathComponent("drove.sqlite").path }
+
+    private func measure(_ controller: Controller, store: Store, sets: [AppliedObject], setsSources: [ManifestSource],
+                         follower: FollowerReplica?, baseline: Int) async throws -> ControllerFigure.Sample {
         let (connectSeconds, _) = try await timed {
             try await waitForAll("every host connected", hostNames, timeout: .seconds(600)) { name in
                 try await store.status(kind: .host, name: name)?.condition(.ready)?.reason == ConditionReason.connected.rawValue
@@ -182,14 +262,27 @@ struct ControllerRun {
         try await quiet(controller)
 
         let beforeRollout = CallStatistics.snapshot()
+        var applySeconds = 0.0
         let (readySeconds, _) = try await timed {
-            _ = try await store.apply(sets)
+            if let follower {
+                let sources = setsSources.map { APISource(name: $0.name, text: String(decoding: $0.bytes, as: UTF8.self), baseDirectory: $0.baseDirectory) }
+                let (seconds, response) = try await timed { try await follower.apply(sources) }
+                applySeconds = seconds
+                let created = response.results.filter { $0.result == "created" }.count
+                guard created == shape.sets else { throw BenchError("the follower's apply created \(created) of \(shape.sets) sets: \(response.results.prefix(3))") }
+            } else {
+                (applySeconds, _) = try await timed { try await store.apply(sets) }
+            }
             try await waitForAll("every set Ready", setNames, timeout: .seconds(1800)) { name in
                 try await store.status(kind: .vmSet, name: name)?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue
             }
         }
+        // Said at once, so that a run that fails later (a controller that never settles) still
+        // tells how long the rollout took.
+        FileHandle.standardError.write(Data("controller-probe: every set Ready \(readySeconds) s after the apply (apply \(applySeconds) s), peak \(Memory.peakResidentBytes()) B\n".utf8))
         try await quiet(controller)
         let rollout = CallStatistics.snapshot().since(beforeRollout)
+        let storeBytes = if let storeURL { try await ScratchDatabase.size(storeURL) } else { StoreSize.sqlite(sqlitePath) }
 
         let beforeResync = CallStatistics.snapshot()
         let residentBefore = Memory.residentBytes()
@@ -205,14 +298,16 @@ struct ControllerRun {
         return ControllerFigure.Sample(
             connectSeconds: connectSeconds, readySeconds: readySeconds, rolloutCalls: rollout.calls, rolloutMutating: rollout.mutating,
             resyncSeconds: resyncSeconds, resyncCalls: resync.calls, resyncMutating: resync.mutating, resyncGrowthBytes: growth,
-            baselinePeakBytes: baseline, peakBytes: Memory.peakResidentBytes())
+            baselinePeakBytes: baseline, peakBytes: Memory.peakResidentBytes(),
+            storeEngine: storeURL == nil ? "sqlite" : "postgres", applyVia: shape.apply.rawValue, applySeconds: applySeconds,
+            storeBytes: storeBytes, leaderStarts: 0, followerPeakBytes: nil, followerRoleAtEnd: nil)
     }
 
     /// The stored objects: hosts and the template first, then the sets, read by Drove's own
     /// loader as the API reads them. Writes each host's node file, holding the template's copy
     /// and its ready marker: the test driver cannot take an upload, and each connection to a
     /// `test:///<node file>` host starts from that file.
-    private func objects() async throws -> (infrastructure: [AppliedObject], sets: [AppliedObject]) {
+    private func objects() async throws -> (infrastructure: [AppliedObject], sets: [AppliedObject], setsSources: [ManifestSource]) {
         let templateFile = directory.appendingPathComponent("tiny.qcow2")
         try await TemplateMaker.emptyQcow2(at: templateFile, virtualBytes: 1 << 30)
         let nodes = hostNames.map { directory.appendingPathComponent("\($0).xml") }
@@ -230,8 +325,15 @@ struct ControllerRun {
             spec: { source: { path: "\(templateFile.path)" }, format: qcow2, readiness: running }
             """]
         let sets = setNames.map { SetDecl(name: $0, replicas: shape.replicas, template: templateName, clone: .linked, memoryMiB: 64).yaml }
-        let sources = [ManifestSource(name: "fleet.yaml", text: infrastructure.joined(separator: "\n---\n"), baseDirectory: directory.path),
-                       ManifestSource(name: "sets.yaml", text: sets.joined(separator: "\n---\n"), baseDirectory: directory.path)]
+        // The loader takes at most 1,000 documents a file: files of 500, as one would split them.
+        func files(_ prefix: String, _ documents: [String]) -> [ManifestSource] {
+            stride(from: 0, to: documents.count, by: 500).map { start in
+                ManifestSource(name: "\(prefix)-\(start / 500 + 1).yaml", text: documents[start..<min(start + 500, documents.count)].joined(separator: "\n---\n"),
+                               baseDirectory: directory.path)
+            }
+        }
+        let setsSources = files("sets", sets)
+        let sources = files("fleet", infrastructure) + setsSources
         let manifest = try ManifestLoader(policy: ManifestPolicy(testDriver: true)).load(sources: sources)
 
         let read = await TemplateImages().images(for: manifest.templates)
@@ -244,7 +346,7 @@ struct ControllerRun {
             try Data(xml.utf8).write(to: node)
         }
         let objects = try AppliedObject.objects(in: manifest, sources: sources)
-        return (objects.filter { $0.reference.kind != .vmSet }, objects.filter { $0.reference.kind == .vmSet })
+        return (objects.filter { $0.reference.kind != .vmSet }, objects.filter { $0.reference.kind == .vmSet }, setsSources)
     }
 
     /// Polls until `isDone` holds for every name, asking again only about those not done yet.
@@ -270,11 +372,17 @@ struct ControllerRun {
     /// libvirt call for a second: what a rollout or resync set off is then counted in full.
     private func quiet(_ controller: Controller) async throws {
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(600)
+        // Ten minutes, and a second more per set: at 1,000 sets on a loaded machine the passes
+        // after a rollout took longer than ten minutes.
+        let deadline = clock.now + .seconds(600 + shape.sets)
         var calls = CallStatistics.snapshot().calls
         var since = clock.now
         while clock.now - since < .seconds(1) {
-            guard clock.now < deadline else { throw BenchError("the controller did not settle") }
+            guard clock.now < deadline else {
+                let queue = controller.queue
+                throw BenchError("the controller did not settle: \(await queue.depth) queued, \(await queue.processingCount) in hand, "
+                    + "\(await queue.delayedCount) waiting for a requeue, \(CallStatistics.snapshot().calls - calls) libvirt calls in the last second")
+            }
             try await Task.sleep(for: .milliseconds(50))
             let now = CallStatistics.snapshot().calls
             let queue = controller.queue

@@ -74,6 +74,11 @@ struct Run: AsyncParsableCommand {
     var controllerReplicas = 10
     @Option(help: "Figure 5: the controller's workers (drove serve --workers).")
     var controllerWorkers = 4
+    @Option(help: ArgumentHelp("Figure 5: the store: sqlite (a file in the scratch directory), or postgres://USER:PASSWORD@HOST:PORT/DB, a server whose role may create databases: each run makes a database of its own there (drove_bench_<random>, with psql) and drops it after.",
+                               valueName: "sqlite|url"))
+    var controllerStore: ControllerStoreChoice = .sqlite
+    @Option(help: "Figure 5: how the rollout is applied: store (Store.apply in the probe) or follower (POST /api/v1/apply to a `drove serve` follower over the same PostgreSQL database).")
+    var controllerApply: ControllerApply = .store
 
     @Option(help: "The drove CLI for figure 3's subprocess column (default: next to drove-bench; 'none' to skip).")
     var drove: String?
@@ -85,6 +90,12 @@ struct Run: AsyncParsableCommand {
         if min(controllerHosts, controllerSets, controllerReplicas, controllerWorkers) < 1 {
             throw ValidationError("--controller-hosts, --controller-sets, --controller-replicas and --controller-workers must be at least 1")
         }
+        if controllerApply == .follower, controllerStore == .sqlite {
+            throw ValidationError("--controller-apply follower needs --controller-store postgres://… (a follower shares the leader's database)")
+        }
+        if controllerApply == .follower, droveBinary() == nil {
+            throw ValidationError("--controller-apply follower needs the drove binary (beside drove-bench, or --drove)")
+        }
     }
 
     func run() async throws {
@@ -95,7 +106,8 @@ struct Run: AsyncParsableCommand {
             scratch: URL(fileURLWithPath: scratch, isDirectory: true), vms: vms, vmsLarge: vmsLarge,
             memoryMiB: memory, sparse: sparse, plannerHosts: plannerHosts, plannerVMs: plannerVMs,
             testHosts: testHosts, testVMsPerHost: testVMsPerHost,
-            controller: ControllerShape(hosts: controllerHosts, sets: controllerSets, replicas: controllerReplicas, workers: controllerWorkers),
+            controller: ControllerShape(hosts: controllerHosts, sets: controllerSets, replicas: controllerReplicas, workers: controllerWorkers,
+                                        store: controllerStore, apply: controllerApply),
             droveBinary: droveBinary(), tinyTemplate: URL(fileURLWithPath: tinyTemplate).standardizedFileURL.path)
         let bench = Benchmark(options: options)
         try await bench.run()
