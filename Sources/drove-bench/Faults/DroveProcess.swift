@@ -81,13 +81,16 @@ final class ServeProcess: @unchecked Sendable {
     let templateDirectory: URL
     let port: Int
     let token: String
+    /// More arguments of `drove serve` (a replica's --store and --replica-id).
+    let extraArguments: [String]
     private(set) var child: DroveChild?
     private(set) var starts = 0
 
-    init(drove: String, directory: URL, templateDirectory: URL) throws {
+    init(drove: String, directory: URL, templateDirectory: URL, extraArguments: [String] = []) throws {
         self.drove = drove
         self.directory = directory
         self.templateDirectory = templateDirectory
+        self.extraArguments = extraArguments
         port = Int.random(in: 30_000..<40_000)
         token = UUID().uuidString
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -103,7 +106,7 @@ final class ServeProcess: @unchecked Sendable {
         let child = try DroveChild(binary: drove, arguments: [
             "serve", "--data-dir", directory.appendingPathComponent("state").path, "--port", String(port),
             "--token-file", tokenFile.path, "--resync", "10s", "--template-dir", templateDirectory.path,
-        ], log: directory.appendingPathComponent("serve.log"))
+        ] + extraArguments, log: directory.appendingPathComponent("serve.log"))
         self.child = child
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
