@@ -1,6 +1,7 @@
 import DroveAPI
 import DroveClient
 import DroveManifest
+import DrovePlan
 import Foundation
 import Synchronization
 #if canImport(FoundationNetworking)
@@ -43,6 +44,13 @@ struct FailoverRecord: Codable, Sendable {
     /// store-cut: the old leader's log from its first failed renewal to the line saying it no
     /// longer leads (at most 40 lines): what it did meanwhile.
     var oldLeaderLogExcerpt: [String]?
+    /// store-cut: what the hosts' QEMU logs show of the set's guests from the cut until the old
+    /// leader's /healthz stopped saying it leads (guests started, destroyed), each marked with
+    /// whether it came after the takeover and whether the new leader's events account for it.
+    var hostActions: [String]?
+    /// Of those, after the takeover and not in the new leader's events: the old leader's own
+    /// host calls while another replica led (0 is the promise of the lease's margin).
+    var oldLeaderActionsAfterTakeover: Int?
     /// store-cut: from the restored proxy until the old leader named the new leader as its leader.
     var oldLeaderRejoinedSeconds: Double?
     /// store-cut: the connections its proxy closed at the cut, and refused during it.
@@ -376,8 +384,8 @@ struct Replica: Sendable {
     }
 
     /// Every event logged after `after`, paging through GET /api/v1/events.
-    func eventIDs(after: Int64) async throws -> [Int64] {
-        var ids: [Int64] = []
+    func events(after: Int64) async throws -> [APIEvent] {
+        var events: [APIEvent] = []
         var cursor = after
         while true {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(serve.port)/api/v1/events?after=\(cursor)&limit=500")!)
@@ -388,8 +396,8 @@ struct Replica: Sendable {
                 throw BenchError("GET /api/v1/events on \(id): \(String(decoding: data.prefix(300), as: UTF8.self))")
             }
             let page = try APIJSON.decoder().decode(APIEventList.self, from: data)
-            ids += page.items.map(\.id)
-            if page.items.isEmpty || page.next <= cursor { return ids }
+            events += page.items
+            if page.items.isEmpty || page.next <= cursor { return events }
             cursor = page.next
         }
     }
@@ -471,6 +479,7 @@ extension FaultTrials {
 
         // The fault.
         let struck = clock.now
+        let struckAt = Date()
         switch kind {
         case .leaderKill: await leader.serve.killHard()
         default:
@@ -486,8 +495,21 @@ extension FaultTrials {
         // A survivor takes over; after a store cut the old leader must stop first.
         let survivors = replicas.filter { $0.id != leader.id }
         var overlapFrom: ContinuousClock.Instant?
+        var dumped = false
         while failover.takeoverSeconds == nil || (kind == .storeCut && failover.oldLeaderStoppedSeconds == nil) {
             let elapsed = seconds(clock.now - struck)
+            // An old leader that still says it leads 30 s after the cut: where its threads wait, and its sockets.
+            if kind == .storeCut, elapsed > 30, !dumped, let pid = leader.serve.child?.pid {
+                dumped = true
+                let stacks = try? await Subprocess.run("/usr/bin/gdb", ["-p", "\(pid)", "-batch", "-ex", "thread apply all bt"])
+                let sockets = try? await Subprocess.run("/usr/bin/ss", ["-tnpi"])
+                let file = leader.serve.directory.appendingPathComponent("stuck.txt")
+                try? ((stacks?.output ?? "gdb failed") + "\n\n==== ss -tnpi (pid \(pid))\n"
+                      + (sockets?.output.split(separator: "\n").filter { $0.contains("pid=\(pid),") }.joined(separator: "\n") ?? ""))
+                    .write(to: file, atomically: true, encoding: .utf8)
+                record.moments.append("\(leader.id) still says it leads \(Int(elapsed)) s after the cut: its threads and sockets in \(file.path)")
+                Progress.say("  \(leader.id) still says it leads 30 s after the cut: threads and sockets in \(file.path)")
+            }
             guard elapsed < 60 else {
                 throw BenchError(failover.takeoverSeconds == nil ? "no replica took over within 60 s"
                                  : "\(leader.id) still said it leads 60 s after its store was cut")
@@ -509,6 +531,7 @@ extension FaultTrials {
             try await Task.sleep(for: .milliseconds(50))
         }
         let takeover = failover.takeoverSeconds!
+        let takeoverAt = struckAt.addingTimeInterval(takeover)
         record.detectSeconds = takeover
         record.moments.append(String(format: "%@ led %.1f s after the fault", failover.newLeader!, takeover)
                               + (failover.oldLeaderStoppedSeconds.map { String(format: "; the old leader stopped leading after %.1f s", $0) } ?? ""))
@@ -527,7 +550,8 @@ extension FaultTrials {
         try await check(&record, expectation([set: .init(replicas: vms, memoryMiB: 80)], prefix: set), stage: "after the takeover")
 
         // Every event logged since the watch began was delivered on it, in order, and the Ready status.
-        let logged = try await watched.eventIDs(after: after)
+        let loggedEvents = try await watched.events(after: after)
+        let logged = loggedEvents.map(\.id)
         let waited = clock.now
         while let last = logged.last, !(recorder.eventIDs.contains { $0 >= last }), recorder.ended == nil, clock.now - waited < .seconds(10) {
             try await Task.sleep(for: .milliseconds(100))
@@ -563,6 +587,32 @@ extension FaultTrials {
             }
             record.moments.append("\(leader.id)'s log: \(failover.oldLeaderLog!.joined(separator: "; "))")
             if failover.oldLeaderLoggedStop == false { failover.problems.append("\(leader.id) never logged that it stopped leading") }
+            // What the hosts did from the cut until the old leader stopped, and whose it was.
+            if let stopped = failover.oldLeaderStoppedSeconds {
+                let actions = qemuActions(of: set, from: struckAt, to: struckAt.addingTimeInterval(stopped + 0.5))
+                let format = DateFormatter()
+                format.dateFormat = "HH:mm:ss.SSS"
+                format.timeZone = TimeZone(identifier: "UTC")
+                var late = 0
+                failover.hostActions = actions.map { action in
+                    let verbs = action.started ? ["started \(action.vm) on \(action.host)"]
+                        : ["stopped \(action.vm) on \(action.host)", "removed \(action.vm) from \(action.host)"]
+                    let byNewLeader = loggedEvents.contains { event in event.time > struckAt && verbs.contains { event.message.hasPrefix($0) } }
+                    let afterTakeover = action.time > takeoverAt
+                    if afterTakeover && !byNewLeader { late += 1 }
+                    return "\(format.string(from: action.time)) \(action.host) \(action.vm) \(action.started ? "started" : "destroyed")"
+                        + (afterTakeover ? String(format: " (%.2f s after the takeover%@)", action.time.timeIntervalSince(takeoverAt),
+                                                  byNewLeader ? ", logged by the new leader" : ", not by the new leader: the old leader's")
+                                         : "")
+                }
+                failover.oldLeaderActionsAfterTakeover = late
+                record.moments.append("the hosts from the cut until \(leader.id) stopped: \(actions.filter(\.started).count) guests started, "
+                                      + "\(actions.filter { !$0.started }.count) destroyed; after the takeover, \(late) the new leader did not log")
+                if late > 0 {
+                    record.moments += failover.hostActions!.filter { $0.contains("the old leader's") }.prefix(10).map { "  \($0)" }
+                }
+            }
+
             // Back: the old leader follows the new one, and only one leads.
             leader.proxy!.restore()
             let restored = clock.now
@@ -610,6 +660,32 @@ extension FaultTrials {
         }
         for replica in replicas { replica.proxy?.stop() }
         replicas = []
+    }
+
+    /// The set's guests each lab host's QEMU started or destroyed between `from` and `to`, from
+    /// the hosts' QEMU logs (`log/qemu/VM.log`, lines "TIME: starting up" and "TIME: shutting
+    /// down, reason=destroyed", in UTC to the millisecond), in time order.
+    func qemuActions(of set: String, from: Date, to: Date) -> [(time: Date, host: String, vm: String, started: Bool)] {
+        let parse = DateFormatter()
+        parse.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
+        parse.timeZone = TimeZone(identifier: "UTC")
+        parse.locale = Locale(identifier: "en_US_POSIX")
+        var actions: [(time: Date, host: String, vm: String, started: Bool)] = []
+        for host in fleet.hosts {
+            let directory = host.directory.appendingPathComponent("log/qemu")
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where file.hasSuffix(".log") {
+                let vm = String(file.dropLast(4))
+                guard Naming.vm(vm, belongsTo: set),
+                      let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8) else { continue }
+                for line in text.split(separator: "\n") where line.count > 30 && line.dropFirst(23).hasPrefix("+0000: ") {
+                    let started = line.contains("+0000: starting up")
+                    guard started || line.contains("+0000: shutting down, reason=destroyed"),
+                          let time = parse.date(from: String(line.prefix(23))), time >= from, time <= to else { continue }
+                    actions.append((time, host.name, vm, started))
+                }
+            }
+        }
+        return actions.sorted { $0.time < $1.time }
     }
 
     /// Waits until exactly one replica says it leads and every other names it; returns it.
