@@ -86,12 +86,12 @@ final class ServeProcess: @unchecked Sendable {
     private(set) var child: DroveChild?
     private(set) var starts = 0
 
-    init(drove: String, directory: URL, templateDirectory: URL, extraArguments: [String] = []) throws {
+    init(drove: String, directory: URL, templateDirectory: URL, extraArguments: [String] = [], port: Int? = nil) throws {
         self.drove = drove
         self.directory = directory
         self.templateDirectory = templateDirectory
         self.extraArguments = extraArguments
-        port = Int.random(in: 30_000..<40_000)
+        self.port = port ?? Int.random(in: 30_000..<40_000)
         token = UUID().uuidString
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try "\(token)\n".write(to: tokenFile, atomically: true, encoding: .utf8)

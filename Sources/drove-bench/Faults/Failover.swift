@@ -270,6 +270,22 @@ final class StoreProxy: @unchecked Sendable {
         }
     }
 
+    /// A loopback port free right now (bound to port 0, then let go).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BenchError("socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = Self.address("127.0.0.1", port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw BenchError("bind 127.0.0.1:0: errno \(errno)") }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: actual.sin_port))
+    }
+
     private static func address(_ host: String, port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -446,11 +462,13 @@ extension FaultTrials {
             let proxy = kind == .storeCut ? try StoreProxy(upstreamHost: server.host, upstreamPort: server.port) : nil
             let directory = fleet.scratch.appendingPathComponent("\(kind.rawValue)-\(trial)-\(id)")
             try? FileManager.default.removeItem(at: directory)
-            var serve: ServeProcess
-            repeat {
-                serve = try ServeProcess(drove: fleet.drove, directory: directory, templateDirectory: fleet.scratch,
-                                         extraArguments: ["--store", server.url(database: database, port: proxy?.port), "--replica-id", id])
-            } while ports.contains(serve.port)
+            // A port the kernel has just handed out as free (a random one may be another's, a
+            // proxy's or a connection's: the ephemeral range overlaps ServeProcess's).
+            var port = try StoreProxy.freePort()
+            while ports.contains(port) { port = try StoreProxy.freePort() }
+            let serve = try ServeProcess(drove: fleet.drove, directory: directory, templateDirectory: fleet.scratch,
+                                         extraArguments: ["--store", server.url(database: database, port: proxy?.port), "--replica-id", id],
+                                         port: port)
             ports.insert(serve.port)
             let replica = Replica(id: id, serve: serve, proxy: proxy)
             replicas.append(replica)
