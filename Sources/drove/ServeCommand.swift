@@ -86,6 +86,8 @@ struct ServeCommand: AsyncParsableCommand {
             Terminal.error("error: \(error)")
             throw ExitCode(2)
         }
+        // Closed on every way out, errors included.
+        defer { try? store.close() }
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(DroveMetrics.factory(registry: registry))
@@ -139,7 +141,6 @@ struct ServeCommand: AsyncParsableCommand {
                        .init(service: application), .init(service: SystemdStoppingService())],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        try store.close()
     }
 }
 

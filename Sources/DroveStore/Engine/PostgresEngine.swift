@@ -77,6 +77,11 @@ final class PostgresEngine: StoreEngine {
         shutDown()
     }
 
+    deinit {
+        // A store dropped without close (an early exit) still closes its connections.
+        if !closed.load(ordering: .sequentiallyConsistent) { shutDown() }
+    }
+
     private func shutDown() {
         feed.stop()
         writer.close()
@@ -138,6 +143,7 @@ final class PostgresEngine: StoreEngine {
     func mapped(_ error: any Error, operation: String) -> StoreError {
         if let error = error as? StoreError { return error }
         if error is SessionClosed { return .closed(path: location) }
+        if error is StatementTimedOut { return .unavailable(path: location, operation: operation, message: "\(error)") }
         if let error = error as? PSQLError {
             switch error.code {
             case .server:
@@ -274,6 +280,11 @@ final class PostgresSession: Sendable {
 /// A session used after the store closed.
 struct SessionClosed: Error {}
 
+/// A statement that did not finish within `PostgresTransaction.statementTimeout`.
+struct StatementTimedOut: Error, CustomStringConvertible {
+    var description: String { "no answer within \(PostgresTransaction.statementTimeout.nanoseconds / 1_000_000_000) s" }
+}
+
 /// The store's SQL on one PostgreSQL connection, inside a transaction.
 final class PostgresTransaction: SQLTransaction {
     let connection: PostgresConnection
@@ -348,11 +359,18 @@ final class PostgresTransaction: SQLTransaction {
     /// next use connects again.
     static let statementTimeout = TimeAmount.seconds(30)
 
-    /// Waits for `result`, closing the connection if it takes longer than `statementTimeout`.
+    /// Waits for `result`, at most `statementTimeout`: then the connection is closed and the
+    /// wait fails, even if `result` never completes (the fault suite caught a query whose
+    /// connection died without ever failing it).
     static func bounded<T: Sendable>(_ connection: PostgresConnection, _ result: EventLoopFuture<T>) throws -> T {
-        let timeout = connection.eventLoop.scheduleTask(in: statementTimeout) { let _: EventLoopFuture<Void> = connection.close() }
+        let outcome = connection.eventLoop.makePromise(of: T.self)
+        result.cascade(to: outcome)
+        let timeout = connection.eventLoop.scheduleTask(in: statementTimeout) {
+            let _: EventLoopFuture<Void> = connection.close()
+            outcome.fail(StatementTimedOut())   // a no-op if the statement finished first
+        }
         defer { timeout.cancel() }
-        return try result.wait()
+        return try outcome.futureResult.wait()
     }
 
     private static func value(_ cell: PostgresCell) throws -> SQLValue {

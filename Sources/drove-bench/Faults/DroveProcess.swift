@@ -81,16 +81,19 @@ final class ServeProcess: @unchecked Sendable {
     let templateDirectory: URL
     let port: Int
     let token: String
+    /// More arguments of `drove serve` (a replica's --store and --replica-id).
+    let extraArguments: [String]
     private(set) var child: DroveChild?
     private(set) var starts = 0
 
-    init(drove: String, directory: URL, templateDirectory: URL) throws {
+    init(drove: String, directory: URL, templateDirectory: URL, extraArguments: [String] = [], port: Int? = nil) throws {
         self.drove = drove
         self.directory = directory
         self.templateDirectory = templateDirectory
+        self.extraArguments = extraArguments
         // Below Linux's ephemeral range (32768–60999), where an outgoing connection's own port
         // could be taken already.
-        port = Int.random(in: 10_000..<32_000)
+        self.port = port ?? Int.random(in: 10_000..<32_000)
         token = UUID().uuidString
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try "\(token)\n".write(to: tokenFile, atomically: true, encoding: .utf8)
@@ -105,7 +108,7 @@ final class ServeProcess: @unchecked Sendable {
         let child = try DroveChild(binary: drove, arguments: [
             "serve", "--data-dir", directory.appendingPathComponent("state").path, "--port", String(port),
             "--token-file", tokenFile.path, "--resync", "10s", "--template-dir", templateDirectory.path,
-        ], log: directory.appendingPathComponent("serve.log"))
+        ] + extraArguments, log: directory.appendingPathComponent("serve.log"))
         self.child = child
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {

@@ -24,6 +24,11 @@ enum FaultKind: String, CaseIterable, Codable, Sendable {
     case clients = "clients"
     /// A template copy that does not fit in a host's storage pool, until the pool gets room.
     case poolFull = "pool-full"
+    /// Three `drove serve` replicas on one PostgreSQL database; the leader killed with SIGKILL
+    /// mid-rollout (Failover.swift).
+    case leaderKill = "leader-kill"
+    /// The same, with the leader's connections to PostgreSQL cut instead (Failover.swift).
+    case storeCut = "store-cut"
 
     /// What the names of a trial's sets start with (then the trial's number).
     var prefix: String {
@@ -35,6 +40,8 @@ enum FaultKind: String, CaseIterable, Codable, Sendable {
         case .behindBack: "fb"
         case .clients: "fx"
         case .poolFull: "fp"
+        case .leaderKill: "fk"
+        case .storeCut: "fn"
         }
     }
 }
@@ -55,6 +62,8 @@ struct TrialRecord: Codable, Sendable {
     /// Seconds from the restart (or the fault, where nothing restarts) until the fleet converged.
     var recoverSeconds: [Double] = []
     var findings = AuditFindings()
+    /// leader-kill and store-cut: the takeover, the watch's check (Failover.swift).
+    var failover: FailoverRecord?
     var error: String?
     var seconds: Double = 0
 }
@@ -86,6 +95,8 @@ struct FaultTrials: Sendable {
     let duration: Duration
     /// The template size in copy-cut.
     let copyBytes: UInt64
+    /// The PostgreSQL server leader-kill and store-cut make their databases on (any database's URL).
+    var postgres: String? = nil
 
     func run(_ kind: FaultKind, trial: Int, seed: UInt64) async -> TrialRecord {
         var record = TrialRecord(fault: kind, trial: trial, seed: seed)
@@ -103,8 +114,9 @@ struct FaultTrials: Sendable {
             case .behindBack: try await behindBack(trial, &random, &record)
             case .clients: try await clients(trial, &random, &record)
             case .poolFull: try await poolFull(trial, &random, &record)
+            case .leaderKill, .storeCut: try await failover(kind, trial, &random, &record)
             }
-            record.passed = record.findings.isClean
+            record.passed = record.findings.isClean && (record.failover?.problems.isEmpty ?? true)
         } catch {
             record.error = "\(error)"
         }

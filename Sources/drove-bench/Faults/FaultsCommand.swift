@@ -48,6 +48,9 @@ struct Faults: AsyncParsableCommand {
     @Option(help: "The template size for copy-cut, in MiB (large enough to catch its copy in flight).")
     var copySize = 384
 
+    @Option(help: "The PostgreSQL server of leader-kill and store-cut (a URL of a role that may CREATE DATABASE; each trial makes a database of its own and drops it). Default: $DROVE_TEST_POSTGRES_URL, else /var/lib/drove/postgres-test/url (scripts/postgres.sh).")
+    var postgres: String?
+
     @Option(help: "The lab's directory.")
     var labDir = "/var/lib/drove/lab-faults"
 
@@ -81,7 +84,7 @@ struct Faults: AsyncParsableCommand {
                                                  drove: binary, deadline: .seconds(deadline))
         try await fleet.scrubEarlierCampaigns()
         let runner = FaultTrials(fleet: fleet, vms: vms, window: window, hold: .seconds(hold), duration: .seconds(duration),
-                                 copyBytes: UInt64(copySize) << 20)
+                                 copyBytes: UInt64(copySize) << 20, postgres: PostgresServer.locate(postgres))
         var records: [TrialRecord] = []
         for fault in faults {
             for index in trial.map({ [$0] }) ?? Array(0..<trials) {
@@ -90,7 +93,8 @@ struct Faults: AsyncParsableCommand {
                 let record = await runner.run(fault, trial: index, seed: trialSeed)
                 for moment in record.kills.map(\.description) + record.moments { Progress.say("  \(moment)") }
                 Progress.say("  \(record.passed ? "passed" : "FAILED") in \(String(format: "%.0f", record.seconds)) s"
-                             + (record.error.map { ": \($0)" } ?? "") + record.findings.problems.prefix(10).map { "\n    \($0)" }.joined())
+                             + (record.error.map { ": \($0)" } ?? "")
+                             + (record.findings.problems + (record.failover?.problems ?? [])).prefix(10).map { "\n    \($0)" }.joined())
                 records.append(record)
             }
         }
@@ -141,6 +145,6 @@ struct FaultReport: Codable, Sendable {
                        "\(mine.map(\.findings.partialCopiesInUse.count).reduce(0, +))", "\(mine.map(\.findings.foreignTouched.count).reduce(0, +))",
                        "\(mine.map(\.findings.notConverged.count).reduce(0, +) + mine.filter { $0.error != nil }.count)"])
         }
-        return table.render()
+        return table.render() + FailoverRecord.table(records)
     }
 }
