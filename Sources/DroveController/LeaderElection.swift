@@ -109,7 +109,8 @@ public final class LeaderElector: Sendable {
                         await stopped.value
                         leadership = nil
                     }
-                    if leadership == nil {
+                    // A renewal that came back too late to act on is no reason to start.
+                    if leadership == nil, isWithinDeadline(clock.now) {
                         logger.notice("leader election: this replica leads", metadata: ["controller.id": "\(identity)",
                                                                                         "lease.transitions": "\(lease.transitions)"])
                         leadership = startLeading(lead)
