@@ -82,10 +82,14 @@ struct ServeEndToEndTests {
         watch.executableURL = drove
         watch.arguments = ["get", "vmsets", "--watch"]
         watch.environment = ProcessInfo.processInfo.environment.merging(["DROVE_SERVER": "http://127.0.0.1:\(port)"]) { $1 }
-        let watched = Pipe()
+        let watched = Pipe(), said = Pipe()
         watch.standardOutput = watched
-        watch.standardError = FileHandle.nullDevice
+        watch.standardError = said
         try watch.run()
+        // It has listed (and says there is nothing yet) before the apply: on a loaded machine
+        // it once began only after the set was Ready, and saw one row.
+        let listed = said.fileHandleForReading.availableData
+        #expect(String(decoding: listed, as: UTF8.self).contains("No vmsets found"))
 
         #expect(try run(["apply", "-f", try fleetYAML(set: set, memory: "96Mi").path]).status == 0)
         #expect(try run(["wait", "vmset/\(set)", "--for", "condition=Ready", "--timeout", "3m"]).status == 0)
