@@ -29,9 +29,14 @@ enum ControllerMetrics {
 
     /// Drove's VMs on the hosts that answer, by phase.
     static func vms(_ fleet: ObservedFleet) {
-        let vms = fleet.hosts.values.flatMap(\.vms.values)
-        Gauge(label: "drove_vms", dimensions: [("phase", "Running")]).record(vms.filter { $0.state == .running }.count)
-        Gauge(label: "drove_vms", dimensions: [("phase", "Stopped")]).record(vms.filter { $0.state != .running }.count)
+        var running = 0, stopped = 0
+        for host in fleet.hosts.values {
+            for vm in host.vms.values {
+                if vm.state == .running { running += 1 } else { stopped += 1 }
+            }
+        }
+        Gauge(label: "drove_vms", dimensions: [("phase", "Running")]).record(running)
+        Gauge(label: "drove_vms", dimensions: [("phase", "Stopped")]).record(stopped)
     }
 
     /// Counts each finished action, and the data bytes of each finished template copy.

@@ -48,29 +48,40 @@ private func mebibytes(_ bytes: UInt64) -> String { "\(bytes >> 20)Mi" }
 /// What the reachable hosts have committed, kept up to date as the planner places and removes.
 ///
 /// Indexed for placement, which looks at every eligible host for every new VM (10,000 VMs on
-/// 500 hosts is 5 million looks): hosts by position (in name order), each set's count and each
-/// template's presence as arrays by position, so that a look hashes no name and copies nothing.
+/// 500 hosts is 5 million looks): hosts by position (in name order), each planned set's count
+/// and each template's presence as arrays by position, so that a look hashes no name and copies
+/// nothing. Only the sets being planned are counted: a controller pass plans one set against a
+/// fleet of thousands, and must not build a count array for every other set on every pass.
+/// The arrays grow as hosts are added; a position past an array's end reads as 0 (or false).
 struct Loads {
     private(set) var hosts: [HostLoad] = []
     private var positions: [String: Int] = [:]
-    /// VMs of each set on each host, by host position.
+    /// The sets whose counts placement needs.
+    private let counted: Set<String>
+    /// VMs of each counted set on each host, by host position.
     private var setCounts: [String: [Int]] = [:]
     /// Whether each host holds a complete copy of each template, or is receiving one this pass.
     private var holding: [String: [Bool]] = [:]
+
+    init(counting sets: Set<String>) {
+        counted = sets
+    }
 
     /// Adds a reachable host, with the VMs and complete template copies it has. Hosts must be
     /// added in name order.
     mutating func add(host: Host, observed: ObservedHost) {
         precondition(hosts.last.map { $0.name < host.metadata.name } ?? true, "hosts are added in name order")
-        positions[host.metadata.name] = hosts.count
-        hosts.append(HostLoad(host: host, observed: observed))
-        for key in setCounts.keys { setCounts[key]!.append(0) }
-        for key in holding.keys { holding[key]!.append(false) }
+        let position = hosts.count
+        positions[host.metadata.name] = position
+        var load = HostLoad(host: host, observed: observed)
         for vm in observed.vms.values {
-            take(on: host.metadata.name, set: vm.set, vcpus: vm.vcpus, memory: vm.memoryBytes)
+            load.vcpus += vm.vcpus
+            load.memory += vm.memoryBytes
+            if counted.contains(vm.set) { setCounts[vm.set, default: []].increment(at: position) }
         }
+        hosts.append(load)
         for copy in observed.templates.values where copy.complete {
-            receive(copy.digest, on: host.metadata.name)
+            holding[copy.digest, default: []].set(at: position)
         }
     }
 
@@ -80,23 +91,28 @@ struct Loads {
         guard let position = positions[host] else { return }
         hosts[position].vcpus += vcpus
         hosts[position].memory += memory
-        setCounts[set, default: Array(repeating: 0, count: hosts.count)][position] += 1
+        if counted.contains(set) { setCounts[set, default: []].increment(at: position) }
     }
 
     mutating func release(_ vm: ObservedVM, from host: String) {
         guard let position = positions[host] else { return }
         hosts[position].vcpus -= vm.vcpus
         hosts[position].memory -= min(hosts[position].memory, vm.memoryBytes)
-        setCounts[vm.set, default: Array(repeating: 0, count: hosts.count)][position] -= 1
+        if counted.contains(vm.set) { setCounts[vm.set, default: []].increment(at: position, by: -1) }
     }
 
     /// Marks `digest` as on its way to `host` (or there).
     mutating func receive(_ digest: String, on host: String) {
         guard let position = positions[host] else { return }
-        holding[digest, default: Array(repeating: false, count: hosts.count)][position] = true
+        holding[digest, default: []].set(at: position)
     }
 
-    func counts(of set: String) -> [Int] { setCounts[set] ?? Array(repeating: 0, count: hosts.count) }
+    /// How many VMs of `set` are at each host position (positions past the end hold none).
+    /// `set` must be one of the counted sets.
+    func counts(of set: String) -> [Int] {
+        precondition(counted.contains(set), "set \(set) is not counted")
+        return setCounts[set] ?? []
+    }
 
     /// Among the hosts at `candidates` (positions, in name order), the best one for a new VM of
     /// `set` that fits: spread (fewest of the set first) or pack (most first), then hosts that
@@ -104,13 +120,13 @@ struct Loads {
     func best(among candidates: [Int], vm: String, set: String, resources: Resources, maxPerHost: Int?,
               spread: Bool, digest: String) -> Int? {
         let counts = counts(of: set)
-        let holds = holding[digest]
+        let holds = holding[digest] ?? []
         var best: Int?
         var bestCount = 0, bestHolds = false, bestUsed = 0.0
         for position in candidates {
-            let count = counts[position]
+            let count = position < counts.count ? counts[position] : 0
             guard hosts[position].fits(vm: vm, count: count, resources: resources, maxPerHost: maxPerHost) else { continue }
-            let hold = holds?[position] ?? false
+            let hold = position < holds.count && holds[position]
             let used = hosts[position].memoryUsed
             // Candidates come in name order, so on a full tie the one found first (the lower
             // name) stays best.
@@ -129,6 +145,20 @@ struct Loads {
             bestUsed = used
         }
         return best
+    }
+}
+
+private extension Array where Element == Int {
+    mutating func increment(at position: Int, by amount: Int = 1) {
+        if position >= count { append(contentsOf: repeatElement(0, count: position - count + 1)) }
+        self[position] += amount
+    }
+}
+
+private extension Array where Element == Bool {
+    mutating func set(at position: Int) {
+        if position >= count { append(contentsOf: repeatElement(false, count: position - count + 1)) }
+        self[position] = true
     }
 }
 
@@ -172,7 +202,7 @@ extension Planner {
         }
         let counts = loads.counts(of: setName)
         let misfits = candidates.positions.compactMap { position in
-            loads.hosts[position].misfit(vm: vm, count: counts[position], resources: set.spec.resources, maxPerHost: placement.maxPerHost)
+            loads.hosts[position].misfit(vm: vm, count: position < counts.count ? counts[position] : 0, resources: set.spec.resources, maxPerHost: placement.maxPerHost)
         }
         let shown = misfits.prefix(3).joined(separator: "; ") + (misfits.count > 3 ? "; and \(misfits.count - 3) more" : "")
         return .failure(PlacementFailure(cause: .noRoom, text: "no matching host has room: \(shown)"))

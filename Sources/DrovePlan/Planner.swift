@@ -24,7 +24,7 @@ struct Planner {
     var actions: [Action] = []
     var unschedulable: [Unschedulable] = []
     var notes: [String] = []
-    var loads = Loads()
+    var loads: Loads
     /// Where each set may be placed, worked out on its first placement.
     var candidatesBySet: [String: PlacementCandidates] = [:]
     /// Copy actions by host and digest, so each template goes to each host once.
@@ -44,6 +44,7 @@ struct Planner {
         hostsByName = Dictionary(hosts.map { ($0.metadata.name, $0) }, uniquingKeysWith: { first, _ in first })
         observedHosts = observed.hosts
         templates = Dictionary(desired.manifest.templates.map { ($0.metadata.name, $0) }, uniquingKeysWith: { first, _ in first })
+        loads = Loads(counting: Set(desired.manifest.vmSets.map(\.metadata.name)))
     }
 
     /// The observed host if it answered; nil if it is unreachable or was not observed.
@@ -59,7 +60,15 @@ struct Planner {
     }
 
     mutating func run() {
+        let sets = desired.manifest.vmSets
+            .filter { !desired.removing.contains($0.metadata.name) }
+            .sorted { $0.metadata.name < $1.metadata.name }
+        let managed = Set(sets.map(\.metadata.name)).union(desired.removing)
+        // A controller pass plans one set against the whole fleet: only the VMs of the sets
+        // planned are gathered, and only what pruning needs is counted.
+        let countUsers = desired.pruneTemplates != .none
         var bySet: [String: [Placed]] = [:]
+        var unmanaged: Set<String> = []
         for host in hosts {
             let name = host.metadata.name
             guard let observed = reachable(name) else {
@@ -68,15 +77,18 @@ struct Planner {
                 continue
             }
             loads.add(host: host, observed: observed)
-            for vm in observed.vms.values.sorted(by: { $0.name < $1.name }) {
-                bySet[vm.set, default: []].append(Placed(host: name, vm: vm))
-                digestUsers[name, default: [:]][vm.templateDigest, default: 0] += 1
+            for vm in observed.vms.values {
+                if managed.contains(vm.set) {
+                    bySet[vm.set, default: []].append(Placed(host: name, vm: vm))
+                } else {
+                    unmanaged.insert(vm.set)
+                }
+                if countUsers { digestUsers[name, default: [:]][vm.templateDigest, default: 0] += 1 }
             }
         }
+        // Hosts were visited in name order; within a host, VMs by name.
+        for set in bySet.keys { bySet[set]!.sort { ($0.host, $0.vm.name) < ($1.host, $1.vm.name) } }
 
-        let sets = desired.manifest.vmSets
-            .filter { !desired.removing.contains($0.metadata.name) }
-            .sorted { $0.metadata.name < $1.metadata.name }
         precopy(for: sets)
         for set in desired.removing.sorted() {
             for placed in bySet[set] ?? [] { remove(placed) }
@@ -84,8 +96,7 @@ struct Planner {
         for set in sets {
             reconcile(set, found: bySet[set.metadata.name] ?? [])
         }
-        let managed = Set(sets.map(\.metadata.name)).union(desired.removing)
-        for set in bySet.keys.sorted() where !managed.contains(set) {
+        for set in unmanaged.sorted() {
             notes.append("VMs of set \(set) are not in these manifests and are left alone")
         }
         deleteStrayDisks(of: managed)
@@ -183,7 +194,7 @@ struct Planner {
         let removeVM = add(placed.host, .removeVM(placed.vm.name))
         let deleteDisk = add(placed.host, .deleteVolume(placed.vm.volume), after: [removeVM])
         loads.release(placed.vm, from: placed.host)
-        digestUsers[placed.host, default: [:]][placed.vm.templateDigest, default: 0] -= 1
+        if desired.pruneTemplates != .none { digestUsers[placed.host, default: [:]][placed.vm.templateDigest, default: 0] -= 1 }
         removals[placed.host, default: []].append(deleteDisk)
         return [removeVM, deleteDisk]
     }
@@ -202,7 +213,7 @@ struct Planner {
             clone: set.spec.clone, template: image,
             specHash: SpecHash.of(set.spec, templateDigest: image.digest, domainType: domainType(host)))
         loads.take(on: hostName, set: set.metadata.name, vcpus: instance.resources.vcpus, memory: instance.resources.memory)
-        digestUsers[hostName, default: [:]][image.digest, default: 0] += 1
+        if desired.pruneTemplates != .none { digestUsers[hostName, default: [:]][image.digest, default: 0] += 1 }
         disksCreated[hostName, default: []].insert(instance.volume)
 
         let copy = ensureTemplate(image, on: hostName)
@@ -260,10 +271,11 @@ struct Planner {
 
     /// Deletes template copies nothing uses any more, after the removals that freed them.
     mutating func pruneTemplates() {
+        guard desired.pruneTemplates != .none else { return }
         let declared = Set(desired.images.values.map(\.digest))
         for host in hosts {
             let name = host.metadata.name
-            guard desired.pruneTemplates != .none, let observed = reachable(name) else { continue }
+            guard let observed = reachable(name) else { continue }
             for digest in observed.templates.keys.sorted() {
                 let users = digestUsers[name]?[digest] ?? 0
                 guard users == 0, !(wanted[name]?.contains(digest) ?? false), copies[name]?[digest] == nil else { continue }
