@@ -8,11 +8,11 @@ import FoundationXML
 ///
 ///     magic[16]       "LibvirtQemudSave" ("LibvirtQemudPart" while the save is unfinished)
 ///     uint32 version  2
-///     uint32 data_len bytes of data after this 96-byte header
-///     uint32 was_running, compressed, cookieOffset, unused[15]
+///     uint32 data_len bytes of data after the 92-byte fixed part
+///     uint32 was_running, compressed, cookieOffset, unused[14]   (92 bytes so far)
 ///     data[data_len]  the domain XML, NUL, then (from cookieOffset) the cookie XML, NUL, then
-///                     zero padding (libvirt pads by at least 1024 bytes and aligns the stream
-///                     to 4 KiB); QEMU's stream starts right after it.
+///                     zero padding (libvirt 9.0 left 64 KiB of it); QEMU's stream starts right
+///                     after it.
 ///
 /// Integers are in the host's byte order (little-endian on x86_64). Tested with libvirt 9.0.
 /// A clone's identity goes into the XML: libvirt refuses a changed UUID through the restore's
@@ -21,8 +21,9 @@ import FoundationXML
 public struct SaveImageHeader: Sendable, Equatable {
     public static let magic = Array("LibvirtQemudSave".utf8)
     public static let partialMagic = Array("LibvirtQemudPart".utf8)
-    /// The fixed part: magic and 20 uint32s.
-    public static let fixedBytes = 96
+    /// The fixed part: magic and 19 uint32s (version 2 took `cookieOffset` from the 15 unused
+    /// words of version 1, leaving 14).
+    public static let fixedBytes = 92
     /// The version libvirt writes (since 3.x); 1 had no cookie.
     public static let supportedVersions: ClosedRange<UInt32> = 1...2
 
@@ -62,7 +63,7 @@ public struct SaveImageHeader: Sendable, Equatable {
         wasRunning = word(2)
         compressed = word(3)
         cookieOffset = word(4)
-        unused = (5..<20).map(word)
+        unused = (5..<19).map(word)
         guard Self.supportedVersions.contains(version) else { throw .unsupportedVersion(version) }
         guard dataLength > 0, dataLength <= 64 << 20 else { throw .badLength(dataLength) }
         guard cookieOffset < dataLength else { throw .badCookieOffset(cookieOffset, dataLength: dataLength) }
@@ -107,10 +108,10 @@ public struct SaveImageHeader: Sendable, Equatable {
         return (header, header.fixedPart() + payload + [UInt8](repeating: 0, count: Int(dataLength) - payload.count))
     }
 
-    /// Magic and the 20 integers, little-endian.
+    /// Magic and the 19 integers, little-endian.
     func fixedPart() -> [UInt8] {
-        let words = [version, dataLength, wasRunning, compressed, cookieOffset] + unused + [UInt32](repeating: 0, count: max(0, 15 - unused.count))
-        return Self.magic + words.prefix(20).flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } }
+        let words = [version, dataLength, wasRunning, compressed, cookieOffset] + unused + [UInt32](repeating: 0, count: max(0, 14 - unused.count))
+        return Self.magic + words.prefix(19).flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } }
     }
 
     /// The whole header as bytes (what `rewritten` returns for the current XML).
