@@ -229,7 +229,8 @@ let package = Package(
                                                         .product(name: "HummingbirdTesting", package: "hummingbird")],
                 path: "Tests/DroveTestSupport"),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "DroveTestSupport"]),
-        .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "DroveManifest", "Libvirt", "DroveTestSupport"]),
+        .testTarget(name: "DroveHostTests", dependencies: ["DroveHost", "DrovePlan", "DroveManifest", "Libvirt", "DroveTestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "DrovePlanTests", dependencies: ["DrovePlan", "DroveManifest"]),
         .testTarget(name: "DroveEngineTests", dependencies: ["DroveEngine", "DrovePlan", "DroveHost", "DroveManifest", "Libvirt", "DroveLab", "DroveTestSupport"]),
         // The hostile manifest corpus (in Tests/DroveManifestTests/Hostile) and its reader, for the loader's and the API's suites.

@@ -6,7 +6,8 @@
 #     brings every NIC up with DHCP (at most ~10 s), opens the virtio port named
 #     org.qemu.guest_agent.0 (so libvirt marks the agent channel connected: a readiness signal
 #     with no agent program), prints "drove-guest: ready" on the serial console and then keeps a
-#     root shell on it,
+#     root shell on it; a golden VM for instant clones (a virtio port org.drove.identity.0)
+#     first waits there for its clone's identity (see step 1b of /init),
 #   - a FAT disk made without mounting (mkfs.vfat -C, syslinux --install, mcopy).
 # The seed CD-ROM must be on the IDE bus of the pc machine (libvirt: <target dev='hdc' bus='ide'/>).
 # The guest powers off on the ACPI power button (busybox acpid).
@@ -15,6 +16,8 @@
 # before printing anything, and at 72 MiB it runs out of memory unpacking the initramfs.
 #
 # Usage: scripts/build-tiny-template.sh [OUTPUT]   (default: <repo>/manifests/images/tiny.qcow2)
+# DROVE_TINY_KERNEL=amd64 takes Debian's generic kernel instead of the cloud one: it has the
+# vmgenid driver (CONFIG_VMGENID=y), which the cloud kernel lacks (CONFIG_VIRT_DRIVERS unset).
 # Idempotent: if OUTPUT exists and is newer than this script, it exits 0 at once.
 set -euo pipefail
 
@@ -55,17 +58,18 @@ chmod 755 "$work"
 if id _apt >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then chown _apt "$work/debs"; fi
 
 # The real kernel package behind the metapackage, e.g. linux-image-6.1.0-56-cloud-amd64.
+flavour=${DROVE_TINY_KERNEL:-cloud-amd64}
 kernel_pkg_of() {
-    apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-        sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1
+    apt-cache depends "linux-image-$flavour" 2>/dev/null |
+        sed -n "s/^ *Depends: \\(linux-image-[0-9].*-$flavour\\)\$/\\1/p" | head -n1
 }
 kernel_pkg=$(kernel_pkg_of)
 if [[ -z $kernel_pkg ]]; then
-    [[ $(id -u) -eq 0 ]] || die "apt-cache does not know linux-image-cloud-amd64; run apt-get update"
+    [[ $(id -u) -eq 0 ]] || die "apt-cache does not know linux-image-$flavour; run apt-get update"
     apt-get update -qq
     kernel_pkg=$(kernel_pkg_of)
 fi
-[[ -n $kernel_pkg ]] || die "cannot find the kernel package behind linux-image-cloud-amd64"
+[[ -n $kernel_pkg ]] || die "cannot find the kernel package behind linux-image-$flavour"
 log "kernel package: $kernel_pkg"
 
 (cd "$work/debs" && apt-get download -qq "$kernel_pkg" busybox-static >/dev/null) ||
@@ -88,7 +92,7 @@ cp "$busybox" "$root/bin/busybox"
     ln -s /bin/busybox "$root/$applet"
 done
 # (-L, not -e: the links point at /bin/busybox of the guest, which this machine may lack)
-for applet in sh mount insmod sleep cat ls echo poweroff ip acpid findfs hostname udhcpc ipcalc setsid cttyhack; do
+for applet in sh mount insmod sleep cat ls echo poweroff ip acpid findfs hostname udhcpc ipcalc setsid cttyhack mkfifo od tr; do
     [[ -L $root/bin/$applet || -L $root/sbin/$applet || -L $root/usr/bin/$applet || -L $root/usr/sbin/$applet ]] ||
         die "busybox-static lacks the $applet applet"
 done
@@ -156,6 +160,67 @@ ip link set lo up 2>/dev/null
 hostname localhost   # until meta-data names the guest
 # ACPI power button -> /etc/acpi/PWRF/00000080 -> clean poweroff.
 acpid -c /etc/acpi -l /dev/null 2>/dev/null || say "acpid did not start"
+
+# 1b. A golden VM for instant clones has a virtio port named org.drove.identity.0. Its guest
+# waits there, before it reads the seed, asks DHCP or opens the agent port, for one line:
+#   v1 SEED MAC0 [MAC1 ...]
+# Drove saves the golden while it waits, and writes the line to each clone it restores from it.
+# The clone mixes SEED (hex, from the host's RNG) into its RNG (the cloud kernel has no
+# vmgenid driver, so nothing else tells it that it is a copy; "-" for no seed), gives its NICs the MACs named
+# (the restored NICs and their driver still hold the golden's), drops the page cache (the seed
+# CD-ROM is the clone's own now), answers "ok" and goes on as a booting guest would. Boot mode
+# (no such port) skips all of this: the ports are listed once, with builtins only.
+idport=
+now; until=$((now + 100))   # virtio_console names its ports within a moment of loading
+while :; do
+    seen= unnamed=
+    for n in /sys/class/virtio-ports/*/name; do
+        [ -r "$n" ] || continue
+        seen=1
+        pname=
+        read -r pname <"$n"
+        [ -n "$pname" ] || unnamed=1
+        if [ "$pname" = org.drove.identity.0 ]; then d=${n%/name}; idport=${d##*/}; fi
+    done
+    [ -n "$seen" ] && [ -z "$unnamed" ] && break
+    now; [ $now -lt $until ] || break
+    sleep 0.02
+done
+clone=
+if [ -n "$idport" ] && [ -c "/dev/$idport" ]; then
+    # Holding the port open is what libvirt shows as state='connected': the golden is ready
+    # to be saved. A read returns at once (end of file) while nobody is connected on the
+    # host side, so it is tried again until the line comes, every 20 ms: the pause is a
+    # timed read of a FIFO nobody writes (no fork, unlike sleep), so waiting costs no CPU.
+    identity=
+    mkfifo /run/nap
+    {
+        say "golden: waiting for an identity on /dev/$idport"
+        while :; do
+            read -r identity <&4 && break
+            [ -n "$identity" ] && break
+            read -r -t 0.02 _ <&5
+        done
+        set -- $identity
+        if [ "$1" = v1 ] && [ -n "$2" ]; then
+            [ "$2" = - ] || echo "$2" >/dev/urandom   # "-": no seed (to test vmgenid alone)
+            shift 2
+            i=0
+            for mac; do
+                ip link set "eth$i" address "$mac" || say "cannot give eth$i the MAC $mac"
+                i=$((i + 1))
+            done
+            echo 3 >/proc/sys/vm/drop_caches
+            clone=1
+            echo ok >&4
+            say "identity: a clone; MACs $*"
+        else
+            echo "bad identity" >&4
+            say "identity: not understood ('$identity'); going on as the golden"
+        fi
+    } 4<>"/dev/$idport" 5<>/run/nap
+    rm -f /run/nap
+fi
 
 # 2. The NoCloud seed: an ISO 9660 CD-ROM labelled cidata (libvirt: IDE hdc). No seed is fine.
 # Found by label; if no cidata label shows up, the first CD-ROM is tried (checked below).
@@ -248,6 +313,13 @@ while [ -n "$nics" ]; do
     sleep 0.05
 done
 for nic in $nics; do [ -e "/run/dhcp/$nic" ] || say "no DHCP answer on $nic"; done
+
+# 5b. A clone shows that it is itself: its host name and a value from its RNG, which must
+# differ between clones of one golden.
+if [ -n "$clone" ]; then
+    [ -d /sys/bus/acpi/drivers/vmgenid ] && say "vmgenid driver present"
+    say "clone $(hostname) random $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+fi
 
 # 7. After ready: a root shell on the serial console, started again whenever it exits.
 # cttyhack makes the console its controlling tty (so ^C works); fd 3 (the agent port) stays here.

@@ -186,6 +186,41 @@ check cloudconfig "drove-guest: ready"
 stop
 echo "--- console with a #cloud-config seed:"; cat "$work/cloudconfig.log"
 
+# 4. A golden for instant clones: with the port org.drove.identity.0 the guest waits there
+# before the seed and DHCP; given "v1 SEED MAC" it takes the MAC, answers ok, and goes on.
+boot golden "$work/seed.iso" -chardev "socket,id=ident,path=$work/golden.ident,server=on,wait=off" \
+    -device virtserialport,chardev=ident,name=org.drove.identity.0
+wait_for golden "drove-guest: golden: waiting for an identity" 90 || true
+check golden "drove-guest: golden: waiting for an identity"
+if grep -qF "hostname t-1" "$work/golden.log"; then failures+=("golden: read its seed before its identity"); fi
+answer=$(python3 - "$work/golden.ident" <<'PYEOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(30)
+s.sendall(b"v1 00112233445566778899aabbccddeeff 52:54:00:12:34:56\n")
+data = b""
+while b"\n" not in data:
+    chunk = s.recv(64)
+    if not chunk: break
+    data += chunk
+print(data.decode().strip())
+PYEOF
+) || true
+[[ $answer == ok ]] || failures+=("golden: answered '$answer' to its identity, not ok")
+wait_for golden "drove-guest: ready" 60 || true
+check golden "drove-guest: identity: a clone; MACs 52:54:00:12:34:56"
+check golden "drove-guest: hostname t-1"
+check golden "drove-guest: address eth0 10.0.2.15/24"
+check golden "drove-guest: clone t-1 random "
+check golden "drove-guest: ready"
+if grep -qF "drove-guest: ready" "$work/golden.log"; then
+    sleep 1
+    send_serial golden $'cat /sys/class/net/eth0/address\n'
+    wait_for golden "52:54:00:12:34:56" 20 || true
+    [[ $(grep -c "52:54:00:12:34:56" "$work/golden.log") -ge 2 ]] || failures+=("golden: eth0 does not have the MAC it was given")
+fi
+stop
+echo "--- console of a golden given an identity:"; cat "$work/golden.log"
+
 if ((${#failures[@]})); then
     printf 'test-tiny-template: FAIL: %s\n' "${failures[@]}" >&2
     exit 1

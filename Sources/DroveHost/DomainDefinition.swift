@@ -50,10 +50,20 @@ public struct DomainDefinition: Sendable, Equatable {
     public var consoleLogPath: String?
     /// Drove's ownership record, written under Drove's namespace in `<metadata>`.
     public var metadata: VMMetadata
+    /// The VM generation ID (a UUID, `<genid>`): QEMU's vmgenid device, which tells a guest
+    /// kernel that knows it (CONFIG_VMGENID) when it runs as a copy, so it reseeds its RNG.
+    /// A golden VM has one, so its clones can be given fresh ones.
+    public var genid: String?
+    /// Adds the identity channel (`org.drove.identity.0`): a guest that finds it waits there
+    /// for one line before taking on an identity, which makes the VM a golden for clones.
+    public var identityChannel: Bool
+
+    /// The virtio-serial port a golden guest waits on for its clone's identity.
+    public static let identityChannelName = "org.drove.identity.0"
 
     public init(name: String, domainType: String, vcpus: Int, memoryBytes: UInt64, cpuMode: CPUMode,
                 diskPath: String, diskFormat: String, interfaces: [Interface], seedPath: String? = nil,
-                consoleLogPath: String? = nil, metadata: VMMetadata) {
+                consoleLogPath: String? = nil, metadata: VMMetadata, genid: String? = nil, identityChannel: Bool = false) {
         self.name = name
         self.domainType = domainType
         self.vcpus = vcpus
@@ -65,6 +75,8 @@ public struct DomainDefinition: Sendable, Equatable {
         self.seedPath = seedPath
         self.consoleLogPath = consoleLogPath
         self.metadata = metadata
+        self.genid = genid
+        self.identityChannel = identityChannel
     }
 
     /// The domain XML, built as a tree so no value can inject markup.
@@ -95,11 +107,21 @@ public struct DomainDefinition: Sendable, Equatable {
             xmlElement("channel", ["type": "unix"], [
                 xmlElement("target", ["type": "virtio", "name": "org.qemu.guest_agent.0"]),
             ]),
+        ]
+        if identityChannel {
+            // Like the agent's, a unix socket QEMU serves; Drove writes to it through
+            // virDomainOpenChannel (libvirt does not connect to it itself).
+            devices.append(xmlElement("channel", ["type": "unix"], [
+                xmlElement("target", ["type": "virtio", "name": Self.identityChannelName]),
+            ]))
+        }
+        devices += [
             xmlElement("controller", ["type": "usb", "model": "none"]),
             xmlElement("memballoon", ["model": "none"]),
         ]
         let domain = xmlElement("domain", ["type": domainType], [
             xmlElement("name", text: name),
+        ] + (genid.map { [xmlElement("genid", text: $0)] } ?? []) + [
             xmlElement("metadata", [:], [metadata.element()]),
             xmlElement("memory", ["unit": "KiB"], text: String(memoryBytes / 1024)),
             xmlElement("vcpu", text: String(vcpus)),

@@ -117,6 +117,39 @@ extension StorageVolume {
     }
 }
 
+extension StorageVolume {
+    /// Writes `bytes` into the volume at `offset` through a libvirt stream
+    /// (`virStorageVolUpload` with that offset and length), leaving the rest of the volume as
+    /// it is: for small changes to a large volume, such as a save image's header.
+    public func upload(bytes: [UInt8], at offset: UInt64) async throws {
+        let subject = self.subject
+        let connection = connection.handle
+        try await call(mutating: "virStorageVolUpload") { raw in
+            guard let stream = virStreamNew(connection.raw, 0) else { throw LibvirtError.last("virStreamNew", object: subject) }
+            defer { virStreamFree(stream) }
+            if virStorageVolUpload(raw, stream, offset, UInt64(bytes.count), 0) < 0 {
+                throw LibvirtError.last("virStorageVolUpload", object: subject)
+            }
+            do {
+                try bytes.withUnsafeBytes { chunk in
+                    var sent = 0
+                    while sent < chunk.count {
+                        let base = chunk.baseAddress!.advanced(by: sent).assumingMemoryBound(to: CChar.self)
+                        let n = virStreamSend(stream, base, chunk.count - sent)
+                        if n < 0 { throw LibvirtError.last("virStreamSend", object: subject) }
+                        sent += Int(n)
+                    }
+                }
+                if virStreamFinish(stream) < 0 { throw LibvirtError.last("virStreamFinish", object: subject) }
+            } catch {
+                virStreamAbort(stream)
+                virResetLastError()
+                throw error
+            }
+        }
+    }
+}
+
 /// A local file could not be read or written during a transfer.
 public enum TransferError: Error, CustomStringConvertible {
     case file(String, Int32)

@@ -132,3 +132,23 @@ import Libvirt
         #expect(VMMetadata(xml: record.xml()) == record)
     }
 }
+
+@Suite struct GoldenDefinitionTests {
+    @Test func genidAndTheIdentityChannelAreRenderedOnlyWhenAsked() throws {
+        var spec = DomainDefinition(
+            name: "golden", domainType: "qemu", vcpus: 1, memoryBytes: 96 << 20, cpuMode: .default,
+            diskPath: "/pool/golden.qcow2", diskFormat: "qcow2", interfaces: [.init(attachment: .user, mac: "52:00:00:00:00:01")],
+            metadata: VMMetadata(set: "g", ordinal: 0, specHash: "s", templateDigest: "t", volume: "golden.qcow2", vcpus: 1, memoryBytes: 96 << 20))
+        var document = try XMLDocument(xmlString: spec.xml())
+        #expect(try document.nodes(forXPath: "/domain/genid").isEmpty)
+        #expect(try document.nodes(forXPath: "/domain/devices/channel/target/@name").compactMap(\.stringValue) == ["org.qemu.guest_agent.0"])
+
+        spec.genid = "12345678-1234-1234-1234-123456789abc"
+        spec.identityChannel = true
+        document = try XMLDocument(xmlString: spec.xml())
+        #expect(try document.nodes(forXPath: "/domain/genid").first?.stringValue == "12345678-1234-1234-1234-123456789abc")
+        #expect(try document.nodes(forXPath: "/domain/devices/channel/target/@name").compactMap(\.stringValue)
+            == ["org.qemu.guest_agent.0", "org.drove.identity.0"])
+        #expect(try document.nodes(forXPath: "/domain/devices/channel[target/@name='org.drove.identity.0']/@type").first?.stringValue == "unix")
+    }
+}

@@ -1,14 +1,15 @@
 import CLibvirt
 import Foundation
 
-/// A domain's console (its serial port) open as a non-blocking libvirt stream.
+/// A domain's console (its serial port) or one of its channels (a virtio-serial port with a
+/// unix socket on the host), open as a non-blocking libvirt stream.
 ///
 /// What the guest writes arrives on libvirt's event thread (see `Runtime`) and is yielded to
 /// `output` as it comes; `send` writes on the connection's lane. Close it with `close()`;
-/// `deinit` releases a console that was forgotten, so the stream is freed exactly once.
-public final class DomainConsole: Sendable {
-    /// The guest's output. It ends when the console closes (the domain stopped, another
-    /// session took the console over, or `close()`), and throws when the stream failed.
+/// `deinit` releases a stream that was forgotten, so it is freed exactly once.
+public final class DomainStream: Sendable {
+    /// The guest's output. It ends when the stream closes (the domain stopped, another
+    /// session took the console or channel over, or `close()`), and throws when it failed.
     public let output: AsyncThrowingStream<[UInt8], any Error>
     let stream: CHandle
     let connection: Connection
@@ -27,7 +28,7 @@ public final class DomainConsole: Sendable {
         virStreamFree(stream.raw)
     }
 
-    /// Writes `bytes` to the guest's console, as typed keys.
+    /// Writes `bytes` to the guest (on a console, as typed keys).
     public func send(_ bytes: [UInt8]) async throws {
         let stream = self.stream
         let subject = sink.subject
@@ -48,8 +49,8 @@ public final class DomainConsole: Sendable {
         }
     }
 
-    /// Detaches from the console (the domain keeps running) and ends `output`. Safe to call
-    /// more than once.
+    /// Detaches from the console or channel (the domain keeps running) and ends `output`. Safe
+    /// to call more than once.
     public func close() async {
         guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
         let stream = self.stream
@@ -59,15 +60,15 @@ public final class DomainConsole: Sendable {
     }
 }
 
-/// Stops the stream's events (unless they were stopped already) and aborts it: a console has
-/// no end to finish at, detaching is an abort, as `virsh console` does it.
+/// Stops the stream's events (unless they were stopped already) and aborts it: a console or a
+/// channel has no end to finish at, detaching is an abort, as `virsh console` does it.
 private func release(_ stream: CHandle, removeCallback: Bool) {
     if removeCallback { virStreamEventRemoveCallback(stream.raw) }
     virStreamAbort(stream.raw)
     virResetLastError()
 }
 
-/// Feeds a console's output from libvirt's event thread; the stream's event registration holds
+/// Feeds a console's or channel's output from libvirt's event thread; the stream's event registration holds
 /// one retain of it.
 final class ConsoleSink: Sendable {
     let continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation
@@ -117,12 +118,35 @@ private let consoleTrampoline: virStreamEventCallback = { stream, _, opaque in
     Unmanaged<ConsoleSink>.fromOpaque(opaque).takeUnretainedValue().drain(stream)
 }
 
+/// The console as it was called before channels shared its code.
+public typealias DomainConsole = DomainStream
+
 extension Domain {
     /// Opens the domain's console (`virDomainOpenConsole` on a non-blocking stream whose
     /// events libvirt's event loop delivers). The domain must be running. `force` takes the
     /// console over from another session that holds it.
-    public func openConsole(force: Bool = false) async throws -> DomainConsole {
-        let subject = "console of \(self.subject)"
+    public func openConsole(force: Bool = false) async throws -> DomainStream {
+        try await openStream(subject: "console of \(subject)", operation: "virDomainOpenConsole") { raw, stream in
+            virDomainOpenConsole(raw, nil, stream, force ? VIR_DOMAIN_CONSOLE_FORCE.rawValue : 0)
+        }
+    }
+
+    /// Opens the channel whose target is named `name` (`virDomainOpenChannel`), e.g.
+    /// `org.drove.identity.0`: what is sent reaches the guest's virtio-serial port of that
+    /// name, what the guest writes there arrives on `output`. The domain must be running and
+    /// the channel must be of type `unix` (libvirt connects to QEMU's socket for it); libvirt's
+    /// own guest agent channel cannot be opened this way. `force` takes the channel over from
+    /// another session that holds it.
+    public func openChannel(name: String, force: Bool = false) async throws -> DomainStream {
+        try await openStream(subject: "channel \(name) of \(subject)", operation: "virDomainOpenChannel") { raw, stream in
+            virDomainOpenChannel(raw, name, stream, force ? VIR_DOMAIN_CHANNEL_FORCE.rawValue : 0)
+        }
+    }
+
+    /// Makes a non-blocking stream, lets `open` attach it (0 on success, -1 on failure), and
+    /// registers for its events.
+    private func openStream(subject: String, operation: String,
+                            _ open: @escaping @Sendable (OpaquePointer, OpaquePointer) -> Int32) async throws -> DomainStream {
         let connection = connection
         let (output, continuation) = AsyncThrowingStream.makeStream(of: [UInt8].self)
         let sink = ConsoleSink(continuation, subject: subject)
@@ -130,8 +154,8 @@ extension Domain {
             guard let stream = virStreamNew(connection.handle.raw, VIR_STREAM_NONBLOCK.rawValue) else {
                 throw LibvirtError.last("virStreamNew", object: subject)
             }
-            if virDomainOpenConsole(raw, nil, stream, force ? VIR_DOMAIN_CONSOLE_FORCE.rawValue : 0) < 0 {
-                let error = LibvirtError.last("virDomainOpenConsole", object: subject)
+            if open(raw, stream) < 0 {
+                let error = LibvirtError.last(operation, object: subject)
                 virStreamFree(stream)
                 throw error
             }
@@ -149,6 +173,6 @@ extension Domain {
             }
             return CHandle(raw: stream)
         }
-        return DomainConsole(stream: stream, connection: connection, sink: sink, output: output)
+        return DomainStream(stream: stream, connection: connection, sink: sink, output: output)
     }
 }
