@@ -50,9 +50,9 @@ final class VMPhaseBook: Sendable {
     private static func activity(of kind: Action.Kind) -> (String, Activity)? {
         switch kind {
         case let .createDisk(vm), let .defineVM(vm): (vm.name, .creating)
-        case let .startVM(name): (name, .starting)
+        case let .startVM(name), let .restoreVM(name, _): (name, .starting)
         case let .removeVM(name): (name, .terminating)
-        case .stopVM, .copyTemplate, .deleteVolume, .deleteTemplateCopy: nil
+        case .stopVM, .copyTemplate, .deleteVolume, .deleteTemplateCopy, .makeGolden, .deleteGolden: nil
         }
     }
 }
@@ -104,7 +104,7 @@ final class TemplateCopyBook: Sendable {
                 state.copies[image.name, default: [:]][action.host] = Copy(
                     status: TemplateCopyStatus(state: .failed, totalBytes: image.fileBytes, message: error.description), started: now)
                 return image.name
-            case .skipped:
+            case .skipped, .noted:
                 return nil
             }
         }

@@ -336,7 +336,11 @@ final class FleetView: Sendable {
                 entry.observed.strayVolumes.remove(volume)
             case let .deleteTemplateCopy(digest, _):
                 entry.observed.templates[digest] = nil
-            case .startVM, .stopVM, .removeVM:
+            case let .makeGolden(golden):
+                entry.observed.goldens[golden.name.key] = GoldenCopy(name: golden.name, state: .complete)
+            case let .deleteGolden(golden):
+                entry.observed.goldens[golden.key] = nil
+            case .startVM, .restoreVM, .stopVM, .removeVM:
                 return
             }
             entry.volumeSequence = state.sequence
@@ -366,8 +370,8 @@ final class FleetView: Sendable {
     private static func vm(of kind: Action.Kind) -> String? {
         switch kind {
         case let .createDisk(vm), let .defineVM(vm): vm.name
-        case let .startVM(name), let .stopVM(name), let .removeVM(name): name
-        case .copyTemplate, .deleteVolume, .deleteTemplateCopy: nil
+        case let .startVM(name), let .restoreVM(name, _), let .stopVM(name), let .removeVM(name): name
+        case .copyTemplate, .deleteVolume, .deleteTemplateCopy, .makeGolden, .deleteGolden: nil
         }
     }
 
@@ -376,7 +380,7 @@ final class FleetView: Sendable {
     private static func claims(of plan: Plan, fleet: ObservedFleet, pass: Int) -> [String: Claim] {
         var claims: [String: Claim] = [:]
         let starting = Set(plan.actions.compactMap { action -> String? in
-            if case let .startVM(name) = action.kind { return key(action.host, name) } else { return nil }
+            action.startedVM.map { key(action.host, $0) }
         })
         for action in plan.actions {
             let expectation: (String, Expectation)?
@@ -386,9 +390,9 @@ final class FleetView: Sendable {
                     name: vm.name, set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash, templateDigest: vm.template.digest,
                     volume: vm.volume, vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory,
                     state: starting.contains(key(action.host, vm.name)) ? .running : .stopped,
-                    addressable: vm.nics.contains { $0.network.type != .user })
+                    addressable: vm.nics.contains { $0.network.type != .user }, golden: vm.golden?.name.key)
                 expectation = (vm.name, .present(observed))
-            case let .startVM(name):
+            case let .startVM(name), let .restoreVM(name, _):
                 if case .present? = claims[key(action.host, name)]?.expectation { continue }
                 expectation = fleet.hosts[action.host]?.vms[name].map { vm in
                     var vm = vm
@@ -406,7 +410,7 @@ final class FleetView: Sendable {
             case let .removeVM(name):
                 if case .present? = claims[key(action.host, name)]?.expectation { continue }
                 expectation = (name, .absent)
-            case .copyTemplate, .createDisk, .deleteVolume, .deleteTemplateCopy:
+            case .copyTemplate, .createDisk, .deleteVolume, .deleteTemplateCopy, .makeGolden, .deleteGolden:
                 expectation = nil
             }
             guard let (vm, expected) = expectation else { continue }

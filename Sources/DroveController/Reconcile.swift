@@ -13,7 +13,9 @@ extension Controller {
         let clock = ContinuousClock()
         let start = clock.now
         do {
-            let result = if let template = Self.template(ofKey: name) { try await templatePass(template) } else { try await pass(name) }
+            let result = if name == Self.goldenCollectionKey { try await goldenCollectionPass() }
+                else if let template = Self.template(ofKey: name) { try await templatePass(template) }
+                else { try await pass(name) }
             let label = switch result { case .done: "success"; case .requeueAfter: "requeue"; case .retry: "error" }
             ControllerMetrics.reconciled(clock.now - start, result: label)
             ControllerMetrics.queueDepth(await queue.depth)
@@ -73,7 +75,11 @@ extension Controller {
                              plan: plan, failures: failures, templateFailures: catalog.failures.map(\.description), acted: !plan.isEmpty)
             await recordTemplate(set.spec.template)
         }
-        guard !plan.isEmpty else { return awaitingAddress > 0 ? .requeueAfter(.seconds(1)) : .done }
+        guard !plan.isEmpty else {
+            // Settled: golden snapshots this set (or one deleted) needed before may be free now.
+            if fleet.hosts.values.contains(where: { !$0.goldens.isEmpty }) { await queue.add(Self.goldenCollectionKey) }
+            return awaitingAddress > 0 ? .requeueAfter(.seconds(1)) : .done
+        }
         if outcome.succeeded.isEmpty, let first = outcome.failed.values.first {
             return .retry(first)
         }
@@ -136,12 +142,17 @@ extension Controller {
             case let .removeVM(vm): (.removed, "removed \(vm) from \(action.host), \(took)")
             case let .deleteVolume(volume): (.volumeDeleted, "deleted \(volume) on \(action.host), \(took)")
             case let .deleteTemplateCopy(digest, _): (.templateDeleted, "deleted template copy \(digest.prefix(12)) on \(action.host), \(took)")
+            case let .makeGolden(golden): (.goldenSnapshotMade, "made golden snapshot \(golden.name.key) of \(golden.template.name)@\(golden.template.digest.prefix(12)) on \(action.host), \(took)")
+            case let .restoreVM(vm, golden): (.started, "started \(vm) on \(action.host), restored from golden snapshot \(golden), \(took)")
+            case let .deleteGolden(golden): (.goldenSnapshotDeleted, "deleted golden snapshot \(golden.key) on \(action.host), \(took)")
             }
             return NewEvent(object: set, host: action.host, reason: reason, message: message)
         case let .joined(action, _):
             guard case let .copyTemplate(image) = action.kind else { return nil }
             return NewEvent(object: set, host: action.host, reason: .templateCopyJoined,
                             message: "waited for the copy of template \(image.name)@\(image.digest.prefix(12)) to \(action.host) another set started")
+        case let .noted(action, note):
+            return NewEvent(object: set, host: action.host, type: .warning, reason: .bootedInstead, message: "\(action.summary): \(note)")
         case let .failed(action, error, retrying):
             return NewEvent(object: set, host: action.host, type: .warning, reason: .actionFailed,
                             message: "\(action.summary): \(error.cause)\(retrying ? " (retrying)" : "")")

@@ -23,7 +23,7 @@ extension Controller {
             StatusCounter.ready: tally.ready, StatusCounter.updated: tally.updated, StatusCounter.unknown: tally.unknown,
         ]
         let summary = "\(tally.readyAndUpdated)/\(tally.replicas) ready and updated (\(tally.ready) ready, \(tally.updated) updated, "
-            + "readiness: \(readiness.rawValue))"
+            + "readiness: \(readiness.rawValue))" + Self.bootNote(set, fleet: fleet)
 
         var conditions: [ConditionType: ConditionReport] = [:]
         if tally.isReady {
@@ -64,6 +64,20 @@ extension Controller {
                                                details: StatusDetails(readiness: readiness.rawValue)), for: reference)
     }
 
+    /// For a `start: snapshot` set, its VMs that boot instead of resuming and why: made to boot
+    /// on hosts where the template's golden guest never asked for an identity.
+    static func bootNote(_ set: VMSet, fleet: ObservedFleet) -> String {
+        guard set.spec.start == .snapshot else { return "" }
+        var booting: [String: Int] = [:] // by host
+        for host in fleet.hosts.values {
+            for vm in host.vms.values where vm.set == set.metadata.name && vm.golden == nil { booting[host.name, default: 0] += 1 }
+        }
+        guard !booting.isEmpty else { return "" }
+        let unsupported = booting.keys.filter { host in fleet.hosts[host]?.goldens.values.contains { $0.state == .unsupported } == true }.sorted()
+        let why = unsupported.isEmpty ? "" : ": template \(set.spec.template) cannot take an identity after resuming on \(unsupported.joined(separator: ", "))"
+        return "; \(booting.values.reduce(0, +)) boot instead of resuming from a snapshot\(why)"
+    }
+
     /// A set being deleted says so while its VMs go.
     func recordDeleting(_ reference: ObjectReference, generation: Int, waitingFor dark: [String]) async throws {
         let fleet = view.snapshot(removals: false)
@@ -99,6 +113,11 @@ extension Controller {
             }
         }
         let count = { (state: TemplateCopyStatus.State) in hosts.values.filter { $0.state == state }.count }
+        let goldens = image.map { image in
+            state.manifest.hosts.reduce(0) { total, host in
+                total + (fleet.hosts[host.metadata.name]?.goldens.values.filter { $0.name.templateDigest == image.digest && $0.state == .complete }.count ?? 0)
+            }
+        } ?? 0
         var conditions: [ConditionType: ConditionReport] = [:]
         if let image {
             conditions[.ready] = ConditionReport(.true, .readable, "\(image.digest.prefix(12)), \(image.fileBytes) bytes, on \(count(.present)) hosts")
@@ -115,7 +134,8 @@ extension Controller {
             : ConditionReport(.true, .copyFailed, failed.compactMap(\.value.message).prefix(3).joined(separator: "; "))
         let update = StatusUpdate(
             observedGeneration: generation, conditions: conditions,
-            counters: ["present": count(.present), "copying": count(.copying), "missing": count(.missing), "failed": count(.failed)],
+            counters: ["present": count(.present), "copying": count(.copying), "missing": count(.missing), "failed": count(.failed),
+                       "golden": goldens],
             details: StatusDetails(hosts: hosts))
         guard copies.differs(name, update) else { return }
         if (try? await store.setStatus(update, for: reference)) != nil { copies.written(name, update) }

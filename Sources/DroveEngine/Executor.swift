@@ -9,6 +9,9 @@ public enum ExecutionEvent: Sendable {
     case started(Action)
     case progress(Action, TransferStats)
     case succeeded(Action, Duration)
+    /// How a finished action was done, when that differs from what was asked (a restore that
+    /// booted instead); reported just before its `succeeded`.
+    case noted(Action, String)
     /// A template copy that another plan was already making; this one waited for it.
     case joined(Action, Duration)
     /// A failure; `retrying` says whether another attempt follows.
@@ -104,7 +107,7 @@ public struct Executor: Sendable {
             report(.failed(action, error, retrying: false))
             return .failure(error)
         }
-        if case let .startVM(vm) = action.kind {
+        if let vm = action.startedVM {
             // Admission first, then a slot: a start waiting to boot holds nothing others need.
             await engine.boots.admit(host: action.host, vm: vm)
             let result = await attempts(action, on: host, report: report)
@@ -148,7 +151,9 @@ public struct Executor: Sendable {
                 let clock = ContinuousClock()
                 let start = clock.now
                 do {
-                    try await host.perform(action) { stats in report(.progress(action, stats)) }
+                    if let note = try await host.perform(action, progress: { stats in report(.progress(action, stats)) }) {
+                        report(.noted(action, note))
+                    }
                     return .success(clock.now - start)
                 } catch {
                     return .failure(error as? HostError

@@ -4,6 +4,9 @@ struct DomainSnapshot {
     var metadata: VMMetadata?
     /// nil when the domain has no agent channel or is not running.
     var agentConnected: Bool?
+    /// Whether the guest opened Drove's identity channel (a golden guest waiting to be saved);
+    /// nil when the domain has none or is not running.
+    var identityConnected: Bool?
     /// The live XML of a running domain carries its `id`; a defined, stopped one has none.
     var isRunning = false
     /// Its NICs' types (`user`, `network`, `bridge`), MACs and libvirt networks, in order.
@@ -28,6 +31,8 @@ struct DomainSnapshot {
                 if let file = element.attributes["file"] { diskFiles.append(file) }
             case (["domain", "devices", "channel"], "target") where element.attributes["name"] == "org.qemu.guest_agent.0":
                 agentConnected = element.attributes["state"].map { $0 == "connected" }
+            case (["domain", "devices", "channel"], "target") where element.attributes["name"] == DomainDefinition.identityChannelName:
+                identityConnected = element.attributes["state"].map { $0 == "connected" }
             default:
                 break
             }

@@ -27,8 +27,10 @@ public protocol HostDriver: Sendable {
     func observe() async -> ObservedHost
     /// Reads one domain, for an event that named it.
     func observeDomain(_ name: String) async throws -> DomainObservation
-    /// Carries out one action, tolerating a half-done earlier attempt at it.
-    func perform(_ action: Action, progress: TransferProgress?) async throws
+    /// Carries out one action, tolerating a half-done earlier attempt at it. Returns a note for
+    /// people when it was done otherwise than asked (a restore that booted instead), else nil.
+    @discardableResult
+    func perform(_ action: Action, progress: TransferProgress?) async throws -> String?
     /// The host's events from now on, ending with `.closed` when the connection goes.
     func events() async throws -> AsyncStream<HostEvent>
     /// What the host lacks of what `host` declares and Drove needs, one line per problem;

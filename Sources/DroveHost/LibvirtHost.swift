@@ -15,7 +15,7 @@ public final class LibvirtHost: HostDriver {
     public let connection: Connection
     let poolName: String
 
-    private struct Known {
+    struct Known {
         var pool: StoragePool?
         /// Complete template copies by digest.
         var templates: [String: StorageVolume] = [:]
@@ -23,14 +23,14 @@ public final class LibvirtHost: HostDriver {
         var disks: [String: String] = [:]
         /// Domains defined here, by name: Drove's by construction.
         var domains: [String: Domain] = [:]
-        var capabilities: (cpus: Int, memoryBytes: UInt64, offersKVM: Bool)?
+        var capabilities: (cpus: Int, memoryBytes: UInt64, offersKVM: Bool, hypervisorVersion: UInt64)?
         /// Per MAC, the expiry of the lease it held when its VM was defined here.
         var leaseBaselines: [String: Int64] = [:]
         /// libvirt networks looked up, by name.
         var networks: [String: VirtualNetwork] = [:]
     }
 
-    private let known = Mutex(Known())
+    let known = Mutex(Known())
 
     /// Connects to the host; `lanes` bounds the libvirt calls in flight against it.
     ///
@@ -98,13 +98,13 @@ public final class LibvirtHost: HostDriver {
         let leases = LeaseTable()
         // Paused domains Drove may resume (a start cut off, a pause by hand) count as stopped.
         var paused = Set<String>()
-        for domain in try await connection.listAllDomains(pausedOnly: true) {
+        for domain in try await connection.listAllDomains(pausedOnly: true) where !Self.isGoldenDomain(domain.name) {
             if let (state, reason) = try? await domain.stateAndReason(), state == .paused, Domain.mayResume(pausedFor: reason) {
                 paused.insert(domain.name)
             }
         }
         let volumes = Set(volumeNames)
-        for domain in try await connection.listAllDomains() {
+        for domain in try await connection.listAllDomains() where !Self.isGoldenDomain(domain.name) {
             switch try await observe(domain, leases: leases, paused: paused.contains(domain.name), volumes: volumes) {
             case let .drove(vm): vms[vm.name] = vm
             case .foreign: foreign.insert(domain.name)
@@ -115,23 +115,28 @@ public final class LibvirtHost: HostDriver {
         var templates: [String: TemplateCopy] = [:]
         var ready: Set<String> = []
         var disks: Set<String> = []
+        var goldenParts: [GoldenName: Set<String>] = [:]
         for volume in volumeNames {
             switch Naming.classify(volume: volume) {
             case let .template(digest): templates[digest] = TemplateCopy(digest: digest, volume: volume, complete: false)
             case let .templateReady(digest): ready.insert(digest)
             case .disk: disks.insert(volume)
+            case let .golden(golden, _): goldenParts[golden, default: []].insert(volume)
             case .companion, .notDroves: break
             }
         }
+        let goldens = Dictionary(goldenParts.map { golden, parts in (golden.key, Self.golden(golden, parts: parts)) },
+                                 uniquingKeysWith: { first, _ in first })
         for digest in ready where templates[digest] != nil { templates[digest]?.complete = true }
         let used = Set(vms.values.map(\.volume))
 
         return ObservedHost(name: name, cpus: capabilities.cpus, memoryBytes: capabilities.memoryBytes,
                             offersKVM: capabilities.offersKVM, templates: templates, vms: vms, foreignDomains: foreign,
-                            strayVolumes: disks.subtracting(used))
+                            strayVolumes: disks.subtracting(used), goldens: goldens, hypervisorVersion: capabilities.hypervisorVersion)
     }
 
     public func observeDomain(_ name: String) async throws -> DomainObservation {
+        guard !Self.isGoldenDomain(name) else { return .absent } // a golden guest at work, never a VM
         guard let domain = try await connection.domain(named: name) else { return .absent }
         do {
             let (state, reason) = try await domain.stateAndReason()
@@ -163,7 +168,8 @@ public final class LibvirtHost: HostDriver {
             addresses: snapshot.isRunning ? await addresses(of: domain, interfaces: snapshot.interfaces, leases: leases) : [],
             addressable: snapshot.interfaces.contains { $0.type == "network" || $0.type == "bridge" },
             missingVolumes: snapshot.diskFiles.map { URL(fileURLWithPath: $0).lastPathComponent }
-                .filter { Naming.classify(volume: $0) != .notDroves && !volumes.contains($0) }))
+                .filter { Naming.classify(volume: $0) != .notDroves && !volumes.contains($0) },
+            golden: record.golden))
     }
 
     /// The addresses libvirt knows of a running domain's NICs on libvirt networks (their DHCP
@@ -236,11 +242,12 @@ public final class LibvirtHost: HostDriver {
     }
 
     /// CPUs, memory and whether `kvm` is offered: they do not change while a daemon runs.
-    private func hostCapabilities() async throws -> (cpus: Int, memoryBytes: UInt64, offersKVM: Bool) {
+    private func hostCapabilities() async throws -> (cpus: Int, memoryBytes: UInt64, offersKVM: Bool, hypervisorVersion: UInt64) {
         if let cached = known.withLock({ $0.capabilities }) { return cached }
         let info = try await connection.nodeInfo()
         let offersKVM = try await connection.capabilities().offers("kvm")
-        let capabilities = (cpus: info.cpus, memoryBytes: info.memoryBytes, offersKVM: offersKVM)
+        let capabilities = (cpus: info.cpus, memoryBytes: info.memoryBytes, offersKVM: offersKVM,
+                            hypervisorVersion: try await connection.hypervisorVersion())
         known.withLock { $0.capabilities = capabilities }
         return capabilities
     }
@@ -256,9 +263,12 @@ public final class LibvirtHost: HostDriver {
 
     // MARK: Act
 
-    public func perform(_ action: Action, progress: TransferProgress?) async throws {
+    public func perform(_ action: Action, progress: TransferProgress?) async throws -> String? {
         do {
             switch action.kind {
+            case let .restoreVM(vm, golden): return try await restore(vm, golden: golden)
+            case let .makeGolden(golden): try await makeGolden(golden)
+            case let .deleteGolden(golden): try await deleteGolden(golden)
             case let .copyTemplate(template): try await copy(template, progress: progress)
             case let .createDisk(vm): try await createDisk(vm)
             case let .defineVM(vm): try await define(vm)
@@ -268,6 +278,7 @@ public final class LibvirtHost: HostDriver {
             case let .deleteVolume(volume): try await deleteVolume(volume)
             case let .deleteTemplateCopy(digest, volume): try await deleteTemplate(digest: digest, volume: volume)
             }
+            return nil
         } catch let error as HostError {
             throw error
         } catch let error as LibvirtError {
@@ -330,7 +341,7 @@ public final class LibvirtHost: HostDriver {
         String(format: "%.1f MiB (%llu bytes)", Double(bytes) / 1_048_576, bytes)
     }
 
-    private func completeTemplate(_ template: TemplateImage, in pool: StoragePool) async throws -> StorageVolume {
+    func completeTemplate(_ template: TemplateImage, in pool: StoragePool) async throws -> StorageVolume {
         if let volume = known.withLock({ $0.templates[template.digest] }) { return volume }
         guard try await pool.volume(named: Naming.templateReadyMarker(digest: template.digest)) != nil,
               let volume = try await pool.volume(named: template.volume) else {
@@ -348,14 +359,20 @@ public final class LibvirtHost: HostDriver {
     private func createDisk(_ vm: VMInstance) async throws {
         let pool = try await requirePool()
         let template = try await completeTemplate(vm.template, in: pool)
+        let goldenDisk: StorageVolume? = if let golden = vm.golden { try await completeGoldenDisk(golden.name, in: pool) } else { nil }
         let disk = try await replacing(vm.volume, in: pool) {
+            // A VM that resumes from a golden snapshot needs the disk the golden guest ran on.
+            if let goldenDisk {
+                return try await pool.createVolume(xml: VolumeXML.overlay(
+                    name: vm.volume, capacity: vm.template.virtualBytes, backingPath: goldenDisk.path, backingFormat: "qcow2"))
+            }
             switch vm.clone {
             case .linked:
-                try await pool.createVolume(xml: VolumeXML.overlay(
+                return try await pool.createVolume(xml: VolumeXML.overlay(
                     name: vm.volume, capacity: vm.template.virtualBytes, backingPath: template.path,
                     backingFormat: vm.template.format))
             case .full:
-                try await pool.createVolume(
+                return try await pool.createVolume(
                     xml: VolumeXML.image(name: vm.volume, format: "qcow2", capacity: vm.template.virtualBytes),
                     copying: template)
             }
@@ -380,7 +397,7 @@ public final class LibvirtHost: HostDriver {
     }
 
     /// Creates a volume with `make`, deleting a leftover of the same name first if there is one.
-    private func replacing(_ name: String, in pool: StoragePool,
+    func replacing(_ name: String, in pool: StoragePool,
                            _ make: @Sendable () async throws -> StorageVolume) async throws -> StorageVolume {
         do {
             return try await make()
@@ -391,7 +408,7 @@ public final class LibvirtHost: HostDriver {
     }
 
     /// The path of a volume made here, else looked up; nil when it does not exist.
-    private func volumePath(_ name: String) async throws -> String? {
+    func volumePath(_ name: String) async throws -> String? {
         if let path = known.withLock({ $0.disks[name] }) { return path }
         return try await requirePool().volume(named: name)?.path
     }
@@ -417,7 +434,7 @@ public final class LibvirtHost: HostDriver {
             consoleLogPath: try await volumePath(Naming.consoleLogVolume(vm: vm.name)),
             metadata: VMMetadata(set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
                                  templateDigest: vm.template.digest, volume: vm.volume,
-                                 vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory))
+                                 vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory, golden: vm.golden?.name.key))
         await recordLeaseBaselines(vm)
         let domain = try await connection.defineDomain(xml: definition.xml())
         known.withLock { known in
@@ -437,7 +454,7 @@ public final class LibvirtHost: HostDriver {
     }
 
     /// A Drove domain: one defined here, or one whose metadata says so.
-    private func ownedDomain(_ vm: String) async throws -> Domain? {
+    func ownedDomain(_ vm: String) async throws -> Domain? {
         if let domain = known.withLock({ $0.domains[vm] }) { return domain }
         guard let domain = try await connection.domain(named: vm) else { return nil }
         try await requireOwned(domain)
@@ -453,7 +470,7 @@ public final class LibvirtHost: HostDriver {
     }
 
     /// Starts the domain; one already running is what was asked for.
-    private func start(_ vm: String) async throws {
+    func start(_ vm: String) async throws {
         guard let domain = try await ownedDomain(vm) else {
             throw HostError(host: name, object: "vm \(vm)", cause: "is not defined", transient: true)
         }
@@ -520,7 +537,7 @@ public final class LibvirtHost: HostDriver {
         // Whatever a plan says, a copy a disk still rests on stays: its VM would lose its
         // backing file. (Rare: a template's copies go only when it is deleted.)
         if let copy = try await pool.volume(named: volume) {
-            for disk in try await pool.volumeNames() where Naming.classify(volume: disk) == .disk {
+            for disk in try await pool.volumeNames() where Naming.classify(volume: disk).restsOnTemplate {
                 guard let xml = try? await pool.volume(named: disk)?.xml(), xml.contains("<path>\(copy.path)</path>") else { continue }
                 throw HostError(host: name, object: "template copy \(volume)", cause: "disk \(disk) still rests on it", transient: true)
             }

@@ -20,9 +20,11 @@ public struct VMMetadata: Sendable, Equatable {
     /// What the VM takes from its host, for placing others beside it.
     public var vcpus: Int
     public var memoryBytes: UInt64
+    /// The key of the golden snapshot its disk rests on (it resumes from it), if any.
+    public var golden: String?
 
     public init(set: String, ordinal: Int, specHash: String, templateDigest: String, volume: String,
-                vcpus: Int, memoryBytes: UInt64) {
+                vcpus: Int, memoryBytes: UInt64, golden: String? = nil) {
         self.set = set
         self.ordinal = ordinal
         self.specHash = specHash
@@ -30,11 +32,14 @@ public struct VMMetadata: Sendable, Equatable {
         self.volume = volume
         self.vcpus = vcpus
         self.memoryBytes = memoryBytes
+        self.golden = golden
     }
 
     private var attributes: [String: String] {
-        ["set": set, "ordinal": String(ordinal), "spec": specHash, "template": templateDigest, "volume": volume,
-         "vcpus": String(vcpus), "memory": String(memoryBytes)]
+        var attributes = ["set": set, "ordinal": String(ordinal), "spec": specHash, "template": templateDigest, "volume": volume,
+                          "vcpus": String(vcpus), "memory": String(memoryBytes)]
+        attributes["golden"] = golden
+        return attributes
     }
 
     /// `<drove:vm xmlns:drove="urn:drove:vm:v1" set="web" ordinal="3" .../>`
@@ -69,6 +74,6 @@ public struct VMMetadata: Sendable, Equatable {
               let memory = attributes["memory"].flatMap({ UInt64($0) })
         else { return nil }
         self.init(set: set, ordinal: ordinal, specHash: spec, templateDigest: template, volume: volume,
-                  vcpus: vcpus, memoryBytes: memory)
+                  vcpus: vcpus, memoryBytes: memory, golden: attributes["golden"])
     }
 }

@@ -290,13 +290,15 @@ struct ObjectDecoder {
                 ?? updateStrategy.maxUnavailable
         }
         let runStrategy = reader.choice(spec, "runStrategy", RunStrategy.self)
+        let start = reader.choice(spec, "start", StartMode.self)
 
         guard reader.diagnostics.count == problemsBefore, let replicas, let template else { return nil }
         return VMSetSpec(
             replicas: replicas, template: template, clone: clone ?? .linked, resources: resources,
             networks: networks, cloudInit: cloudInit, readiness: readiness,
             readinessTimeout: readinessTimeout ?? VMSetSpec.defaultReadinessTimeout,
-            placement: placement, updateStrategy: updateStrategy, runStrategy: runStrategy ?? .running)
+            placement: placement, updateStrategy: updateStrategy, runStrategy: runStrategy ?? .running,
+            start: start ?? .boot)
     }
 
     /// One NIC: `source` names a network or bridge for those types and is refused for `user`.

@@ -54,7 +54,7 @@ enum FieldNames {
     static let templateSource = ["path", "blob"]
     static let precopy = ["policy", "hostSelector"]
     static let vmSetSpec = ["replicas", "template", "clone", "resources", "networks", "cloudInit", "readiness", "readinessTimeout",
-                            "placement", "updateStrategy", "runStrategy"]
+                            "placement", "updateStrategy", "runStrategy", "start"]
     static let resources = ["vcpus", "memory", "cpuMode"]
     static let network = ["type", "source", "model", "mac"]
     static let cloudInit = ["userData", "metaData", "networkConfig"]

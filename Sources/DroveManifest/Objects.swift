@@ -241,6 +241,16 @@ public enum CloneMode: String, Sendable, Hashable, CaseIterable {
     case full
 }
 
+/// How a VM of a set comes up.
+public enum StartMode: String, Sendable, Hashable, CaseIterable {
+    /// Its guest boots from its disk.
+    case boot
+    /// It resumes from the host's golden snapshot of its template: a guest booted once to
+    /// ready and saved, restored under the VM's own identity (docs/instant-clones.md). A
+    /// template that cannot take an identity after resuming boots instead.
+    case snapshot
+}
+
 public enum CPUMode: String, Sendable, Hashable, CaseIterable {
     /// libvirt's default CPU model: what starts everywhere.
     case `default`
@@ -367,12 +377,13 @@ public struct VMSetSpec: Sendable, Hashable {
     public var placement: Placement
     public var updateStrategy: UpdateStrategy
     public var runStrategy: RunStrategy
+    public var start: StartMode
 
     public init(
         replicas: Int, template: String, clone: CloneMode = .linked, resources: Resources = Resources(),
         networks: [Network] = [Network()], cloudInit: CloudInit? = nil, readiness: Readiness? = nil,
         readinessTimeout: Int = VMSetSpec.defaultReadinessTimeout, placement: Placement = Placement(),
-        updateStrategy: UpdateStrategy = UpdateStrategy(), runStrategy: RunStrategy = .running
+        updateStrategy: UpdateStrategy = UpdateStrategy(), runStrategy: RunStrategy = .running, start: StartMode = .boot
     ) {
         self.replicas = replicas
         self.template = template
@@ -385,6 +396,7 @@ public struct VMSetSpec: Sendable, Hashable {
         self.placement = placement
         self.updateStrategy = updateStrategy
         self.runStrategy = runStrategy
+        self.start = start
     }
 
     public static let defaultReadinessTimeout = 300

@@ -79,6 +79,8 @@ public enum ManifestSchema {
                 "placement": ref("Placement"),
                 "updateStrategy": ref("UpdateStrategy"),
                 "runStrategy": choice(RunStrategy.self, default: .running, "Whether the VMs should run."),
+                "start": choice(StartMode.self, default: .boot,
+                                "boot: each VM boots; snapshot: each VM resumes from its host's golden snapshot of the template (booted once, saved), under its own identity."),
             ]),
             "Resources": object(FieldNames.resources, required: [], description: "What each VM gets.", [
                 "vcpus": integer(ManifestLimits.vcpus, default: 1, "Virtual CPUs."),

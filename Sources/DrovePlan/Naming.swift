@@ -5,6 +5,7 @@ public enum Naming {
     static let templatePrefix = "drove-tpl-"
     static let diskPrefix = "drove-vm-"
     static let readySuffix = ".ready"
+    static let goldenPrefix = "drove-gold-"
 
     /// VMs of a set are `<set>-<ordinal>`.
     public static func vmName(set: String, ordinal: Int) -> String { "\(set)-\(ordinal)" }
@@ -28,11 +29,22 @@ public enum Naming {
     /// The volumes that belong to a VM besides its disk. They are made after the disk and
     /// deleted before it, so one left by a crash always has its disk beside it (a stray disk,
     /// whose deletion takes them too).
-    public static func companionVolumes(vm: String) -> [String] { [seedVolume(vm: vm), consoleLogVolume(vm: vm)] }
+    public static func companionVolumes(vm: String) -> [String] { [seedVolume(vm: vm), consoleLogVolume(vm: vm), restoreImageVolume(vm: vm)] }
+
+    /// The VM's own copy of its golden snapshot's memory image, its header rewritten to the
+    /// VM's identity; it lives only while the VM is restored from it.
+    public static func restoreImageVolume(vm: String) -> String { "\(diskPrefix)\(vm).restore" }
+
+    /// A volume of a golden snapshot: `drove-gold-<template digest>-<key><suffix>`.
+    static func goldenVolume(_ golden: GoldenName, _ suffix: String) -> String {
+        "\(goldenPrefix)\(golden.templateDigest)-\(golden.key)\(suffix)"
+    }
 
     public enum PoolEntry: Equatable, Sendable {
         case template(digest: String)
         case templateReady(digest: String)
+        /// A volume of a golden snapshot; `part` is its suffix (`.qcow2`, `.save`, `.ready`…).
+        case golden(GoldenName, part: String)
         case disk
         /// A seed or console log volume of the VM.
         case companion(vm: String)
@@ -41,6 +53,13 @@ public enum Naming {
 
     /// What a volume name in a pool is, by Drove's scheme.
     public static func classify(volume name: String) -> PoolEntry {
+        if name.hasPrefix(goldenPrefix) {
+            let rest = name.dropFirst(goldenPrefix.count)
+            guard let dot = rest.firstIndex(of: "."), let dash = rest[..<dot].lastIndex(of: "-") else { return .notDroves }
+            let golden = GoldenName(templateDigest: String(rest[..<dash]), key: String(rest[rest.index(after: dash)..<dot]))
+            let part = String(rest[dot...])
+            return golden.volumes.contains(name) ? .golden(golden, part: part) : .notDroves
+        }
         if name.hasPrefix(templatePrefix) {
             let rest = name.dropFirst(templatePrefix.count)
             if rest.hasSuffix(readySuffix) { return .templateReady(digest: String(rest.dropLast(readySuffix.count))) }

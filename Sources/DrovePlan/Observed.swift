@@ -27,11 +27,15 @@ public struct ObservedHost: Sendable, Equatable {
     /// last seen, and those being made there when it went dark). nil when that is not known
     /// (it was never seen): then any VM may be.
     public var mayHold: Set<String>?
+    /// Golden snapshots in the host's pool, by key.
+    public var goldens: [String: GoldenCopy]
+    /// The hypervisor's version (QEMU's, as libvirt reports it): part of a golden snapshot's key.
+    public var hypervisorVersion: UInt64
 
     public init(name: String, unreachable: String? = nil, cpus: Int = 0, memoryBytes: UInt64 = 0,
                 offersKVM: Bool = false, templates: [String: TemplateCopy] = [:],
                 vms: [String: ObservedVM] = [:], foreignDomains: Set<String> = [], strayVolumes: Set<String> = [],
-                mayHold: Set<String>? = nil) {
+                mayHold: Set<String>? = nil, goldens: [String: GoldenCopy] = [:], hypervisorVersion: UInt64 = 0) {
         self.name = name
         self.unreachable = unreachable
         self.cpus = cpus
@@ -42,6 +46,8 @@ public struct ObservedHost: Sendable, Equatable {
         self.foreignDomains = foreignDomains
         self.strayVolumes = strayVolumes
         self.mayHold = mayHold
+        self.goldens = goldens
+        self.hypervisorVersion = hypervisorVersion
     }
 
     public var isReachable: Bool { unreachable == nil }
@@ -83,10 +89,12 @@ public struct ObservedVM: Sendable, Equatable {
     /// Drove volumes its disks name that are not in the pool (deleted behind Drove's back):
     /// such a VM is replaced.
     public var missingVolumes: [String]
+    /// The golden snapshot its disk rests on (it was made to resume from it), if any.
+    public var golden: String?
 
     public init(name: String, set: String, ordinal: Int, specHash: String, templateDigest: String,
                 volume: String, vcpus: Int, memoryBytes: UInt64, state: State, agentConnected: Bool = false,
-                addresses: [String] = [], addressable: Bool = false, missingVolumes: [String] = []) {
+                addresses: [String] = [], addressable: Bool = false, missingVolumes: [String] = [], golden: String? = nil) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
@@ -100,5 +108,6 @@ public struct ObservedVM: Sendable, Equatable {
         self.addresses = addresses
         self.addressable = addressable
         self.missingVolumes = missingVolumes
+        self.golden = golden
     }
 }

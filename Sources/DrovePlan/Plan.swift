@@ -8,14 +8,31 @@ public struct Plan: Sendable, Equatable {
     /// Things the planner noticed and chose to leave alone (an unreachable host, a foreign
     /// domain in the way), for the operator to read.
     public var notes: [String]
+    /// VMs of `start: snapshot` sets this pass boots instead, each with the reason.
+    public var bootFallbacks: [BootFallback]
 
-    public init(actions: [Action] = [], unschedulable: [Unschedulable] = [], notes: [String] = []) {
+    public init(actions: [Action] = [], unschedulable: [Unschedulable] = [], notes: [String] = [],
+                bootFallbacks: [BootFallback] = []) {
         self.actions = actions
         self.unschedulable = unschedulable
         self.notes = notes
+        self.bootFallbacks = bootFallbacks
     }
 
     public var isEmpty: Bool { actions.isEmpty }
+}
+
+/// A VM of a `start: snapshot` set that boots instead of resuming, and why.
+public struct BootFallback: Sendable, Equatable {
+    public var vm: String
+    public var host: String
+    public var reason: String
+
+    public init(vm: String, host: String, reason: String) {
+        self.vm = vm
+        self.host = host
+        self.reason = reason
+    }
 }
 
 public struct Unschedulable: Sendable, Equatable {
@@ -77,6 +94,15 @@ public struct Action: Sendable, Equatable, Identifiable {
         case deleteVolume(String)
         /// Delete a template copy that nothing uses any more (only when asked to prune).
         case deleteTemplateCopy(digest: String, volume: String)
+        /// Boot a guest from the template once, to where it waits for its identity, and save
+        /// it: the host's golden snapshot, marked complete only once saved. A guest that never
+        /// gets there is marked as unable to resume, and its sets boot.
+        case makeGolden(GoldenImage)
+        /// Start a freshly defined VM by restoring its host's golden snapshot under the VM's
+        /// own identity, then handing the guest its identity; it boots instead if that fails.
+        case restoreVM(String, golden: String)
+        /// Delete a golden snapshot nothing uses any more.
+        case deleteGolden(GoldenName)
     }
 
     /// Whether the action changes the host (all do; reads happen in observing).
@@ -90,6 +116,17 @@ public struct Action: Sendable, Equatable, Identifiable {
         case let .removeVM(name): "remove \(name) from \(host)"
         case let .deleteVolume(name): "delete volume \(name) on \(host)"
         case let .deleteTemplateCopy(digest, _): "delete template copy \(digest.prefix(12)) on \(host)"
+        case let .makeGolden(golden): "make golden snapshot \(golden.name.key) of \(golden.template.name)@\(golden.template.digest.prefix(12)) on \(host)"
+        case let .restoreVM(name, golden): "restore \(name) from golden snapshot \(golden) on \(host)"
+        case let .deleteGolden(golden): "delete golden snapshot \(golden.key) on \(host)"
+        }
+    }
+
+    /// The VM this action starts, by booting or by restoring: such actions pass the boot gate.
+    public var startedVM: String? {
+        switch kind {
+        case let .startVM(vm), let .restoreVM(vm, _): vm
+        default: nil
         }
     }
 
@@ -104,6 +141,9 @@ public struct Action: Sendable, Equatable, Identifiable {
         case .removeVM: "remove"
         case .deleteVolume: "delete-volume"
         case .deleteTemplateCopy: "delete-template"
+        case .makeGolden: "make-golden"
+        case .restoreVM: "restore"
+        case .deleteGolden: "delete-golden"
         }
     }
 }
@@ -147,10 +187,13 @@ public struct VMInstance: Sendable, Equatable {
     public var clone: CloneMode
     public var template: TemplateImage
     public var specHash: String
+    /// The golden snapshot it resumes from (`start: snapshot`): its disk is an overlay of the
+    /// golden disk. nil: it boots from an overlay (or copy) of the template.
+    public var golden: GoldenImage?
     public var volume: String { Naming.diskVolume(vm: name) }
 
     public init(name: String, set: String, ordinal: Int, domainType: String, resources: Resources, nics: [NIC] = [],
-                seed: Seed? = nil, clone: CloneMode, template: TemplateImage, specHash: String) {
+                seed: Seed? = nil, clone: CloneMode, template: TemplateImage, specHash: String, golden: GoldenImage? = nil) {
         self.name = name
         self.set = set
         self.ordinal = ordinal
@@ -161,6 +204,7 @@ public struct VMInstance: Sendable, Equatable {
         self.clone = clone
         self.template = template
         self.specHash = specHash
+        self.golden = golden
     }
 }
 

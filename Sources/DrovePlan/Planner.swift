@@ -5,7 +5,8 @@ import DroveManifest
 public func plan(_ desired: DesiredState, _ observed: ObservedFleet) -> Plan {
     var planner = Planner(desired: desired, observed: observed)
     planner.run()
-    return Plan(actions: planner.actions, unschedulable: planner.unschedulable, notes: planner.notes)
+    return Plan(actions: planner.actions, unschedulable: planner.unschedulable, notes: planner.notes,
+                bootFallbacks: planner.bootFallbacks)
 }
 
 /// A VM found on a host.
@@ -24,6 +25,7 @@ struct Planner {
     var actions: [Action] = []
     var unschedulable: [Unschedulable] = []
     var notes: [String] = []
+    var bootFallbacks: [BootFallback] = []
     var loads: Loads
     /// Where each set may be placed, worked out on its first placement.
     var candidatesBySet: [String: PlacementCandidates] = [:]
@@ -37,6 +39,11 @@ struct Planner {
     var digestUsers: [String: [String: Int]] = [:]
     /// Digests pre-copy wants on each host.
     var wanted: [String: Set<String>] = [:]
+    /// Golden snapshot actions by host and key, so each is made once; and the keys wanted.
+    var goldens: [String: [String: Int]] = [:]
+    var wantedGoldens: [String: Set<String>] = [:]
+    /// How many VMs rest on each golden snapshot after this pass, by host (when pruning).
+    var goldenUsers: [String: [String: Int]] = [:]
 
     init(desired: DesiredState, observed: ObservedFleet) {
         self.desired = desired
@@ -83,7 +90,10 @@ struct Planner {
                 } else {
                     unmanaged.insert(vm.set)
                 }
-                if countUsers { digestUsers[name, default: [:]][vm.templateDigest, default: 0] += 1 }
+                if countUsers {
+                    digestUsers[name, default: [:]][vm.templateDigest, default: 0] += 1
+                    if let golden = vm.golden { goldenUsers[name, default: [:]][golden, default: 0] += 1 }
+                }
             }
         }
         // Hosts were visited in name order; within a host, VMs by name.
@@ -194,7 +204,10 @@ struct Planner {
         let removeVM = add(placed.host, .removeVM(placed.vm.name))
         let deleteDisk = add(placed.host, .deleteVolume(placed.vm.volume), after: [removeVM])
         loads.release(placed.vm, from: placed.host)
-        if desired.pruneTemplates != .none { digestUsers[placed.host, default: [:]][placed.vm.templateDigest, default: 0] -= 1 }
+        if desired.pruneTemplates != .none {
+            digestUsers[placed.host, default: [:]][placed.vm.templateDigest, default: 0] -= 1
+            if let golden = placed.vm.golden { goldenUsers[placed.host, default: [:]][golden, default: 0] -= 1 }
+        }
         removals[placed.host, default: []].append(deleteDisk)
         return [removeVM, deleteDisk]
     }
@@ -207,21 +220,54 @@ struct Planner {
             return
         }
         let host = hostsByName[hostName]!
+        var golden: GoldenImage?
+        var madeGolden: Int?
+        if let wanted = goldenImage(for: set, image: image, on: host) {
+            if reachable(hostName)?.goldens[wanted.name.key]?.state == .unsupported {
+                bootFallbacks.append(BootFallback(vm: vmName, host: hostName, reason:
+                    "template \(image.name) cannot take an identity after resuming (its golden guest on \(hostName) never asked for one)"))
+            } else {
+                golden = wanted
+                madeGolden = ensureGolden(wanted, on: hostName)
+            }
+        }
         let instance = VMInstance(
             name: vmName, set: set.metadata.name, ordinal: ordinal, domainType: domainType(host),
             resources: set.spec.resources, nics: NIC.of(set, ordinal: ordinal), seed: Seed.of(set, ordinal: ordinal),
             clone: set.spec.clone, template: image,
-            specHash: SpecHash.of(set.spec, templateDigest: image.digest, domainType: domainType(host)))
+            specHash: SpecHash.of(set.spec, templateDigest: image.digest, domainType: domainType(host)), golden: golden)
         loads.take(on: hostName, set: set.metadata.name, vcpus: instance.resources.vcpus, memory: instance.resources.memory)
-        if desired.pruneTemplates != .none { digestUsers[hostName, default: [:]][image.digest, default: 0] += 1 }
+        if desired.pruneTemplates != .none {
+            digestUsers[hostName, default: [:]][image.digest, default: 0] += 1
+            if let golden { goldenUsers[hostName, default: [:]][golden.name.key, default: 0] += 1 }
+        }
         disksCreated[hostName, default: []].insert(instance.volume)
 
         let copy = ensureTemplate(image, on: hostName)
-        let disk = add(hostName, .createDisk(instance), after: dependencies + (copy.map { [$0] } ?? []))
+        let disk = add(hostName, .createDisk(instance), after: dependencies + [copy, madeGolden].compactMap { $0 })
         let define = add(hostName, .defineVM(instance), after: [disk])
         if set.spec.runStrategy == .running {
-            _ = add(hostName, .startVM(vmName), after: [define])
+            _ = add(hostName, golden.map { .restoreVM(vmName, golden: $0.name.key) } ?? .startVM(vmName), after: [define])
         }
+    }
+
+    /// The golden snapshot new VMs of `set` resume from on `host`: nil unless the set starts
+    /// from a snapshot and runs.
+    func goldenImage(for set: VMSet, image: TemplateImage, on host: Host) -> GoldenImage? {
+        guard set.spec.start == .snapshot, set.spec.runStrategy == .running, let observed = reachable(host.metadata.name) else { return nil }
+        return GoldenImage.of(set, template: image, domainType: domainType(host), hypervisorVersion: observed.hypervisorVersion)
+    }
+
+    /// The action that makes `golden` on `host` (after its template copy), or nil when a
+    /// complete one is there.
+    mutating func ensureGolden(_ golden: GoldenImage, on host: String) -> Int? {
+        wantedGoldens[host, default: []].insert(golden.name.key)
+        if reachable(host)?.goldens[golden.name.key]?.state == .complete { return nil }
+        if let planned = goldens[host]?[golden.name.key] { return planned }
+        let copy = ensureTemplate(golden.template, on: host)
+        let id = add(host, .makeGolden(golden), after: copy.map { [$0] } ?? [])
+        goldens[host, default: [:]][golden.name.key] = id
+        return id
     }
 
     func domainType(_ host: Host) -> String {
@@ -266,6 +312,16 @@ struct Planner {
                 wanted[host.metadata.name, default: []].insert(image.digest)
                 _ = ensureTemplate(image, on: host.metadata.name)
             }
+            // Pre-boot, pre-copy's sibling: the golden snapshots of sets that resume from one,
+            // on the hosts they may be placed on.
+            guard template.spec.precopy.policy == .eager else { continue }
+            for set in users where set.spec.start == .snapshot {
+                for host in hosts where set.spec.placement.hostSelector.matches(host.metadata.labels) {
+                    guard let golden = goldenImage(for: set, image: image, on: host),
+                          reachable(host.metadata.name)?.goldens[golden.name.key]?.state != .unsupported else { continue }
+                    _ = ensureGolden(golden, on: host.metadata.name)
+                }
+            }
         }
     }
 
@@ -276,12 +332,26 @@ struct Planner {
         for host in hosts {
             let name = host.metadata.name
             guard let observed = reachable(name) else { continue }
-            for digest in observed.templates.keys.sorted() {
+            // Golden snapshots first: each rests on a template copy, and clones' disks on it.
+            var goldensKept: Set<String> = [] // template digests
+            var goldensDeleted: [String: [Int]] = [:] // by template digest
+            for golden in observed.goldens.values.sorted(by: { $0.name < $1.name }) {
+                let digest = golden.name.templateDigest
+                let unused = (goldenUsers[name]?[golden.name.key] ?? 0) == 0 && !(wantedGoldens[name]?.contains(golden.name.key) ?? false)
+                    && goldens[name]?[golden.name.key] == nil
+                guard unused, desired.pruneTemplates == .unused || declared.contains(digest) else {
+                    goldensKept.insert(digest)
+                    continue
+                }
+                goldensDeleted[digest, default: []].append(add(name, .deleteGolden(golden.name), after: removals[name] ?? []))
+            }
+            for digest in observed.templates.keys.sorted() where !goldensKept.contains(digest) {
                 let users = digestUsers[name]?[digest] ?? 0
                 guard users == 0, !(wanted[name]?.contains(digest) ?? false), copies[name]?[digest] == nil else { continue }
                 if desired.pruneTemplates == .declared, !declared.contains(digest) { continue }
                 let copy = observed.templates[digest]!
-                _ = add(name, .deleteTemplateCopy(digest: digest, volume: copy.volume), after: removals[name] ?? [])
+                _ = add(name, .deleteTemplateCopy(digest: digest, volume: copy.volume),
+                        after: (removals[name] ?? []) + (goldensDeleted[digest] ?? []))
             }
         }
     }

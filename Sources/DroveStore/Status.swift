@@ -97,6 +97,10 @@ public enum EventReason: String, Sendable, Hashable, CaseIterable {
     case removed = "Removed"
     case volumeDeleted = "VolumeDeleted"
     case templateDeleted = "TemplateDeleted"
+    case goldenSnapshotMade = "GoldenSnapshotMade"
+    case goldenSnapshotDeleted = "GoldenSnapshotDeleted"
+    /// A VM that was to resume from a golden snapshot booted instead (the event says why).
+    case bootedInstead = "BootedInstead"
     case actionFailed = "ActionFailed"
     case deleted = "Deleted"
     case hostConnected = "HostConnected"

@@ -101,7 +101,7 @@ struct BenchLab: Sendable {
             }
             if let pool = try await connection.storagePool(named: "default") {
                 let volumes = try await pool.listAllVolumes().filter {
-                    $0.name.hasPrefix("drove-vm-") || (templates && $0.name.hasPrefix("drove-tpl-"))
+                    $0.name.hasPrefix("drove-vm-") || (templates && ($0.name.hasPrefix("drove-tpl-") || $0.name.hasPrefix("drove-gold-")))
                 }
                 try await forEach(volumes, width: 8) { try await $0.delete() }
             }

@@ -96,6 +96,15 @@ final class Benchmark: Sendable {
                                                                  template: URL(fileURLWithPath: options.tinyTemplate)).run()
                 try? report.write(to: options.jsonPath)
             }
+            if options.figures.contains(7) {
+                Progress.say("figure 7: instant clones")
+                guard FileManager.default.fileExists(atPath: options.tinyTemplate) else {
+                    throw BenchError("figure 7 needs the tiny guest at \(options.tinyTemplate): run scripts/build-tiny-template.sh")
+                }
+                report.instantClones = try await InstantClonesFigure(lab: lab, options: options, images: images,
+                                                                     template: URL(fileURLWithPath: options.tinyTemplate)).run()
+                try? report.write(to: options.jsonPath)
+            }
         }
         if options.figures.contains(4) {
             Progress.say("figure 4: scale without QEMU")

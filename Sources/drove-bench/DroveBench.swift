@@ -8,14 +8,14 @@ import Foundation
 struct DroveBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drove-bench",
-        abstract: "Measure Drove: the research table, pre-copy, Drove's own overhead, scale, the controller as one fleet, and time to ready.",
+        abstract: "Measure Drove: the research table, pre-copy, Drove's own overhead, scale, the controller as one fleet, time to ready, and instant clones.",
         discussion: """
             Run it in release mode, as root, on an otherwise quiet machine:
               swift build -c release --product drove-bench --product drove
-              .build/release/drove-bench --figures 1,2,3,4,5,6 --sizes 256M,1G,2G --runs 3 --json bench.json
-            Figures 1-3 and 6 start a lab of 3 libvirt hosts in --lab-dir (anything already running
-            there is taken down first) and stop it at the end; figures 4 and 5 need no lab. Figure 6
-            boots the tiny guest (scripts/build-tiny-template.sh).
+              .build/release/drove-bench --figures 1,2,3,4,5,6,7 --sizes 256M,1G,2G --runs 3 --json bench.json
+            Figures 1-3, 6 and 7 start a lab of 3 libvirt hosts in --lab-dir (anything already running
+            there is taken down first) and stop it at the end; figures 4 and 5 need no lab. Figures 6
+            and 7 boot the tiny guest (scripts/build-tiny-template.sh).
             """,
         subcommands: [Run.self, Faults.self, PlannerProbe.self, ControllerProbe.self],
         defaultSubcommand: Run.self)
@@ -24,8 +24,8 @@ struct DroveBench: AsyncParsableCommand {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the benchmark (the default).")
 
-    @Option(help: "Figures to run, comma-separated: 1 research table, 2 pre-copy, 3 overhead, 4 scale, 5 the controller as one fleet, 6 time to ready.")
-    var figures: FigureList = FigureList(argument: "1,2,3,4,5,6")!
+    @Option(help: "Figures to run, comma-separated: 1 research table, 2 pre-copy, 3 overhead, 4 scale, 5 the controller as one fleet, 6 time to ready, 7 instant clones.")
+    var figures: FigureList = FigureList(argument: "1,2,3,4,5,6,7")!
 
     @Option(help: "Figure 6: the tiny guest image (scripts/build-tiny-template.sh makes it).")
     var tinyTemplate = "manifests/images/tiny.qcow2"
@@ -143,7 +143,7 @@ struct BenchOptions: Sendable {
 
     var tinyTemplate: String
 
-    var needsLab: Bool { figures.contains { $0 <= 3 || $0 == 6 } }
+    var needsLab: Bool { figures.contains { $0 <= 3 || $0 == 6 || $0 == 7 } }
 }
 
 // MARK: Option parsing
@@ -152,7 +152,7 @@ struct FigureList: ExpressibleByArgument, Sendable {
     let values: [Int]
     init?(argument: String) {
         let parsed = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (1...6).contains($0) } ?? false }) else { return nil }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (1...7).contains($0) } ?? false }) else { return nil }
         values = Array(Set(parsed.compactMap { $0 })).sorted()
     }
 }

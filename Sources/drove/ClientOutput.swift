@@ -68,7 +68,7 @@ enum ClientText {
         switch kind {
         case "VMSet": ["NAME", "DESIRED", "READY", "STATUS", "AGE"]
             + (wide ? ["OWNER", "TEMPLATE", "PRESENT", "RUNNING", "UPDATED", "READINESS", "GENERATION", "MESSAGE"] : [])
-        case "Template": ["NAME", "FORMAT", "PATH", "HOSTS", "STATUS", "AGE"] + (wide ? ["OWNER", "VISIBILITY", "COPIES", "GENERATION", "LABELS"] : [])
+        case "Template": ["NAME", "FORMAT", "PATH", "HOSTS", "GOLDEN", "STATUS", "AGE"] + (wide ? ["OWNER", "VISIBILITY", "COPIES", "GENERATION", "LABELS"] : [])
         case "GitSource": ["NAME", "URL", "REF", "APPLIED REVISION", "READY", "AGE"]
             + (wide ? ["PATH", "OBJECTS", "CONVERGED", "LAST SYNC", "MESSAGE"] : [])
         default: ["NAME", "URI", "STATUS", "AGE"] + (wide ? ["POOL", "GENERATION", "LABELS", "MESSAGE"] : [])
@@ -90,7 +90,9 @@ enum ClientText {
         case "Template":
             let copies = object.status?.hosts ?? [:]
             let present = "\(copies.values.filter { $0.state == "Present" }.count)/\(copies.count)"
-            return [object.name, summary["format"] ?? "-", summary["path"] ?? "-", copies.isEmpty ? "-" : present, state(object),
+            // Hosts holding a complete golden snapshot of it (`start: snapshot` sets resume from them).
+            let golden = counters["golden"].map(String.init) ?? "-"
+            return [object.name, summary["format"] ?? "-", summary["path"] ?? "-", copies.isEmpty ? "-" : present, golden, state(object),
                     age(since: object.createdAt, now: now)]
                 + (wide ? [object.owner ?? "-", summary["visibility"] ?? "-", Self.copies(copies), generation, labels(object.labels)] : [])
         case "GitSource":

@@ -61,6 +61,8 @@ final class ProgressReporter: Sendable {
             Terminal.clearTransient()
             state.withLock { $0.transfers[action.id] = nil; $0.counts[action.verb, default: 0] += 1 }
             Terminal.status("  \(action.host)  ✓ \(describe(action)) (\(Terminal.duration(duration)))")
+        case let .noted(action, note):
+            Terminal.status("  \(action.host)  ! \(action.summary): \(note)")
         case let .joined(action, duration):
             Terminal.clearTransient()
             Terminal.status("  \(action.host)  ✓ \(describe(action)) (joined a copy under way, \(Terminal.duration(duration)))")
@@ -84,6 +86,9 @@ final class ProgressReporter: Sendable {
         case let .removeVM(name): "removed \(name)"
         case let .deleteVolume(name): "deleted volume \(name)"
         case let .deleteTemplateCopy(digest, _): "deleted template copy \(digest.prefix(12))"
+        case let .makeGolden(golden): "made golden snapshot \(golden.name.key) of \(golden.template.name)@\(golden.template.digest.prefix(12))"
+        case let .restoreVM(name, golden): "started \(name), restored from golden snapshot \(golden)"
+        case let .deleteGolden(golden): "deleted golden snapshot \(golden.key)"
         }
     }
 

@@ -81,6 +81,7 @@ struct SchemaTests {
               placement: { hostSelector: {}, spread: hosts, maxPerHost: 1 }
               updateStrategy: { maxUnavailable: 1 }
               runStrategy: Running
+              start: snapshot
 
             """ + tinyTemplate)
         #expect(manifest.vmSets.count == 1)
@@ -88,7 +89,7 @@ struct SchemaTests {
             Set(try #require(try definition(name)["properties"] as? [String: Any]).keys)
         }
         #expect(try keys("VMSetSpec") == ["replicas", "template", "clone", "resources", "networks", "cloudInit", "readiness",
-                                          "readinessTimeout", "placement", "updateStrategy", "runStrategy"])
+                                          "readinessTimeout", "placement", "updateStrategy", "runStrategy", "start"])
         #expect(try keys("CloudInit") == ["userData", "metaData", "networkConfig"])
         #expect(try keys("Resources") == ["vcpus", "memory", "cpuMode"])
         #expect(try keys("Network") == ["type", "source", "model", "mac"])

@@ -29,10 +29,12 @@ struct Fleet {
     }
 
     mutating func addSet(_ name: String, replicas: Int, template: String = "tiny", memory: UInt64 = 64 << 20,
-                         placement: Placement = Placement(), maxUnavailable: Int = 1, run: RunStrategy = .running) {
+                         placement: Placement = Placement(), maxUnavailable: Int = 1, run: RunStrategy = .running,
+                         start: StartMode = .boot) {
         manifest.vmSets.append(VMSet(metadata: ObjectMeta(name: name), spec: VMSetSpec(
             replicas: replicas, template: template, resources: Resources(vcpus: 1, memory: memory),
-            placement: placement, updateStrategy: UpdateStrategy(maxUnavailable: maxUnavailable), runStrategy: run)))
+            placement: placement, updateStrategy: UpdateStrategy(maxUnavailable: maxUnavailable), runStrategy: run,
+            start: start)))
     }
 
     func set(_ name: String) -> VMSet { manifest.vmSet(named: name)! }

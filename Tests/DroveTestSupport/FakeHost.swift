@@ -40,6 +40,14 @@ public final class FakeHost: HostDriver {
         /// Started VMs, in order: the most booting (started, not yet ready) at once.
         public var booting = 0
         public var maxBooting = 0
+        /// Golden snapshots by key; whether the template's guest asks for an identity after
+        /// resuming (else a golden is marked unsupported); whether restores fail (and boot).
+        public var goldens: [String: GoldenCopy] = [:]
+        public var guestsResume = true
+        public var restoresFail = false
+        /// VMs restored from a golden snapshot, and VMs that booted instead.
+        public var restored: [String] = []
+        public var bootedInstead: [String] = []
     }
 
     public let name: String
@@ -72,7 +80,7 @@ public final class FakeHost: HostDriver {
             let used = Set(state.vms.values.map(\.volume))
             return ObservedHost(name: name, cpus: cpus, memoryBytes: memoryBytes,
                                 templates: state.templates, vms: state.vms, foreignDomains: state.foreign,
-                                strayVolumes: state.disks.subtracting(used))
+                                strayVolumes: state.disks.subtracting(used), goldens: state.goldens, hypervisorVersion: 8_002_000)
         }
     }
 
@@ -125,7 +133,7 @@ public final class FakeHost: HostDriver {
         emit(.domain(name: vm, kind: kind))
     }
 
-    public func perform(_ action: Action, progress: TransferProgress?) async throws {
+    public func perform(_ action: Action, progress: TransferProgress?) async throws -> String? {
         let failure: Bool? = try state.withLock { state in
             if let reason = state.unreachable { throw HostError(host: name, object: action.summary, cause: reason, transient: true) }
             state.running += 1
@@ -141,9 +149,10 @@ public final class FakeHost: HostDriver {
         }
         if case let .copyTemplate(image) = action.kind {
             try await copy(image, progress: progress)
-            return
+            return nil
         }
-        let events: [HostEvent] = state.withLock { state in
+        var note: String?
+        let events: [HostEvent] = try state.withLock { state in
             state.performed.append(action.summary)
             switch action.kind {
             case .copyTemplate:
@@ -156,8 +165,33 @@ public final class FakeHost: HostDriver {
                 state.vms[vm.name] = ObservedVM(name: vm.name, set: vm.set, ordinal: vm.ordinal, specHash: vm.specHash,
                                                 templateDigest: vm.template.digest, volume: vm.volume,
                                                 vcpus: vm.resources.vcpus, memoryBytes: vm.resources.memory, state: .stopped,
-                                                addressable: vm.nics.contains { $0.network.type != .user })
+                                                addressable: vm.nics.contains { $0.network.type != .user }, golden: vm.golden?.name.key)
                 return [.domain(name: vm.name, kind: .defined)]
+            case let .restoreVM(name, golden):
+                guard state.vms[name]?.state != .running else { return [] }
+                if state.goldens[golden]?.state != .complete || state.restoresFail {
+                    state.bootedInstead.append(name)
+                    note = "booted instead: the restore failed"
+                } else {
+                    state.restored.append(name)
+                }
+                state.vms[name]?.state = .running
+                if guestsReport {
+                    state.booting += 1
+                    state.maxBooting = max(state.maxBooting, state.booting)
+                }
+                return [.domain(name: name, kind: .started)]
+            case let .makeGolden(golden):
+                if state.goldens[golden.name.key]?.state == .complete { return [] }
+                guard state.guestsResume else {
+                    state.goldens[golden.name.key] = GoldenCopy(name: golden.name, state: .unsupported)
+                    throw HostError(host: name, object: action.summary, cause: "its guest never asked for an identity", transient: false)
+                }
+                state.goldens[golden.name.key] = GoldenCopy(name: golden.name, state: .complete)
+                return []
+            case let .deleteGolden(golden):
+                state.goldens[golden.key] = nil
+                return []
             case let .startVM(name):
                 guard state.vms[name]?.state != .running else { return [] }
                 state.vms[name]?.state = .running
@@ -184,7 +218,7 @@ public final class FakeHost: HostDriver {
             }
         }
         for event in events { emit(event) }
-        if guestsReport, case let .startVM(vm) = action.kind {
+        if guestsReport, let vm = action.startedVM {
             Task {
                 try? await Task.sleep(for: bootTime)
                 let booted = state.withLock { state -> Bool in
@@ -200,6 +234,7 @@ public final class FakeHost: HostDriver {
                 if booted { emit(.domain(name: vm, kind: .agentConnected)) }
             }
         }
+        return note
     }
 
     /// As `LibvirtHost` copies: a complete copy is kept, a partial one is deleted and uploaded anew.

@@ -208,6 +208,10 @@ enum FleetAudit {
                 if vm.hasPrefix(expected.setPrefix), !domainNames.contains(vm) { findings.leakedVolumes.append("\(host.name): \(name) (no domain \(vm))") }
             case .template(let digest), .templateReady(let digest):
                 if expected.campaignDigests.contains(digest), !expected.templateDigests.contains(digest) { findings.leakedVolumes.append("\(host.name): \(name) (no template needs it)") }
+            case .golden(let golden, _):
+                if expected.campaignDigests.contains(golden.templateDigest), !expected.templateDigests.contains(golden.templateDigest) {
+                    findings.leakedVolumes.append("\(host.name): \(name) (a golden snapshot no template needs)")
+                }
             case .notDroves:
                 break
             }
@@ -324,6 +328,7 @@ extension FaultFleet {
                     case .disk: Naming.vm(ofDisk: volume.name).map(isOurs) ?? false
                     case .companion(let vm): isOurs(vm)
                     case .template(let digest), .templateReady(let digest): digests.contains(digest)
+                    case .golden(let golden, _): digests.contains(golden.templateDigest)
                     case .notDroves: false
                     }
                     if ours { try await volume.delete() }

@@ -1,0 +1,168 @@
+import DroveAPI
+import DroveHost
+import DroveManifest
+import DroveStore
+import DroveTestSupport
+import Foundation
+import Libvirt
+import Logging
+import Testing
+@testable import DroveController
+
+/// `start: snapshot` on the lab's real daemons: golden snapshots made ahead of need, clones
+/// resumed from them under identities of their own (name, UUID, MACs, VM generation ID, host
+/// name, RNG state), a template change making new goldens and rolling the set, and the golden
+/// pairs gone with the set and the template.
+@Suite(.serialized, .enabled(if: LabHost.shouldRun, "no lab running: `drove lab up --hosts 3`"), .timeLimit(.minutes(15)))
+struct InstantCloneLabTests {
+    let suffix = String(UUID().uuidString.prefix(4).lowercased())
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("drove-instant-\(UUID().uuidString.prefix(6))")
+
+    func hostsYAML() throws -> String {
+        try (1...3).map { index in
+            """
+            apiVersion: drove/v1
+            kind: Host
+            metadata: { name: node-\(index) }
+            spec: { uri: "\(try #require(LabHost.uri(index), "CI needs 3 lab hosts"))", domainType: qemu, networks: [drove-lab] }
+            """
+        }.joined(separator: "\n---\n")
+    }
+
+    func templateYAML(_ name: String, path: String) -> String {
+        "apiVersion: drove/v1\nkind: Template\nmetadata: { name: \(name) }\nspec: { source: { path: \"\(path)\" }, readiness: agent }"
+    }
+
+    func setYAML(_ name: String, template: String, replicas: Int) -> String {
+        """
+        apiVersion: drove/v1
+        kind: VMSet
+        metadata: { name: \(name) }
+        spec:
+          replicas: \(replicas)
+          template: \(template)
+          start: snapshot
+          resources: { memory: 96Mi }
+          networks: [ { type: network, source: drove-lab } ]
+          cloudInit:
+            userData: |
+              #!/bin/sh
+              echo "user-data of $(hostname)"
+          readiness: agent
+          updateStrategy: { maxUnavailable: 2 }
+        """
+    }
+
+    func apply(_ store: Store, _ documents: [String]) async throws {
+        let source = ManifestSource(name: "instant.yaml", text: documents.joined(separator: "\n---\n"), baseDirectory: scratch.path)
+        _ = try await store.apply(try AppliedObject.objects(in: try ManifestLoader().load(sources: [source]), sources: [source]))
+    }
+
+    /// Every volume of Drove's golden snapshots in the lab hosts' pools, and the golden domains.
+    func goldenLeftovers() async throws -> [String] {
+        var names: [String] = []
+        for index in 1...3 {
+            let connection = try await Connection.open(try #require(LabHost.uri(index)))
+            if let pool = try await connection.storagePool(named: "default") {
+                try await pool.refresh()
+                names += try await pool.volumeNames().filter { $0.hasPrefix("drove-gold-") }.map { "node-\(index):\($0)" }
+            }
+            names += try await connection.listAllDomains().map(\.name).filter { $0.hasPrefix("drove.golden.") }.map { "node-\(index):\($0)" }
+            await connection.close()
+        }
+        return names
+    }
+
+    /// A VM's live XML on its lab host.
+    func liveXML(_ vm: VMSummary) async throws -> String {
+        let host = try #require(vm.host)
+        let index = try #require(Int(host.dropFirst("node-".count)))
+        let connection = try await Connection.open(try #require(LabHost.uri(index)))
+        defer { Task { await connection.close() } }
+        return try await #require(try await connection.domain(named: vm.name)).xml()
+    }
+
+    static func values(_ xml: String, between open: String, and close: String) -> [String] {
+        xml.components(separatedBy: open).dropFirst().compactMap { $0.components(separatedBy: close).first }
+    }
+
+    @Test("clones of one golden snapshot each have their own name, UUID, MACs, generation ID, host name and random numbers; a template change rolls the set onto new goldens; removal takes the goldens")
+    func clonesOfOneGolden() async throws {
+        let tiny = try #require(LabHost.tinyTemplate, "the tiny template is missing: run scripts/build-tiny-template.sh")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let template = "ic\(suffix)"
+        let set = "ics\(suffix)"
+        let store = try Store(path: scratch.appendingPathComponent("drove.sqlite").path)
+        try await apply(store, [try hostsYAML(), templateYAML(template, path: tiny), setYAML(set, template: template, replicas: 4)])
+        let controller = Controller(store: store, options: Controller.Options(workers: 4, policy: ManifestPolicy(templateFiles: .anywhere)),
+                                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let task = Task { await controller.run() }
+        do {
+            try await waitUntil("\(set) is Ready", timeout: .seconds(420)) {
+                await (try? store.status(kind: .vmSet, name: set))?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue
+            }
+            let vms = await controller.vms().filter { $0.vmSet == set }
+            #expect(vms.count == 4)
+            var uuids: Set<String> = [], genids: Set<String> = [], macs: Set<String> = [], randoms: Set<String> = []
+            for vm in vms {
+                let xml = try await liveXML(vm)
+                uuids.formUnion(Self.values(xml, between: "<uuid>", and: "</uuid>"))
+                genids.formUnion(Self.values(xml, between: "<genid>", and: "</genid>"))
+                let own = Self.values(xml, between: "<mac address='", and: "'")
+                #expect(own == [MACAddress.derived(set: set, ordinal: vm.ordinal, nic: 0)], "\(vm.name): \(own)")
+                macs.formUnion(own)
+                let log = await controller.consoleTail(vm.name, on: try #require(vm.host), lines: 200)
+                let clone = log.components(separatedBy: "\n").first { $0.contains("drove-guest: clone ") } ?? ""
+                #expect(clone.contains("drove-guest: clone \(vm.name) random "), "\(vm.name) console:\n\(log)")
+                if let random = clone.components(separatedBy: " random ").last { randoms.insert(random) }
+                #expect(log.contains("user-data of \(vm.name)"), "\(vm.name) console:\n\(log)")
+                #expect(vm.addresses.first?.hasPrefix("10.77.") == true, "\(vm.name) addresses \(vm.addresses)")
+            }
+            #expect(uuids.count == 4 && genids.count == 4 && macs.count == 4 && randoms.count == 4,
+                    "uuids \(uuids), genids \(genids), macs \(macs), randoms \(randoms)")
+            let events = try await store.events(after: 0, limit: 5000)
+            let restored = events.filter { $0.object.name == set && $0.message.contains("restored from golden snapshot") }
+            #expect(restored.count == 4, "\(events.filter { $0.object.name == set }.map(\.message))")
+            #expect(!events.contains { $0.reason == EventReason.bootedInstead.rawValue }, "no VM booted instead")
+            try await waitUntil("every host holds a golden of \(template) (pre-boot)", timeout: .seconds(120)) {
+                (try? await store.status(kind: .template, name: template))?.counters["golden"] == 3
+            }
+
+            // The template changes (other bytes, the same guest): new goldens, and the set rolls.
+            let changed = scratch.appendingPathComponent("tiny-changed.qcow2").path
+            try convertCompressed(tiny, to: changed)
+            try await apply(store, [templateYAML(template, path: changed)])
+            let generation = try #require(try await store.object(kind: .vmSet, name: set)).generation
+            try await waitUntil("\(set) rolled onto the new template and is Ready", timeout: .seconds(420)) {
+                let status = try? await store.status(kind: .vmSet, name: set)
+                return (status?.observedGeneration ?? 0) >= generation
+                    && status?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue && status?.counters["updated"] == 4
+            }
+            let made = try await store.events(after: 0, limit: 5000).filter { $0.reason == EventReason.goldenSnapshotMade.rawValue }
+            #expect(made.count >= 6, "goldens for both template contents: \(made.map(\.message))")
+        } catch {
+            Issue.record(error)
+        }
+        _ = try await store.delete([ObjectReference(kind: .vmSet, name: set), ObjectReference(kind: .template, name: template)])
+        try await waitUntil("the set and the template are pruned", timeout: .seconds(180)) {
+            let setGone = (try? await store.object(kind: .vmSet, name: set)) == nil
+            let templateGone = (try? await store.object(kind: .template, name: template)) == nil
+            return setGone && templateGone
+        }
+        try await waitUntil("no golden snapshot is left", timeout: .seconds(120)) { (try? await goldenLeftovers())?.isEmpty == true }
+        task.cancel()
+        await task.value
+        try store.close()
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    /// Writes a compressed copy of a qcow2 image: other bytes (another digest), the same guest.
+    func convertCompressed(_ source: String, to target: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-img")
+        process.arguments = ["convert", "-c", "-O", "qcow2", source, target]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+}
