@@ -206,16 +206,47 @@ extension LibvirtHost {
         return try SaveImageHeader(parsing: try await image.download(offset: 0, length: length))
     }
 
-    /// Writes the clone's identity line on its identity channel: `v1 SEED MAC…`, SEED being
-    /// fresh random bytes the guest mixes into its RNG.
+    /// Writes the clone's identity line on its identity channel, `v1 SEED MAC…` (SEED: fresh
+    /// random bytes the guest mixes into its RNG), and waits for the guest's `ok`. The channel
+    /// stays open until then: the guest's answer would block on a port nobody holds.
     private func tellIdentity(_ domain: Domain, macs: [String]) async throws {
         var seed = [UInt8](repeating: 0, count: 32)
         for index in seed.indices { seed[index] = UInt8.random(in: .min ... .max) }
         let line = (["v1", seed.map { String(format: "%02x", $0) }.joined()] + macs).joined(separator: " ") + "\n"
         let channel = try await domain.openChannel(name: DomainDefinition.identityChannelName)
-        defer { Task { await channel.close() } }
-        try await channel.send(Array(line.utf8))
+        do {
+            try await channel.send(Array(line.utf8))
+            let answer = try await withThrowingTaskGroup(of: String?.self) { group in
+                group.addTask {
+                    var answer = ""
+                    for try await bytes in channel.output {
+                        answer += String(decoding: bytes, as: UTF8.self)
+                        if answer.contains("\n") { break }
+                    }
+                    return answer
+                }
+                group.addTask {
+                    try await Task.sleep(for: Self.identityAnswerTimeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+            await channel.close()
+            guard let answer else {
+                throw HostError(host: name, object: "vm \(domain.name)", cause: "its guest did not answer its identity within \(Self.identityAnswerTimeout)", transient: false)
+            }
+            guard answer.hasPrefix("ok") else {
+                throw HostError(host: name, object: "vm \(domain.name)", cause: "its guest refused its identity: \(answer.trimmingCharacters(in: .whitespacesAndNewlines))", transient: false)
+            }
+        } catch {
+            await channel.close()
+            throw error
+        }
     }
+
+    /// How long a resumed guest may take to answer its identity.
+    static let identityAnswerTimeout: Duration = .seconds(30)
 
     static func goldenName(_ key: String, in volumes: [String]) -> GoldenName? {
         for volume in volumes {

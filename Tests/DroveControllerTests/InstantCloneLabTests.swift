@@ -114,7 +114,8 @@ struct InstantCloneLabTests {
                 let log = await controller.consoleTail(vm.name, on: try #require(vm.host), lines: 200)
                 let clone = log.components(separatedBy: "\n").first { $0.contains("drove-guest: clone ") } ?? ""
                 #expect(clone.contains("drove-guest: clone \(vm.name) random "), "\(vm.name) console:\n\(log)")
-                if let random = clone.components(separatedBy: " random ").last { randoms.insert(random) }
+                // "drove-guest: clone NAME random HEX (uptime …)": HEX must differ between clones.
+                if let random = clone.components(separatedBy: " random ").last?.split(separator: " ").first { randoms.insert(String(random)) }
                 #expect(log.contains("user-data of \(vm.name)"), "\(vm.name) console:\n\(log)")
                 #expect(vm.addresses.first?.hasPrefix("10.77.") == true, "\(vm.name) addresses \(vm.addresses)")
             }
