@@ -17,7 +17,8 @@ import Testing
 /// Controls for the RNG: DROVE_INSTANT_NO_SEED=1 sends no RNG seed in the identity line;
 /// DROVE_INSTANT_SAME_GENID=1 gives every clone the golden's genid; DROVE_INSTANT_EXPECT_SAME=1
 /// expects the clones' random values to be equal rather than distinct; DROVE_INSTANT_NO_GENID=1
-/// makes a golden without `<genid>` (no vmgenid device).
+/// makes a golden without `<genid>` (no vmgenid device); DROVE_INSTANT_NO_MAC=1 sends no MACs
+/// (the guest keeps what its restored NIC says).
 @Suite(.enabled(if: LabHost.socket != nil && ProcessInfo.processInfo.environment["DROVE_INSTANT_LAB"] != nil,
                 "set DROVE_INSTANT_LAB=1 with a lab host running"),
        .timeLimit(.minutes(10)))
@@ -213,7 +214,8 @@ struct InstantCloneLabTests {
                         let holders = Self.openers(of: clone.image.name)
                         let channel = try await domain.openChannel(name: DomainDefinition.identityChannelName)
                         let seed = Self.env("DROVE_INSTANT_NO_SEED") ? "-" : Self.randomHex(32)
-                        try await channel.send(Array("v1 \(seed) \(clone.mac)\n".utf8))
+                        let macs = Self.env("DROVE_INSTANT_NO_MAC") ? "" : " \(clone.mac)"
+                        try await channel.send(Array("v1 \(seed)\(macs)\n".utf8))
                         var answer = ""
                         for try await bytes in channel.output {
                             answer += String(decoding: bytes, as: UTF8.self)
@@ -255,6 +257,7 @@ struct InstantCloneLabTests {
             // 6. Check identities, consoles and addresses.
             try await Task.sleep(for: .seconds(1))
             let leases = try await connection.network(named: network)?.dhcpLeases() ?? []
+            log("golden MAC \(goldenMAC); leases: \(leases.map { "\($0.mac) \($0.address) \($0.hostname ?? "-")" })")
             var randoms: [String] = []
             var resumeRandoms: [String] = []
             var genids: [String] = []
