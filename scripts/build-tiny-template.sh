@@ -165,11 +165,11 @@ acpid -c /etc/acpi -l /dev/null 2>/dev/null || say "acpid did not start"
 # waits there, before it reads the seed, asks DHCP or opens the agent port, for one line:
 #   v1 SEED MAC0 [MAC1 ...]
 # Drove saves the golden while it waits, and writes the line to each clone it restores from it.
-# The clone mixes SEED (hex, from the host's RNG) into its RNG (the cloud kernel has no
-# vmgenid driver, so nothing else tells it that it is a copy; "-" for no seed), gives its NICs the MACs named
-# (the restored NICs and their driver still hold the golden's), drops the page cache (the seed
-# CD-ROM is the clone's own now), answers "ok" and goes on as a booting guest would. Boot mode
-# (no such port) skips all of this: the ports are listed once, with builtins only.
+# The clone mixes SEED (hex, from the host's RNG; "-" for none) into its RNG (the cloud kernel
+# has no vmgenid driver, so nothing else tells it that it is a copy), gives its NICs the MACs
+# named (the restored NICs and their driver still hold the golden's), drops the page cache (the
+# seed CD-ROM is the clone's own now), answers "ok" and goes on as a booting guest would. Boot
+# mode (no such port) skips all of this: the ports are listed once, with builtins only.
 idport=
 now; until=$((now + 100))   # virtio_console names its ports within a moment of loading
 while :; do
@@ -204,6 +204,9 @@ if [ -n "$idport" ] && [ -c "/dev/$idport" ]; then
         set -- $identity
         if [ "$1" = v1 ] && [ -n "$2" ]; then
             [ "$2" = - ] || echo "$2" >/dev/urandom   # "-": no seed (to test vmgenid alone)
+            # What the RNG gives right at resume (after the seed was mixed in): clones must
+            # differ here too. (Shown on the console, so the lab test can compare clones.)
+            say "random at resume $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
             shift 2
             i=0
             for mac; do
@@ -213,7 +216,8 @@ if [ -n "$idport" ] && [ -c "/dev/$idport" ]; then
             echo 3 >/proc/sys/vm/drop_caches
             clone=1
             echo ok >&4
-            say "identity: a clone; MACs $*"
+            read -r u _ </proc/uptime
+            say "identity: a clone; MACs $* (uptime ${u}s)"
         else
             echo "bad identity" >&4
             say "identity: not understood ('$identity'); going on as the golden"
@@ -242,6 +246,7 @@ else
     seed=
 fi
 [ -n "$seed" ] || say "no NoCloud seed (cidata CD-ROM); going on without"
+[ -z "$clone" ] || { read -r u _ </proc/uptime; say "seed ${seed:-none} (uptime ${u}s)"; }
 
 # 3. meta-data: YAML "key: value" lines; a value may be quoted. Parsed with shell builtins
 # only: every fork+exec costs ~10 ms of emulated CPU here.
@@ -313,12 +318,14 @@ while [ -n "$nics" ]; do
     sleep 0.05
 done
 for nic in $nics; do [ -e "/run/dhcp/$nic" ] || say "no DHCP answer on $nic"; done
+[ -z "$clone" ] || { read -r u _ </proc/uptime; say "DHCP done (uptime ${u}s)"; }
 
 # 5b. A clone shows that it is itself: its host name and a value from its RNG, which must
 # differ between clones of one golden.
 if [ -n "$clone" ]; then
-    [ -d /sys/bus/acpi/drivers/vmgenid ] && say "vmgenid driver present"
-    say "clone $(hostname) random $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    for d in /sys/bus/acpi/drivers/vmgenid/*:*; do [ -e "$d" ] && say "vmgenid: ${d##*/} bound"; done
+    read -r u _ </proc/uptime
+    say "clone $(hostname) random $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n') (uptime ${u}s)"
 fi
 
 # 7. After ready: a root shell on the serial console, started again whenever it exits.

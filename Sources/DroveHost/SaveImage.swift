@@ -156,11 +156,13 @@ public struct CloneIdentity: Sendable, Equatable {
     /// The clone's serial console log; required when the golden logs its console.
     public var consoleLogPath: String?
     public var metadata: VMMetadata
-    /// The clone's VM generation ID (a UUID), so the guest kernel knows it was copied.
-    public var genid: String
+    /// The clone's VM generation ID (a UUID), so the guest kernel knows it was copied; nil
+    /// leaves the golden's as it is (for a golden without `<genid>`: no vmgenid device). libvirt
+    /// 9.0 makes a fresh one on every restore anyway when the XML has `<genid>`.
+    public var genid: String?
 
     public init(name: String, uuid: String, macs: [String], diskPath: String, seedPath: String?,
-                consoleLogPath: String?, metadata: VMMetadata, genid: String) {
+                consoleLogPath: String?, metadata: VMMetadata, genid: String?) {
         self.name = name
         self.uuid = uuid
         self.macs = macs
@@ -189,7 +191,7 @@ public enum CloneXML {
         }
         setText(domain, "name", identity.name, after: nil)
         setText(domain, "uuid", identity.uuid, after: "name")
-        setText(domain, "genid", identity.genid, after: "uuid")
+        if let genid = identity.genid { setText(domain, "genid", genid, after: "uuid") }
 
         // Drove's metadata element: replaced, others left alone.
         let metadata = child(domain, "metadata") ?? {

@@ -198,6 +198,15 @@ import Testing
         #expect(try document.nodes(forXPath: "/domain/genid").first?.stringValue == Self.identity.genid)
     }
 
+    @Test func withoutAGenidTheGoldensIsLeftAlone() throws {
+        var identity = Self.identity
+        identity.genid = nil
+        let document = try XMLDocument(xmlString: try CloneXML.rewrite(Self.goldenXML, to: identity))
+        #expect(try document.nodes(forXPath: "/domain/genid").first?.stringValue == "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+        let bare = Self.goldenXML.replacingOccurrences(of: "<genid>aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee</genid>", with: "")
+        #expect(try XMLDocument(xmlString: try CloneXML.rewrite(bare, to: identity)).nodes(forXPath: "/domain/genid").isEmpty)
+    }
+
     @Test func mismatchesAreRefused() throws {
         var identity = Self.identity
         identity.macs = ["52:54:00:aa:00:07"]
