@@ -237,7 +237,10 @@ let package = Package(
         .target(name: "HostileCorpus", dependencies: ["DroveManifest"], path: "Tests/HostileCorpus"),
         .testTarget(name: "DroveManifestTests", dependencies: ["DroveManifest", "HostileCorpus"], exclude: ["Hostile"]),
         .testTarget(name: "DroveQueueTests", dependencies: ["DroveQueue"]),
-        .testTarget(name: "DroveControllerTests", dependencies: ["DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport"]),
+        .testTarget(name: "DroveControllerTests", dependencies: [
+            "DroveController", "DroveStore", "DroveManifest", "DrovePlan", "DroveEngine", "DroveHost", "Libvirt", "DroveLab", "DroveTestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // GitOps over real git repositories the tests make: in-memory hosts, and the lab's.
         .testTarget(name: "DroveGitOpsTests", dependencies: [
             "DroveGitOps", "DroveGit", "DroveController", "DroveStore", "DroveManifest", "DroveServer", "DroveAPI", "DroveEngine",

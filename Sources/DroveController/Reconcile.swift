@@ -66,6 +66,7 @@ extension Controller {
                 // The event first: whoever sees the object gone finds the event already written.
                 try await store.appendEvent(NewEvent(object: reference, reason: .deleted, message: "removed every VM of \(name)"))
                 try await store.markPruned(kind: .vmSet, name: name)
+                await queue.add(Self.goldenCollectionKey) // its golden snapshots may be free now
                 return .done
             }
             try await recordDeleting(reference, generation: generation, waitingFor: [])
@@ -135,7 +136,7 @@ extension Controller {
             let took = "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000) ms"
             let (reason, message): (EventReason, String) = switch action.kind {
             case let .copyTemplate(image): (.templateCopied, "copied template \(image.name)@\(image.digest.prefix(12)) to \(action.host), \(took)")
-            case let .createDisk(vm): (.diskCreated, "created \(vm.name) disk on \(action.host), \(vm.clone.rawValue) clone of \(vm.template.name)@\(vm.template.digest.prefix(12)), \(took)")
+            case let .createDisk(vm): (.diskCreated, "created \(vm.name) disk on \(action.host), \(vm.diskOrigin), \(took)")
             case let .defineVM(vm): (.defined, "defined \(vm.name) on \(action.host), \(took)")
             case let .startVM(vm): (.started, "started \(vm) on \(action.host), \(took)")
             case let .stopVM(vm): (.stopped, "stopped \(vm) on \(action.host), \(took)")

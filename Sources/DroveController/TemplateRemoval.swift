@@ -73,6 +73,7 @@ extension Controller {
         }
         try await store.appendEvent(NewEvent(object: reference, reason: .deleted, message: "deleted \(name) and its copies on every host"))
         try await store.markPruned(kind: .template, name: name)
+        await queue.add(Self.goldenCollectionKey) // goldens of its older contents are no one's now
         return .done
     }
 }

@@ -178,7 +178,21 @@ extension LibvirtHost {
         let image = try await replacing(imageName, in: pool) {
             try await pool.createVolume(xml: VolumeXML.image(name: imageName, format: "raw", capacity: 0), copying: memory, reflink: true)
         }
-        defer { Task { try? await image.delete() } }
+        let restored: Domain
+        do {
+            restored = try await restoreClone(from: image, domain: domain, vm: vm, persistent: persistent, record: record)
+        } catch {
+            try? await image.delete()
+            throw error
+        }
+        // libvirt has read all of it: the VM runs from its own memory now.
+        try? await image.delete()
+        try await tellIdentity(restored, macs: persistent.interfaces.map(\.mac))
+    }
+
+    /// Rewrites the image's header to the VM's identity and restores the VM from it.
+    private func restoreClone(from image: StorageVolume, domain: Domain, vm: String, persistent: DomainSnapshot,
+                              record: VMMetadata) async throws -> Domain {
         let header = try await saveImageHeader(of: image)
         guard let diskPath = persistent.diskFiles.first else {
             throw HostError(host: name, object: "vm \(vm)", cause: "its definition names no disk", transient: false)
@@ -189,8 +203,7 @@ extension LibvirtHost {
             metadata: record, genid: UUID().uuidString.lowercased())
         let rewritten = try header.rewritten(xml: try CloneXML.rewrite(header.xml, to: identity))
         try await image.upload(bytes: rewritten.bytes, at: 0)
-        let restored = try await connection.restoreDomain(from: image.path, named: vm)
-        try await tellIdentity(restored, macs: identity.macs)
+        return try await connection.restoreDomain(from: image.path, named: vm)
     }
 
     /// The save image's header: its fixed part first, which says how long the rest is.

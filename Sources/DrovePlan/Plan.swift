@@ -192,6 +192,14 @@ public struct VMInstance: Sendable, Equatable {
     public var golden: GoldenImage?
     public var volume: String { Naming.diskVolume(vm: name) }
 
+    /// What its disk is made from, for people: `linked clone of tiny@3f2a…`, `full copy of …`,
+    /// or `overlay of golden snapshot K of tiny@3f2a…`.
+    public var diskOrigin: String {
+        let template = "\(template.name)@\(template.digest.prefix(12))"
+        if let golden { return "overlay of golden snapshot \(golden.name.key) of \(template)" }
+        return clone == .linked ? "linked clone of \(template)" : "full copy of \(template)"
+    }
+
     public init(name: String, set: String, ordinal: Int, domainType: String, resources: Resources, nics: [NIC] = [],
                 seed: Seed? = nil, clone: CloneMode, template: TemplateImage, specHash: String, golden: GoldenImage? = nil) {
         self.name = name

@@ -76,9 +76,7 @@ final class ProgressReporter: Sendable {
 
     private func describe(_ action: Action) -> String {
         switch action.kind {
-        case let .createDisk(vm):
-            vm.clone == .linked ? "created disk of \(vm.name), linked clone of \(vm.template.name)@\(vm.template.digest.prefix(12))"
-                : "created disk of \(vm.name), full copy of \(vm.template.name)@\(vm.template.digest.prefix(12))"
+        case let .createDisk(vm): "created disk of \(vm.name), \(vm.diskOrigin)"
         case let .copyTemplate(image): "copied template \(image.name)@\(image.digest.prefix(12))"
         case let .defineVM(vm): "defined \(vm.name)"
         case let .startVM(name): "started \(name)"
