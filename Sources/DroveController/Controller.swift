@@ -50,6 +50,9 @@ public final class Controller: Sendable {
     let desired: DesiredCache
     let phases = VMPhaseBook()
     let copies: TemplateCopyBook
+    /// Keys of the golden snapshots this controller made or saw its VMs rest on: the only ones
+    /// its garbage collection may delete.
+    let goldens = Mutex(Set<String>())
     private let signals: AsyncStream<HostSignal>
 
     /// - Parameter connector: how hosts are reached; libvirt unless a test says otherwise.

@@ -15,8 +15,10 @@ extension Controller {
         let catalog = await engine.images.images(for: stored.manifest.templates)
         await view.refreshDirty()
         // VMs being removed still rest on their golden until libvirt says they are gone.
-        let actions = goldenGarbage(DrovePlan.DesiredState(manifest: stored.manifest, images: catalog.images),
-                                    view.snapshot(removals: false))
+        let fleet = view.snapshot(removals: false)
+        learnGoldens(in: fleet, sets: Set(stored.manifest.vmSets.map(\.metadata.name)))
+        let actions = goldenGarbage(DrovePlan.DesiredState(manifest: stored.manifest, images: catalog.images), fleet,
+                                    ours: goldens.withLock { $0 })
         // Events go to the template whose content each golden was made of, where it is still
         // declared; the rest to the templates' kind as a whole.
         let owners = Dictionary(catalog.images.map { ($0.value.digest, $0.key) }, uniquingKeysWith: min)
@@ -32,5 +34,16 @@ extension Controller {
             if let failure = outcome.failed.values.first { return .retry(failure) }
         }
         return .done
+    }
+
+    /// Notes the goldens that VMs of `sets` rest on as this Drove's (its own plans' are noted as
+    /// they are made): only such goldens are ever collected, never another installation's.
+    func learnGoldens(in fleet: ObservedFleet, sets: Set<String>) {
+        guard fleet.hosts.values.contains(where: { !$0.goldens.isEmpty }) else { return }
+        var keys: Set<String> = []
+        for host in fleet.hosts.values where !host.goldens.isEmpty {
+            for vm in host.vms.values where sets.contains(vm.set) { if let golden = vm.golden { keys.insert(golden) } }
+        }
+        goldens.withLock { $0.formUnion(keys) }
     }
 }

@@ -53,6 +53,7 @@ extension Controller {
         let awaitingAddress = deleting ? 0 : await readAddresses(of: manifest.vmSets[0], in: stored.manifest)
         let fleet = view.snapshot()
         ControllerMetrics.vms(fleet)
+        learnGoldens(in: fleet, sets: [name])
 
         if deleting {
             if plan.isEmpty {
@@ -112,7 +113,9 @@ extension Controller {
             copied.withLock { ControllerMetrics.record(event, copied: &$0) }
             phases.note(event)
             switch event {
-            case let .succeeded(action, _), let .joined(action, _): view.applied(action)
+            case let .succeeded(action, _), let .joined(action, _):
+                view.applied(action)
+                if case let .makeGolden(golden) = action.kind { goldens.withLock { _ = $0.insert(golden.name.key) } }
             default: break
             }
             if let template = copies.note(event) {

@@ -87,12 +87,13 @@ public struct GoldenCopy: Sendable, Equatable {
     }
 }
 
-/// Golden snapshots no stored set wants and no VM rests on: their deletions, one per host and
-/// golden. Pure. A set wants, on every host its selector matches, the golden its VMs would
-/// resume from there now; a golden of older template content, resources or QEMU is wanted by
-/// none once its VMs are gone. Decides nothing while a template cannot be read (which goldens
-/// its sets want is then unknown).
-public func goldenGarbage(_ desired: DesiredState, _ observed: ObservedFleet) -> [Action] {
+/// Golden snapshots no stored set wants and no VM rests on, among `ours` (the keys of goldens
+/// this Drove made or saw its VMs rest on: a host may hold another installation's): their
+/// deletions, one per host and golden. Pure. A set wants, on every host its selector matches,
+/// the golden its VMs would resume from there now; a golden of older template content,
+/// resources or QEMU is wanted by none once its VMs are gone. Decides nothing while a template
+/// cannot be read (which goldens its sets want is then unknown).
+public func goldenGarbage(_ desired: DesiredState, _ observed: ObservedFleet, ours: Set<String>) -> [Action] {
     let sets = desired.manifest.vmSets.filter { $0.spec.start == .snapshot && $0.spec.runStrategy == .running }
     guard sets.allSatisfy({ desired.images[$0.spec.template] != nil }) else { return [] }
     var actions: [Action] = []
@@ -104,7 +105,7 @@ public func goldenGarbage(_ desired: DesiredState, _ observed: ObservedFleet) ->
         })
         let used = Set(found.vms.values.compactMap(\.golden))
         for golden in found.goldens.values.sorted(by: { $0.name < $1.name })
-        where !wanted.contains(golden.name.key) && !used.contains(golden.name.key) {
+        where ours.contains(golden.name.key) && !wanted.contains(golden.name.key) && !used.contains(golden.name.key) {
             actions.append(Action(id: actions.count + 1, host: host.metadata.name, kind: .deleteGolden(golden.name)))
         }
     }

@@ -148,11 +148,12 @@ struct InstantCloneLabTests {
             let (changed, secondDigest) = try uniqueTemplate(tinyPath, "tiny-changed.qcow2")
             digests.append(secondDigest)
             try await apply(store, [templateYAML(template, path: changed)])
-            let generation = try #require(try await store.object(kind: .vmSet, name: set)).generation
+            // A template change does not change the set's generation: wait for its VMs.
             try await waitUntil("\(set) rolled onto the new template and is Ready", timeout: .seconds(420)) {
+                let vms = await controller.vms().filter { $0.vmSet == set }
                 let status = try? await store.status(kind: .vmSet, name: set)
-                return (status?.observedGeneration ?? 0) >= generation
-                    && status?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue && status?.counters["updated"] == 4
+                return vms.count == 4 && vms.allSatisfy { $0.templateDigest == secondDigest && $0.ready }
+                    && status?.condition(.ready)?.reason == ConditionReason.allReplicasReady.rawValue
             }
             let made = try await store.events(after: 0, limit: 5000).filter { $0.reason == EventReason.goldenSnapshotMade.rawValue }
             for digest in digests {

@@ -152,13 +152,16 @@ import Testing
         // On node-2, which web's selector does not match, even web's current golden is garbage.
         fleet.observed["node-2"]!.goldens[current.name.key] = GoldenCopy(name: current.name, state: .partial)
         let desired = DesiredState(manifest: fleet.manifest, images: fleet.images)
-        let garbage = goldenGarbage(desired, ObservedFleet(hosts: Array(fleet.observed.values)))
+        let ours: Set = [current.name.key, older.key, inUse.key]
+        let garbage = goldenGarbage(desired, ObservedFleet(hosts: Array(fleet.observed.values)), ours: ours)
         #expect(garbage.map { "\($0.host) \($0.kind)" } == ["node-1 \(Action.Kind.deleteGolden(older))", "node-2 \(Action.Kind.deleteGolden(current.name))"])
+        // Another installation's goldens on the same hosts are never this one's garbage.
+        #expect(goldenGarbage(desired, ObservedFleet(hosts: Array(fleet.observed.values)), ours: [inUse.key]).isEmpty)
 
         // A template that cannot be read: which goldens its sets want is unknown, so none goes.
         var unreadable = desired
         unreadable.images = [:]
-        #expect(goldenGarbage(unreadable, ObservedFleet(hosts: Array(fleet.observed.values))).isEmpty)
+        #expect(goldenGarbage(unreadable, ObservedFleet(hosts: Array(fleet.observed.values)), ours: ours).isEmpty)
     }
 
     @Test func bootSetsMakeNoGoldens() {
