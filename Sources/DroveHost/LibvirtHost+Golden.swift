@@ -174,10 +174,12 @@ extension LibvirtHost {
         }
         // The VM's own copy of the image (a reflink where the pool's filesystem can), its
         // header rewritten to the VM's identity, gone once libvirt has read it.
+        // One left by a restore that was cut off is deleted first (libvirt's copy refuses an
+        // existing name with an internal error, not "volume exists").
         let imageName = Naming.restoreImageVolume(vm: vm)
-        let image = try await replacing(imageName, in: pool) {
-            try await pool.createVolume(xml: VolumeXML.image(name: imageName, format: "raw", capacity: 0), copying: memory, reflink: true)
-        }
+        try await pool.volume(named: imageName)?.delete()
+        let image = try await pool.createVolume(xml: VolumeXML.image(name: imageName, format: "raw", capacity: 0),
+                                                copying: memory, reflink: true)
         let restored: Domain
         do {
             restored = try await restoreClone(from: image, domain: domain, vm: vm, persistent: persistent, record: record)

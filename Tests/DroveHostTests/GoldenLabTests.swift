@@ -40,7 +40,7 @@ struct GoldenLabTests {
         return try await pool.volumeNames()
     }
 
-    @Test("a golden is complete only with its marker; a partial one is never used and is made anew; a clone whose image fails boots instead; deletion takes it all")
+    @Test("a golden is complete only with its marker; a killed restore's leftover image is never used; a partial golden is never used and is made anew; a clone whose image fails boots instead; deletion takes it all")
     func goldenLifecycle() async throws {
         let host = try await connect()
         let image = try template()
@@ -48,6 +48,7 @@ struct GoldenLabTests {
             replicas: 1, template: "tiny", resources: Resources(vcpus: 1, memory: 96 << 20), start: .snapshot))
         let golden = GoldenImage.of(set, template: image, domainType: "qemu", hypervisorVersion: await host.observe().hypervisorVersion)
         let vm = clone("goldtest-\(image.digest.prefix(6))", of: golden)
+        let resumed = clone("goldtestr-\(image.digest.prefix(6))", of: golden)
         do {
             _ = try await act(host, .copyTemplate(image))
             _ = try await act(host, .makeGolden(golden))
@@ -55,6 +56,20 @@ struct GoldenLabTests {
             #expect(observed.goldens[golden.name.key]?.state == .complete)
             #expect(observed.hypervisorVersion > 0)
             #expect(!observed.foreignDomains.contains(golden.name.domain), "the golden guest's domain is gone after the save")
+
+            // A restore killed midway leaves the VM's image copy behind: the next restore makes
+            // its own, and the VM resumes (not boots) under its identity.
+            let pool = try await host.requirePool()
+            let leftover = try await pool.createVolume(xml: VolumeXML.image(name: Naming.restoreImageVolume(vm: resumed.name), format: "raw", capacity: 0))
+            try await leftover.upload(bytes: Array("what a killed restore left".utf8), at: 0)
+            _ = try await act(host, .createDisk(resumed))
+            _ = try await act(host, .defineVM(resumed))
+            let resumedNote = try await act(host, .restoreVM(resumed.name, golden: golden.name.key))
+            #expect(resumedNote == nil, "it resumed: \(resumedNote ?? "")")
+            #expect(try await #require(try await host.connection.domain(named: resumed.name)).isActive())
+            #expect(!(try await volumes(host)).contains(Naming.restoreImageVolume(vm: resumed.name)), "its image copy is gone")
+            _ = try await act(host, .removeVM(resumed.name))
+            _ = try await act(host, .deleteVolume(resumed.volume))
 
             // Without its marker the pair may be partial: observed so, and no clone rests on it.
             try await host.requirePool().volume(named: golden.name.readyMarker)?.delete()
@@ -83,7 +98,9 @@ struct GoldenLabTests {
         _ = try? await act(host, .deleteVolume(vm.volume))
         _ = try await act(host, .deleteGolden(golden.name))
         _ = try await act(host, .deleteTemplateCopy(digest: image.digest, volume: image.volume))
-        let left = try await volumes(host).filter { $0.contains(image.digest) || $0.contains(vm.name) }
+        _ = try? await act(host, .removeVM(resumed.name))
+        _ = try? await act(host, .deleteVolume(resumed.volume))
+        let left = try await volumes(host).filter { $0.contains(image.digest) || $0.contains(vm.name) || $0.contains(resumed.name) }
         #expect(left.isEmpty, "\(left)")
         await host.close()
     }
