@@ -119,7 +119,7 @@ struct GitSyncTests {
             #expect(await harness.ready()?.reason == ConditionReason.invalidRevision.rawValue)
             #expect(git.attemptError?.contains("revision \(broken.prefix(12)) has 2 errors") == true, "\(git.attemptError ?? "")")
             #expect(git.diagnostics?.map(\.diagnostic.description) == [
-                "manifests/db.yaml:4:38: VMSet/db: spec.colour: unknown field \"colour\" (allowed: replicas, template, clone, resources, networks, cloudInit, readiness, readinessTimeout, placement, updateStrategy, runStrategy)",
+                "manifests/db.yaml:4:38: VMSet/db: spec.colour: unknown field \"colour\" (allowed: replicas, template, clone, resources, networks, cloudInit, readiness, readinessTimeout, placement, updateStrategy, runStrategy, start)",
                 "manifests/web.yaml:4:19: VMSet/web: spec.replicas: -2 is out of range 0..10000",
             ])
             try await Task.sleep(for: .milliseconds(300))
