@@ -12,6 +12,7 @@ import Testing
         #expect(xml.contains("<bridge name='drove-br0'"))
         #expect(xml.contains("<ip address='10.77.3.1' netmask='255.255.255.0'>"))
         #expect(xml.contains("<range start='10.77.3.100' end='10.77.3.250'/>"))
+        #expect(xml.contains("<dnsmasq:option value='no-ping'/>"), "no ping before an offer: nothing else is on the network")
         let gateways = (1...LabConfig.maxHosts).map { LabNetwork.subnet(index: $0).gateway }
         #expect(Set(gateways).count == LabConfig.maxHosts)
         #expect(LabNetwork.bridge.utf8.count <= 15, "Linux interface names hold at most 15 bytes")
