@@ -118,9 +118,6 @@ private let consoleTrampoline: virStreamEventCallback = { stream, _, opaque in
     Unmanaged<ConsoleSink>.fromOpaque(opaque).takeUnretainedValue().drain(stream)
 }
 
-/// The console as it was called before channels shared its code.
-public typealias DomainConsole = DomainStream
-
 extension Domain {
     /// Opens the domain's console (`virDomainOpenConsole` on a non-blocking stream whose
     /// events libvirt's event loop delivers). The domain must be running. `force` takes the

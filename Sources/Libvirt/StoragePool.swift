@@ -109,27 +109,21 @@ public final class StoragePool: LibvirtObject {
     /// the new volume and may change its format. With `reflink`, a copy-on-write clone that
     /// shares the source's blocks is tried first (`VIR_STORAGE_VOL_CREATE_REFLINK`: on btrfs,
     /// XFS with reflink, …); where the file system cannot (ext4), libvirt refuses it and
-    /// nothing is left behind, so a full copy is made instead. `reflinked` tells which it was.
+    /// nothing is left behind, so a full copy is made instead.
     public func createVolume(xml: String, copying source: StorageVolume, reflink: Bool = false) async throws -> StorageVolume {
-        try await createVolumeReporting(xml: xml, copying: source, reflink: reflink).volume
-    }
-
-    /// As `createVolume(xml:copying:reflink:)`, and whether the copy is a reflink clone.
-    public func createVolumeReporting(xml: String, copying source: StorageVolume, reflink: Bool) async throws
-        -> (volume: StorageVolume, reflinked: Bool) {
         let subject = self.subject
         let sourceHandle = source.handle
-        let (volume, reflinked): (StorageVolume.Adopted, Bool) = try await call(mutating: "virStorageVolCreateXMLFrom") { raw in
+        let volume: StorageVolume.Adopted = try await call(mutating: "virStorageVolCreateXMLFrom") { raw in
             if reflink, let volume = virStorageVolCreateXMLFrom(raw, xml, sourceHandle.raw, VIR_STORAGE_VOL_CREATE_REFLINK.rawValue) {
-                return (StorageVolume.Adopted(volume), true)
+                return StorageVolume.Adopted(volume)
             }
             virResetLastError()
             guard let volume = virStorageVolCreateXMLFrom(raw, xml, sourceHandle.raw, 0) else {
                 throw LibvirtError.last("virStorageVolCreateXMLFrom", object: subject)
             }
-            return (StorageVolume.Adopted(volume), false)
+            return StorageVolume.Adopted(volume)
         }
-        return (StorageVolume(adopting: volume, connection: connection), reflinked)
+        return StorageVolume(adopting: volume, connection: connection)
     }
 
     // MARK: Pool lifecycle (used to set up lab hosts)

@@ -62,7 +62,7 @@ struct ConsoleCommand: AsyncParsableCommand {
             Terminal.error("error: vm \(vm) is not on \(host) (no such domain)")
             throw ExitCode(1)
         }
-        let console: DomainConsole
+        let console: DomainStream
         do {
             console = try await domain.openConsole(force: force)
         } catch {
@@ -88,7 +88,7 @@ struct ConsoleCommand: AsyncParsableCommand {
 
     /// Copies stdin to the console and the console to stdout until Ctrl-] is typed, stdin ends,
     /// or the console closes; says which.
-    static func copy(_ console: DomainConsole) async throws -> String {
+    static func copy(_ console: DomainStream) async throws -> String {
         try await withThrowingTaskGroup(of: String.self) { group in
             group.addTask {
                 for try await bytes in console.output {

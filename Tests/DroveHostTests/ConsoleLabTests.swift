@@ -79,7 +79,7 @@ struct ConsoleLabTests {
     }
 
     /// Opens the console as soon as the domain runs: right after a start it may not yet.
-    func openWhenRunning(_ domain: Domain) async throws -> DomainConsole {
+    func openWhenRunning(_ domain: Domain) async throws -> DomainStream {
         var attempts = 0
         while true {
             do {
