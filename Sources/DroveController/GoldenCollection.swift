@@ -6,7 +6,8 @@ import DroveStore
 
 /// Golden snapshots no set wants any more (their template, resources or QEMU changed, or their
 /// sets are gone) and no VM rests on, deleted from the hosts. A pass of its own on the work
-/// queue (`goldens/`: a set's name is a DNS label and has no `/`), enqueued when a set settles.
+/// queue (`goldens/`: a set's name is a DNS label and has no `/`), enqueued when a set settles
+/// or is pruned, and when a template is pruned.
 extension Controller {
     static let goldenCollectionKey = "goldens/"
 
@@ -20,7 +21,7 @@ extension Controller {
         let actions = goldenGarbage(DrovePlan.DesiredState(manifest: stored.manifest, images: catalog.images), fleet,
                                     ours: goldens.withLock { $0 })
         // Events go to the template whose content each golden was made of, where it is still
-        // declared; the rest to the templates' kind as a whole.
+        // declared; those of contents no template has any more to `template/-`.
         let owners = Dictionary(catalog.images.map { ($0.value.digest, $0.key) }, uniquingKeysWith: min)
         let byOwner = Dictionary(grouping: actions) { action -> String in
             guard case let .deleteGolden(golden) = action.kind else { return "" }
