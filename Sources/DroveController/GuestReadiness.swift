@@ -17,10 +17,11 @@ extension Controller {
         let tail = await consoleTail(vm, on: host)
         let message = "not ready \(timeout) after it started (readiness: \(readiness.rawValue)); "
             + (tail.isEmpty ? "its console printed nothing" : "its console's last lines:\n\(tail)")
-        phases.fail(vm, on: host, because: message)
+        // The event first: whoever sees the VM Failed finds the event already written.
         let reference = ObjectReference(kind: .vmSet, name: setName)
         _ = try? await store.appendEvent(NewEvent(object: reference, host: host, type: .warning, reason: .readinessTimedOut,
                                                   message: "\(vm) on \(host) \(message)"))
+        phases.fail(vm, on: host, because: message)
         await queue.add(setName)
     }
 

@@ -128,11 +128,9 @@ extension LibvirtHost {
     /// Deletes a golden snapshot (marker first), unless a disk still rests on it.
     func deleteGolden(_ golden: GoldenName) async throws {
         let pool = try await requirePool()
-        if let disk = try await pool.volume(named: golden.disk) {
-            for volume in try await pool.volumeNames() where Naming.classify(volume: volume) == .disk {
-                guard let xml = try? await pool.volume(named: volume)?.xml(), xml.contains("<path>\(disk.path)</path>") else { continue }
-                throw HostError(host: name, object: "golden snapshot \(golden.key)", cause: "disk \(volume) still rests on it", transient: true)
-            }
+        if let goldenDisk = try await pool.volume(named: golden.disk),
+           let disk = try await volumeResting(on: goldenDisk, in: pool, among: { $0 == .disk }) {
+            throw HostError(host: name, object: "golden snapshot \(golden.key)", cause: "disk \(disk) still rests on it", transient: true)
         }
         try await removeGoldenDomain(golden)
         for volume in [golden.readyMarker, golden.unsupportedMarker, golden.memory, golden.disk, golden.seed, golden.consoleLog] {

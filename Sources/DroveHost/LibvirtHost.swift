@@ -536,15 +536,25 @@ public final class LibvirtHost: HostDriver {
         let pool = try await requirePool()
         // Whatever a plan says, a copy a disk still rests on stays: its VM would lose its
         // backing file. (Rare: a template's copies go only when it is deleted.)
-        if let copy = try await pool.volume(named: volume) {
-            for disk in try await pool.volumeNames() where Naming.classify(volume: disk).restsOnTemplate {
-                guard let xml = try? await pool.volume(named: disk)?.xml(), xml.contains("<path>\(copy.path)</path>") else { continue }
-                throw HostError(host: name, object: "template copy \(volume)", cause: "disk \(disk) still rests on it", transient: true)
-            }
+        if let copy = try await pool.volume(named: volume),
+           let disk = try await volumeResting(on: copy, in: pool, among: { $0.restsOnTemplate }) {
+            throw HostError(host: name, object: "template copy \(volume)", cause: "disk \(disk) still rests on it", transient: true)
         }
         known.withLock { _ = $0.templates.removeValue(forKey: digest) }
         try await pool.volume(named: Naming.templateReadyMarker(digest: digest))?.delete()
         try await pool.volume(named: volume)?.delete()
+    }
+}
+
+extension LibvirtHost {
+    /// A volume of the pool, of the kinds `among` accepts, whose backing file is `backing`; nil
+    /// if none rests on it.
+    func volumeResting(on backing: StorageVolume, in pool: StoragePool,
+                among kinds: (Naming.PoolEntry) -> Bool) async throws -> String? {
+        for volume in try await pool.volumeNames() where kinds(Naming.classify(volume: volume)) {
+            if let xml = try? await pool.volume(named: volume)?.xml(), xml.contains("<path>\(backing.path)</path>") { return volume }
+        }
+        return nil
     }
 }
 
